@@ -1,0 +1,292 @@
+"""App assembly: one object holding settings, storage, catalogs, the router and the outbox.
+
+Adapters hold an App (composition, not inheritance) and call `handle`; features register
+themselves through `register(app)` in their handler module.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot import audit, buttons, migrate, org
+from bot.clock import Clock, SystemClock
+from bot.context import Context
+from bot.conversations import Conversations
+from bot.db import Database, is_storage_failure
+from bot.i18n import Catalog, default_catalog, normalise_language
+from bot.messages import Incoming, Outgoing, Person
+from bot.outbox import Dispatcher, Transport, enqueue
+from bot.ratelimit import RateLimiter
+from bot.router import Router
+from bot.scheduler import Ticks
+from bot.schema import processed_updates
+from bot.settings import Settings
+
+log = logging.getLogger(__name__)
+
+FEATURES = ("handlers.help",)
+MAX_TEXT = 4096
+
+
+def error_code() -> str:
+    return "E" + secrets.token_hex(3).upper()
+
+
+class App:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        catalog: Catalog | None = None,
+        features: tuple[str, ...] = FEATURES,
+    ) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.catalog = catalog or default_catalog()
+        self.db = Database(settings.database_url)
+        self.directory = org.Directory()
+        self.router = Router()
+        self.ticks = Ticks()
+        self.conversations = Conversations(timedelta(minutes=settings.conversation_timeout_minutes))
+        self.services: dict[str, Any] = {}
+        self.dispatcher: Dispatcher | None = None
+        self.direct_sender: Transport | None = None
+        for name in features:
+            importlib.import_module(name).register(self)
+
+    @property
+    def tz(self) -> Any:
+        return self.settings.tz
+
+    # ----- life cycle -------------------------------------------------------------------------
+    async def prepare(self, *, import_org_if_empty: bool = True) -> None:
+        """Migrate the schema, and load the org file into an empty database (first start, demo)."""
+        await migrate.upgrade(self.db)
+        if not import_org_if_empty or not self.settings.org_file.exists():
+            return
+        async with self.db.read() as conn:
+            empty = await self.directory.count(conn) == 0
+        if empty:
+            department = org.load_org_file(self.settings.org_file)
+            async with self.db.transaction() as conn:
+                await org.import_org(conn, department, actor=audit.SYSTEM, now=self.clock.now())
+            log.info("imported %s people from %s", len(department.people), self.settings.org_file)
+        for hook in self.services.get("on_prepare", []):
+            await hook(self)
+
+    def attach(self, transport: Transport, *, limiter: RateLimiter | None = None) -> Dispatcher:
+        """Connect a platform: the outbox delivers through it."""
+        self.direct_sender = transport
+        self.dispatcher = Dispatcher(
+            self.db, self.clock, transport, self.directory.by_id, limiter=limiter, on_blocked=self.on_blocked
+        )
+        return self.dispatcher
+
+    async def close(self) -> None:
+        await self.db.dispose()
+
+    # ----- incoming ---------------------------------------------------------------------------
+    async def first_time(self, platform: str, update_id: str) -> bool:
+        """True the first time an update id is seen; platforms redeliver, we act once."""
+        values = {"platform": platform, "update_id": update_id, "at": self.clock.now()}
+        async with self.db.transaction() as conn:
+            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+            result = await conn.execute(insert(processed_updates).values(values).on_conflict_do_nothing())
+            return bool(result.rowcount)
+
+    async def resolve_person(self, platform: str, user_id: str) -> Person | None:
+        async with self.db.read() as conn:
+            if platform == "console":
+                return await self.directory.by_id(conn, user_id)
+            return await self.directory.by_platform(conn, platform, user_id)
+
+    async def handle(self, incoming: Incoming) -> None:
+        """Route one incoming message; any failure becomes a short apology with an error code."""
+        if incoming.person is None:
+            await self._refuse_unregistered(incoming)
+            return
+        ctx = Context(self, incoming, incoming.person)
+        try:
+            await self._dispatch(ctx)
+        except Exception as exc:
+            code = error_code()
+            storage = is_storage_failure(exc)
+            log.exception("[%s] handling a message from %s failed", code, incoming.person.id)
+            text = ctx.t("error.storage" if storage else "error.internal", code=code)
+            await self._send_error(ctx.answer(text))
+
+    async def _send_error(self, out: Outgoing) -> None:
+        try:
+            async with self.db.transaction() as conn:
+                await enqueue(conn, out, self.clock.now())
+        except Exception:
+            # The database itself is failing: tell the user directly rather than stay silent.
+            log.exception("could not queue an error reply; sending it directly")
+            if self.direct_sender is not None:
+                from bot.outbox import Delivery
+
+                recipient = None
+                if out.to_person:
+                    try:
+                        recipient = await self.person(out.to_person)
+                    except Exception:
+                        recipient = None
+                item = Delivery(0, out.id, out.text, recipient, out.to_chat, [], None, None, None, None)
+                try:
+                    await self.direct_sender.deliver(item)
+                except Exception:
+                    log.exception("direct error reply failed too")
+
+    async def _refuse_unregistered(self, incoming: Incoming) -> None:
+        lang = normalise_language(incoming.locale_hint, self.settings.default_language)
+        sender = f"{incoming.platform}:{incoming.sender_id}"
+        text = self.catalog.t(lang, "error.unregistered", sender=sender)
+        out = Outgoing(text=text, to_chat=incoming.chat_id)
+        now = self.clock.now()
+        try:
+            async with self.db.transaction() as conn:
+                await audit.record(
+                    conn,
+                    at=now,
+                    actor=sender,
+                    action="access.unregistered",
+                    object_type="chat",
+                    object_id=incoming.chat_id,
+                )
+                await enqueue(conn, out, now)
+        except Exception:
+            log.exception("could not answer an unregistered sender")
+
+    async def _dispatch(self, ctx: Context) -> None:
+        incoming = ctx.incoming
+        if incoming.button_token is not None:
+            await self._press(ctx, incoming.button_token)
+            return
+        if incoming.file is not None and self.router.file_handler is not None:
+            await self.router.file_handler(ctx)
+            return
+        text = (incoming.text or "").strip()
+        if not text:
+            return
+        if len(text) > MAX_TEXT:
+            await ctx.reply(ctx.t("error.too_long", limit=MAX_TEXT))
+            return
+        resolved = self.router.resolve(text)
+        if resolved is not None:
+            command, args = resolved
+            if command is None:
+                if incoming.addressed_to_bot:
+                    await ctx.reply(ctx.t("error.unknown_command", command="/" + args))
+                return
+            if not incoming.addressed_to_bot:
+                return
+            if org.rank(ctx.person.role) < org.rank(command.min_role):
+                await ctx.reply(ctx.t("error.not_allowed", role=ctx.t(f"common.role.{ctx.person.role}")))
+                return
+            if command.private_only and not incoming.is_private:
+                await ctx.reply(ctx.t("error.private_only"))
+                return
+            ctx.args = args
+            await command.handler(ctx)
+            return
+        async with self.db.read() as conn:
+            state = await self.conversations.get(conn, ctx.person.id)
+        if state is not None:
+            if state.expired(ctx.now) or state.kind not in self.router.steps:
+                await ctx.end_conversation()
+                await ctx.reply(ctx.t("conversation.expired"))
+            else:
+                ctx.conversation = state
+                await self.router.steps[state.kind](ctx, state)
+                return
+        if self.router.fallback is not None and (incoming.is_private or incoming.addressed_to_bot):
+            ctx.args = text
+            await self.router.fallback(ctx)
+
+    async def _press(self, ctx: Context, token: str) -> None:
+        async with self.db.read() as conn:
+            pressed = await buttons.lookup(conn, token)
+        handler = self.router.actions.get(pressed.action) if pressed else None
+        if pressed is None or handler is None:
+            async with self.db.transaction() as conn:
+                await audit.record(
+                    conn,
+                    at=ctx.now,
+                    actor=ctx.person.id,
+                    action="button.refused",
+                    object_type="button",
+                    object_id=token[:128],
+                    after={"reason": "unknown token"},
+                )
+            await ctx.reply(ctx.t("error.unknown_button"))
+            return
+        await handler(ctx, {**pressed.payload, "_message_id": pressed.message_id})
+
+    # ----- outgoing and scheduled work --------------------------------------------------------
+    async def notify(
+        self, conn: AsyncConnection, out: Outgoing, *, idempotency_key: str | None = None
+    ) -> bool:
+        """Queue a message from scheduled work or another person's action, inside `conn`."""
+        return await enqueue(conn, out, self.clock.now(), idempotency_key=idempotency_key)
+
+    async def run_due(self, now: datetime | None = None) -> None:
+        await self.ticks.run_due(self, now or self.clock.now())
+
+    async def deliver(self) -> int:
+        """Deliver every due outbox row now (console and tests); live modes run the worker."""
+        if self.dispatcher is None:
+            return 0
+        total = 0
+        while True:
+            sent = await self.dispatcher.deliver_due()
+            total += sent
+            if sent == 0:
+                return total
+
+    async def on_blocked(self, person_id: str) -> None:
+        """A person blocked the bot: remember it; features may add more (telling their lead)."""
+        from bot.schema import people
+
+        now = self.clock.now()
+        async with self.db.transaction() as conn:
+            result = await conn.execute(
+                people.update()
+                .where(people.c.id == person_id, people.c.blocked_at.is_(None))
+                .values(blocked_at=now)
+            )
+            if result.rowcount:
+                await audit.record(
+                    conn,
+                    at=now,
+                    actor=audit.SYSTEM,
+                    action="person.blocked_bot",
+                    object_type="person",
+                    object_id=person_id,
+                )
+                for hook in self.services.get("on_blocked", []):
+                    await hook(self, conn, person_id)
+
+    def text_for(self, person: Person, key: str, **fields: Any) -> str:
+        return self.catalog.t(person.language, key, **fields)
+
+    async def person(self, person_id: str) -> Person | None:
+        async with self.db.read() as conn:
+            return await self.directory.by_id(conn, person_id)
+
+    async def audit(self, **fields: Any) -> None:
+        async with self.db.transaction() as conn:
+            await audit.record(conn, **fields)
+
+
+async def table_count(app: App, table: sa.Table) -> int:
+    async with app.db.read() as conn:
+        return int((await conn.execute(sa.select(sa.func.count()).select_from(table))).scalar_one())

@@ -1,0 +1,200 @@
+"""The `deskmate` command line: the console, database, org and (when present) feature commands."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import json
+import logging
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any
+
+from bot.settings import Settings, load_settings
+
+log = logging.getLogger("deskmate")
+
+# Feature packages that add their own subcommands through `add_commands(subparsers)`.
+COMMAND_MODULES = ("knowledge.cli", "schedules.cli", "handlers.cli")
+
+
+def _setup_logging(settings: Settings, quiet: bool = False) -> None:
+    level = logging.WARNING if quiet else getattr(logging, settings.log_level)
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+def run(coro: Coroutine[Any, Any, int]) -> int:
+    try:
+        return asyncio.run(coro)
+    except KeyboardInterrupt:
+        return 130
+
+
+# ----- console ---------------------------------------------------------------------------------
+async def _console(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.adapters.console import Console, ConsoleTransport, interactive
+    from bot.app import App
+    from bot.clock import FakeClock
+
+    clock = FakeClock()
+    app = App(settings, clock=clock)
+    try:
+        await app.prepare()
+        transport = ConsoleTransport(settings.tz, clock, sys.stdout, as_json=args.json)
+        console = Console(app, clock, transport)
+        if args.script is None:
+            return await interactive(console, args.as_person)
+        if args.script == "-":
+            return await console.run_script(sys.stdin, sys.stderr)
+        path = Path(args.script)
+        try:
+            handle = path.open(encoding="utf-8")
+        except OSError as exc:
+            print(f"cannot read script {path}: {exc.strerror}", file=sys.stderr)
+            return 2
+        with handle:
+            return await console.run_script(handle, sys.stderr)
+    finally:
+        await app.close()
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    _setup_logging(settings, quiet=True)
+    return run(_console(args, settings))
+
+
+# ----- db and org ------------------------------------------------------------------------------
+async def _db_upgrade(settings: Settings) -> int:
+    from bot import migrate
+    from bot.db import Database
+
+    db = Database(settings.database_url)
+    try:
+        revision = await migrate.upgrade(db)
+    finally:
+        await db.dispose()
+    print(f"database at revision {revision}")
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    _setup_logging(settings, quiet=True)
+    return run(_db_upgrade(settings))
+
+
+async def _org_import(path: Path, settings: Settings) -> int:
+    from bot import migrate, org
+    from bot.clock import SystemClock
+    from bot.db import Database
+
+    try:
+        department = org.load_org_file(path)
+    except org.OrgError as exc:
+        for problem in exc.problems:
+            print(f"{exc.source}: {problem}", file=sys.stderr)
+        print("nothing was imported", file=sys.stderr)
+        return 2
+    db = Database(settings.database_url)
+    try:
+        await migrate.upgrade(db)
+        async with db.transaction() as conn:
+            counts = await org.import_org(conn, department, actor="cli", now=SystemClock().now())
+    finally:
+        await db.dispose()
+    print(
+        f"imported {len(department.people)} people in {len(department.teams)} teams: "
+        f"{counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged"
+    )
+    return 0
+
+
+def cmd_org_import(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    _setup_logging(settings, quiet=True)
+    return run(_org_import(Path(args.file), settings))
+
+
+async def _org_list(settings: Settings, as_json: bool) -> int:
+    from bot import migrate
+    from bot.db import Database
+    from bot.org import Directory, person_json
+
+    db = Database(settings.database_url)
+    try:
+        await migrate.upgrade(db)
+        async with db.read() as conn:
+            everyone = await Directory().all(conn)
+    finally:
+        await db.dispose()
+    if as_json:
+        print(json.dumps([person_json(p) for p in everyone], ensure_ascii=False))
+    else:
+        for p in everyone:
+            print(f"{p.id:<14} {p.name:<8} {p.role:<10} {p.team or '-':<10} {p.language}")
+    return 0
+
+
+def cmd_org_list(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    _setup_logging(settings, quiet=True)
+    return run(_org_list(settings, args.json))
+
+
+# ----- parser ----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="deskmate", description="Deskmate: the customer-service desk assistant"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    console = sub.add_parser("console", help="chat with the bot in the terminal, or run a script")
+    console.add_argument("--as", dest="as_person", metavar="PERSON", help="start as this person id")
+    console.add_argument("--script", metavar="FILE", help="run script lines from FILE, or - for stdin")
+    console.add_argument("--json", action="store_true", help="print each bot message as one JSON line")
+    console.set_defaults(func=cmd_console)
+
+    db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)
+    db.add_parser("upgrade", help="migrate the database to the latest schema").set_defaults(
+        func=cmd_db_upgrade
+    )
+
+    org_parser = sub.add_parser("org", help="people and teams").add_subparsers(
+        dest="org_command", required=True
+    )
+    org_import = org_parser.add_parser("import", help="validate and upsert an org YAML file")
+    org_import.add_argument("file")
+    org_import.set_defaults(func=cmd_org_import)
+    org_list = org_parser.add_parser("list", help="list the people")
+    org_list.add_argument("--json", action="store_true")
+    org_list.set_defaults(func=cmd_org_list)
+
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and name.startswith(exc.name):
+                continue
+            raise
+        adder: Callable[[Any], None] | None = getattr(module, "add_commands", None) or getattr(
+            module, "add_kb_commands", None
+        )
+        if adder is not None:
+            adder(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

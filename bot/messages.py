@@ -1,0 +1,79 @@
+"""The platform-neutral message model: adapters translate to and from these, nothing else does."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+
+def new_message_id() -> str:
+    return uuid.uuid4().hex[:16]
+
+
+@dataclass(frozen=True)
+class Button:
+    """A button shown under a message; `action` and `payload` stay on the server behind a short token."""
+
+    label: str
+    action: str
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class FileOut:
+    name: str
+    data: bytes
+    mime: str = "application/octet-stream"
+
+
+@dataclass(frozen=True)
+class FileIn:
+    name: str
+    data: bytes
+
+
+@dataclass
+class Outgoing:
+    """One message the bot sends: to a person (rendered in their private chat) or to a chat."""
+
+    text: str
+    to_person: str | None = None
+    to_chat: str | None = None
+    buttons: list[list[Button]] = field(default_factory=list)
+    file: FileOut | None = None
+    edit_of: str | None = None
+    id: str = field(default_factory=new_message_id)
+
+    def button_labels(self) -> list[str]:
+        return [b.label for row in self.buttons for b in row]
+
+
+@dataclass(frozen=True)
+class Person:
+    id: str
+    name: str
+    role: str
+    team: str | None
+    language: str
+    telegram: str | None = None
+    slack: str | None = None
+
+
+@dataclass
+class Incoming:
+    """One thing a user did: sent text, pressed a button, or sent a file."""
+
+    platform: str
+    chat_id: str
+    sender_id: str
+    person: Person | None
+    at: datetime
+    text: str | None = None
+    button_token: str | None = None
+    file: FileIn | None = None
+    is_private: bool = True
+    addressed_to_bot: bool = True
+    platform_message_id: str | None = None
+    locale_hint: str | None = None

@@ -1,0 +1,338 @@
+"""The department: people, teams and roles, validated as a whole before anything is stored."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+import yaml
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot import audit
+from bot.messages import Person
+from bot.schema import people, teams
+
+ROLES = ("agent", "lead", "supervisor", "manager", "admin")
+ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
+PERSON_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
+TELEGRAM_ID = re.compile(r"^[1-9][0-9]{3,15}$")
+SLACK_ID = re.compile(r"^[UW][A-Z0-9]{6,20}$")
+LANGUAGES = ("zh-CN", "en")
+
+
+class OrgError(Exception):
+    """The org file is wrong; `problems` names each bad entry."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(f"{source}: " + "; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Team:
+    id: str
+    name: str
+    name_en: str | None
+    lead_id: str | None
+    supervisor_id: str | None
+
+
+@dataclass(frozen=True)
+class PersonRecord:
+    person: Person
+    joined_on: date | None
+
+
+@dataclass(frozen=True)
+class Org:
+    teams: list[Team]
+    people: list[PersonRecord]
+
+
+def rank(role: str) -> int:
+    return ROLE_RANK.get(role, -1)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    return str(value).strip() or None
+
+
+def parse_org(data: Any, source: str = "org file") -> Org:
+    """Check the whole document and return it, or raise OrgError listing every problem found."""
+    problems: list[str] = []
+    if not isinstance(data, dict):
+        raise OrgError(source, ["the file must be a mapping with `teams` and `people`"])
+    raw_teams = data.get("teams") or []
+    raw_people = data.get("people") or []
+    if not isinstance(raw_teams, list) or not isinstance(raw_people, list):
+        raise OrgError(source, ["`teams` and `people` must be lists"])
+    if not raw_people:
+        problems.append("no people listed")
+
+    team_ids: dict[str, dict[str, Any]] = {}
+    for index, entry in enumerate(raw_teams, start=1):
+        if not isinstance(entry, dict) or not _text(entry.get("id")):
+            problems.append(f"team #{index}: needs an id")
+            continue
+        team_id = str(entry["id"]).strip()
+        if team_id in team_ids:
+            problems.append(f"team {team_id}: duplicate id")
+        if not _text(entry.get("name")):
+            problems.append(f"team {team_id}: needs a name")
+        team_ids[team_id] = entry
+
+    records: list[PersonRecord] = []
+    seen: dict[str, int] = {}
+    platform_seen: dict[tuple[str, str], str] = {}
+    for index, entry in enumerate(raw_people, start=1):
+        label = f"person #{index}"
+        if not isinstance(entry, dict):
+            problems.append(f"{label}: must be a mapping")
+            continue
+        person_id = _text(entry.get("id"))
+        if person_id:
+            label = f"person {person_id}"
+        if not person_id or not PERSON_ID.match(person_id):
+            problems.append(f"{label}: id must be lower-case ASCII letters, digits, . _ or -")
+            continue
+        if person_id in seen:
+            problems.append(f"{label}: duplicate id (also entry #{seen[person_id]})")
+            continue
+        seen[person_id] = index
+        name = _text(entry.get("name"))
+        if not name:
+            problems.append(f"{label}: needs a name")
+        role = _text(entry.get("role")) or ""
+        if role not in ROLE_RANK:
+            problems.append(f"{label}: unknown role {role!r} (use one of {', '.join(ROLES)})")
+        team = _text(entry.get("team"))
+        if team is not None and team not in team_ids:
+            problems.append(f"{label}: unknown team {team!r}")
+        if team is None and role in ("agent", "lead"):
+            problems.append(f"{label}: an {role} needs a team")
+        language = _text(entry.get("language")) or "zh-CN"
+        if language not in LANGUAGES:
+            problems.append(f"{label}: unknown language {language!r} (use zh-CN or en)")
+        telegram = _text(entry.get("telegram"))
+        if telegram is not None and not TELEGRAM_ID.match(telegram):
+            problems.append(f"{label}: malformed telegram user id {telegram!r} (digits only)")
+        slack = _text(entry.get("slack"))
+        if slack is not None and not SLACK_ID.match(slack):
+            problems.append(f"{label}: malformed slack user id {slack!r} (like U012AB3CD)")
+        for platform, value in (("telegram", telegram), ("slack", slack)):
+            if value is None:
+                continue
+            other = platform_seen.get((platform, value))
+            if other:
+                problems.append(f"{label}: {platform} id {value} is already used by {other}")
+            platform_seen[(platform, value)] = person_id
+        joined = entry.get("joined_on")
+        joined_on: date | None = None
+        if isinstance(joined, datetime):
+            joined_on = joined.date()
+        elif isinstance(joined, date):
+            joined_on = joined
+        elif joined is not None:
+            try:
+                joined_on = date.fromisoformat(str(joined))
+            except ValueError:
+                problems.append(f"{label}: joined_on {joined!r} is not a date like 2026-01-31")
+        person = Person(person_id, name or "", role, team, language, telegram, slack)
+        records.append(PersonRecord(person, joined_on))
+
+    by_id = {r.person.id: r.person for r in records}
+    parsed_teams: list[Team] = []
+    for team_id, entry in team_ids.items():
+        leads = [p for p in by_id.values() if p.team == team_id and p.role == "lead"]
+        lead_id = _text(entry.get("lead")) or (leads[0].id if len(leads) == 1 else None)
+        if lead_id is None:
+            problems.append(f"team {team_id}: has no lead")
+        elif lead_id not in by_id:
+            problems.append(f"team {team_id}: lead {lead_id!r} is not in people")
+        supervisor_id = _text(entry.get("supervisor"))
+        if supervisor_id is not None and (
+            supervisor_id not in by_id or by_id[supervisor_id].role not in ("supervisor", "manager")
+        ):
+            problems.append(f"team {team_id}: supervisor {supervisor_id!r} is not a supervisor in people")
+        parsed_teams.append(
+            Team(team_id, str(entry.get("name", "")), _text(entry.get("name_en")), lead_id, supervisor_id)
+        )
+
+    if problems:
+        raise OrgError(source, problems)
+    return Org(parsed_teams, records)
+
+
+def load_org_file(path: Path) -> Org:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise OrgError(str(path), [f"cannot read the file ({exc.strerror})"]) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "somewhere"
+        raise OrgError(str(path), [f"not valid YAML at {where}"]) from None
+    return parse_org(data, str(path))
+
+
+def _person_row(record: PersonRecord, now: datetime) -> dict[str, Any]:
+    p = record.person
+    return {
+        "id": p.id,
+        "name": p.name,
+        "role": p.role,
+        "team": p.team,
+        "language": p.language,
+        "telegram_id": p.telegram,
+        "slack_id": p.slack,
+        "joined_on": record.joined_on,
+        "active": True,
+        "updated_at": now,
+    }
+
+
+def _comparable(row: dict[str, Any]) -> dict[str, Any]:
+    keys = ("name", "role", "team", "language", "telegram_id", "slack_id", "joined_on")
+    return {k: (row[k].isoformat() if isinstance(row.get(k), date) else row.get(k)) for k in keys}
+
+
+async def import_org(conn: AsyncConnection, org: Org, *, actor: str, now: datetime) -> dict[str, int]:
+    """Upsert teams and people in the caller's transaction; each change gets an audit row."""
+    counts = {"added": 0, "updated": 0, "unchanged": 0}
+    existing = {row.id: dict(row._mapping) for row in await conn.execute(sa.select(people))}
+    # Free platform ids first so that moving an id between two people does not trip the unique index.
+    for record in org.people:
+        p = record.person
+        for column, value in (("telegram_id", p.telegram), ("slack_id", p.slack)):
+            if value is not None:
+                await conn.execute(
+                    people.update()
+                    .where(getattr(people.c, column) == value, people.c.id != p.id)
+                    .values({column: None})
+                )
+    for record in org.people:
+        row = _person_row(record, now)
+        before = existing.get(record.person.id)
+        if before is None:
+            await conn.execute(people.insert().values(row))
+            counts["added"] += 1
+            await audit.record(
+                conn,
+                at=now,
+                actor=actor,
+                action="org.person_added",
+                object_type="person",
+                object_id=record.person.id,
+                after=_comparable(row),
+            )
+        elif _comparable(before) != _comparable(row):
+            await conn.execute(people.update().where(people.c.id == record.person.id).values(row))
+            counts["updated"] += 1
+            await audit.record(
+                conn,
+                at=now,
+                actor=actor,
+                action="org.person_updated",
+                object_type="person",
+                object_id=record.person.id,
+                before=_comparable(before),
+                after=_comparable(row),
+            )
+        else:
+            counts["unchanged"] += 1
+    for team in org.teams:
+        values = {
+            "name": team.name,
+            "name_en": team.name_en,
+            "lead_id": team.lead_id,
+            "supervisor_id": team.supervisor_id,
+        }
+        current = (await conn.execute(sa.select(teams).where(teams.c.id == team.id))).first()
+        if current is None:
+            await conn.execute(teams.insert().values(id=team.id, **values))
+            await audit.record(
+                conn,
+                at=now,
+                actor=actor,
+                action="org.team_added",
+                object_type="team",
+                object_id=team.id,
+                after=values,
+            )
+        else:
+            before_values = {k: current._mapping[k] for k in values}
+            if before_values != values:
+                await conn.execute(teams.update().where(teams.c.id == team.id).values(values))
+                await audit.record(
+                    conn,
+                    at=now,
+                    actor=actor,
+                    action="org.team_updated",
+                    object_type="team",
+                    object_id=team.id,
+                    before=before_values,
+                    after=values,
+                )
+    return counts
+
+
+def _to_person(row: Any) -> Person:
+    m = row._mapping
+    return Person(m["id"], m["name"], m["role"], m["team"], m["language"], m["telegram_id"], m["slack_id"])
+
+
+class Directory:
+    """Reads people and teams; every lookup is one indexed query."""
+
+    async def by_id(self, conn: AsyncConnection, person_id: str) -> Person | None:
+        row = (await conn.execute(sa.select(people).where(people.c.id == person_id, people.c.active))).first()
+        return _to_person(row) if row else None
+
+    async def by_platform(self, conn: AsyncConnection, platform: str, user_id: str) -> Person | None:
+        column = people.c.telegram_id if platform == "telegram" else people.c.slack_id
+        row = (await conn.execute(sa.select(people).where(column == user_id, people.c.active))).first()
+        return _to_person(row) if row else None
+
+    async def all(self, conn: AsyncConnection) -> list[Person]:
+        rows = await conn.execute(sa.select(people).where(people.c.active).order_by(people.c.id))
+        return [_to_person(r) for r in rows]
+
+    async def count(self, conn: AsyncConnection) -> int:
+        return int((await conn.execute(sa.select(sa.func.count()).select_from(people))).scalar_one())
+
+    async def team(self, conn: AsyncConnection, team_id: str) -> Team | None:
+        row = (await conn.execute(sa.select(teams).where(teams.c.id == team_id))).first()
+        if row is None:
+            return None
+        m = row._mapping
+        return Team(m["id"], m["name"], m["name_en"], m["lead_id"], m["supervisor_id"])
+
+    async def teams(self, conn: AsyncConnection) -> list[Team]:
+        rows = await conn.execute(sa.select(teams).order_by(teams.c.id))
+        return [Team(r.id, r.name, r.name_en, r.lead_id, r.supervisor_id) for r in rows]
+
+    async def set_language(self, conn: AsyncConnection, person_id: str, language: str) -> str | None:
+        before = (await conn.execute(sa.select(people.c.language).where(people.c.id == person_id))).scalar()
+        await conn.execute(people.update().where(people.c.id == person_id).values(language=language))
+        return before
+
+
+def person_json(person: Person) -> dict[str, Any]:
+    return {
+        "id": person.id,
+        "name": person.name,
+        "role": person.role,
+        "team": person.team,
+        "language": person.language,
+        "telegram": person.telegram,
+        "slack": person.slack,
+    }

@@ -1,0 +1,309 @@
+"""The outbox: a message is stored (in the caller's transaction) before it is sent, and marked sent
+only after the platform accepted it. A crash or an outage delays a message; it never loses or doubles one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot import buttons as button_store
+from bot.clock import Clock
+from bot.db import Database
+from bot.messages import Outgoing, Person
+from bot.ratelimit import RateLimiter
+from bot.schema import message_copies, outbox
+
+log = logging.getLogger(__name__)
+
+PENDING, SENT, FAILED, UNDELIVERABLE = "pending", "sent", "failed", "undeliverable"
+CLAIM_SECONDS = 60
+MAX_ATTEMPTS = 50
+
+
+class RetryLater(Exception):
+    """The platform asked us to wait (429) or is unreachable; try again after `seconds`."""
+
+    def __init__(self, seconds: float, reason: str = "") -> None:
+        super().__init__(reason or f"retry after {seconds}s")
+        self.seconds = seconds
+
+
+class RecipientBlocked(Exception):
+    """The person blocked the bot (403); further messages to them are pointless."""
+
+
+class Undeliverable(Exception):
+    """This message can never be delivered (no address on this platform, rejected content)."""
+
+
+@dataclass(frozen=True)
+class Copy:
+    chat_id: str
+    platform_message_id: str
+
+
+@dataclass
+class Delivery:
+    """What an adapter needs to put one outbox row on screen."""
+
+    outbox_id: int
+    message_id: str
+    text: str
+    recipient: Person | None
+    chat_id: str | None
+    buttons: list[list[dict[str, str]]]
+    file_name: str | None
+    file_mime: str | None
+    file_data: bytes | None
+    edit_of: str | None
+    edit_copies: list[Copy] = field(default_factory=list)
+
+
+class Transport(Protocol):
+    """Implemented by each adapter."""
+
+    platform: str
+
+    async def deliver(self, item: Delivery) -> list[Copy]: ...
+
+
+def _payload(out: Outgoing, rendered_buttons: list[list[dict[str, str]]]) -> dict[str, Any]:
+    return {
+        "text": out.text,
+        "buttons": rendered_buttons,
+        "edit_of": out.edit_of,
+        "file_name": out.file.name if out.file else None,
+        "file_mime": out.file.mime if out.file else None,
+    }
+
+
+def _insert_ignoring_duplicates(conn: AsyncConnection, values: dict[str, Any]) -> Any:
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        return (
+            postgresql.insert(outbox)
+            .values(values)
+            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        )
+    return sqlite.insert(outbox).values(values).on_conflict_do_nothing(index_elements=["idempotency_key"])
+
+
+async def enqueue(
+    conn: AsyncConnection, out: Outgoing, now: datetime, *, idempotency_key: str | None = None
+) -> bool:
+    """Store one message to send; returns False when `idempotency_key` was already used."""
+    if out.to_person is None and out.to_chat is None and out.edit_of is None:
+        raise ValueError("an Outgoing needs a person, a chat or an edit target")
+    rendered = await button_store.register(conn, out.id, out.buttons, now) if out.buttons else []
+    values = {
+        "message_id": out.id,
+        "to_person": out.to_person,
+        "to_chat": out.to_chat,
+        "payload": _payload(out, rendered),
+        "file_data": out.file.data if out.file else None,
+        "status": PENDING,
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+        "idempotency_key": idempotency_key,
+    }
+    if idempotency_key is None:
+        await conn.execute(outbox.insert().values(values))
+        return True
+    result = await conn.execute(_insert_ignoring_duplicates(conn, values))
+    return bool(result.rowcount)
+
+
+def backoff_seconds(attempts: int) -> float:
+    return float(min(2 ** min(attempts, 10), 300))
+
+
+class Dispatcher:
+    """Claims due rows in the database (so several replicas never send one twice) and delivers them."""
+
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        transport: Transport,
+        people_lookup: Any,
+        *,
+        limiter: RateLimiter | None = None,
+        on_blocked: Any = None,
+        worker_id: str | None = None,
+        batch: int = 100,
+    ) -> None:
+        self.db = db
+        self.clock = clock
+        self.transport = transport
+        self.people_lookup = people_lookup
+        self.limiter = limiter
+        self.on_blocked = on_blocked
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
+        self.batch = batch
+        self.wakeup = asyncio.Event()
+        self.sent_count = 0
+
+    async def _claim(self, now: datetime) -> list[dict[str, Any]]:
+        async with self.db.transaction() as conn:
+            query = (
+                sa.select(outbox)
+                .where(
+                    outbox.c.status == PENDING,
+                    outbox.c.next_attempt_at <= now,
+                    sa.or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now),
+                )
+                .order_by(outbox.c.id)
+                .limit(self.batch)
+            )
+            if conn.dialect.name == "postgresql":
+                query = query.with_for_update(skip_locked=True)
+            rows = [dict(r._mapping) for r in await conn.execute(query)]
+            if rows:
+                await conn.execute(
+                    outbox.update()
+                    .where(outbox.c.id.in_([r["id"] for r in rows]))
+                    .values(claimed_by=self.worker_id, claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+                )
+            return rows
+
+    async def _delivery(self, row: dict[str, Any]) -> Delivery:
+        payload = row["payload"]
+        recipient = None
+        copies: list[Copy] = []
+        async with self.db.read() as conn:
+            if row["to_person"]:
+                recipient = await self.people_lookup(conn, row["to_person"])
+            if payload.get("edit_of"):
+                result = await conn.execute(
+                    sa.select(message_copies.c.chat_id, message_copies.c.platform_message_id).where(
+                        message_copies.c.message_id == payload["edit_of"],
+                        message_copies.c.platform == self.transport.platform,
+                    )
+                )
+                copies = [Copy(r.chat_id, r.platform_message_id) for r in result]
+        return Delivery(
+            outbox_id=row["id"],
+            message_id=row["message_id"],
+            text=payload["text"],
+            recipient=recipient,
+            chat_id=row["to_chat"],
+            buttons=payload.get("buttons") or [],
+            file_name=payload.get("file_name"),
+            file_mime=payload.get("file_mime"),
+            file_data=row["file_data"],
+            edit_of=payload.get("edit_of"),
+            edit_copies=copies,
+        )
+
+    async def _finish(self, row_id: int, values: dict[str, Any], copies: list[Copy], message_id: str) -> None:
+        async with self.db.transaction() as conn:
+            await conn.execute(
+                outbox.update()
+                .where(outbox.c.id == row_id, outbox.c.claimed_by == self.worker_id)
+                .values(claimed_by=None, claimed_until=None, **values)
+            )
+            if copies:
+                await conn.execute(
+                    message_copies.insert(),
+                    [
+                        {
+                            "message_id": message_id,
+                            "platform": self.transport.platform,
+                            "chat_id": c.chat_id,
+                            "platform_message_id": c.platform_message_id,
+                        }
+                        for c in copies
+                    ],
+                )
+
+    def _chat_key(self, row: dict[str, Any]) -> str:
+        return str(row["to_person"] or row["to_chat"] or row["payload"].get("edit_of"))
+
+    async def deliver_due(self) -> int:
+        """Deliver everything due now; returns how many rows were sent. Order per chat is kept."""
+        now = self.clock.now()
+        rows = await self._claim(now)
+        held_back: set[str] = set()
+        sent = 0
+        for row in rows:
+            key = self._chat_key(row)
+            if key in held_back:
+                await self._finish(row["id"], {}, [], row["message_id"])
+                continue
+            item = await self._delivery(row)
+            if self.limiter is not None:
+                await self.limiter.acquire(key)
+            try:
+                copies = await self.transport.deliver(item)
+            except RetryLater as exc:
+                held_back.add(key)
+                await self._retry(row, exc.seconds, str(exc))
+                continue
+            except RecipientBlocked as exc:
+                await self._finish(row["id"], {"status": UNDELIVERABLE, "last_error": str(exc)[:500]}, [], "")
+                if self.on_blocked is not None and row["to_person"]:
+                    await self.on_blocked(row["to_person"])
+                continue
+            except Undeliverable as exc:
+                log.warning("outbox %s undeliverable: %s", row["id"], exc)
+                await self._finish(row["id"], {"status": UNDELIVERABLE, "last_error": str(exc)[:500]}, [], "")
+                continue
+            except Exception as exc:
+                log.warning("outbox %s delivery failed: %s", row["id"], exc)
+                held_back.add(key)
+                await self._retry(row, backoff_seconds(row["attempts"]), repr(exc))
+                continue
+            await self._finish(
+                row["id"], {"status": SENT, "sent_at": self.clock.now()}, copies, row["message_id"]
+            )
+            sent += 1
+        self.sent_count += sent
+        return sent
+
+    async def _retry(self, row: dict[str, Any], seconds: float, reason: str) -> None:
+        attempts = row["attempts"] + 1
+        status = FAILED if attempts >= MAX_ATTEMPTS else PENDING
+        if status == FAILED:
+            log.error("outbox %s gave up after %s attempts: %s", row["id"], attempts, reason)
+        await self._finish(
+            row["id"],
+            {
+                "attempts": attempts,
+                "status": status,
+                "next_attempt_at": self.clock.now() + timedelta(seconds=seconds),
+                "last_error": reason[:500],
+            },
+            [],
+            row["message_id"],
+        )
+
+    async def pending_count(self) -> int:
+        async with self.db.read() as conn:
+            query = sa.select(sa.func.count()).select_from(outbox).where(outbox.c.status == PENDING)
+            return int((await conn.execute(query)).scalar_one())
+
+    async def run_forever(self, idle_seconds: float = 1.0) -> None:
+        """The live worker: deliver, then wait for a wake-up or a short idle pause."""
+        while True:
+            try:
+                sent = await self.deliver_due()
+            except Exception:
+                log.exception("outbox worker pass failed")
+                sent = 0
+            if sent:
+                continue
+            self.wakeup.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.wakeup.wait(), idle_seconds)

@@ -1,0 +1,115 @@
+"""The router: decides which handler gets an incoming message.
+
+Order: a pressed button → its action; `/command` or a keyword (帮助, 打卡 …) → the command; the
+person's open conversation → its step; anything else → the fallback (the handbook question).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from bot.context import Context
+    from bot.conversations import ConversationState
+
+Handler = Callable[["Context"], Awaitable[None]]
+ActionHandler = Callable[["Context", dict[str, Any]], Awaitable[None]]
+StepHandler = Callable[["Context", "ConversationState"], Awaitable[None]]
+FileHandler = Callable[["Context"], Awaitable[None]]
+
+COMMAND_RE = re.compile(r"^[/／]([A-Za-z_][A-Za-z0-9_]*)(?:@\S+)?(?:\s+(.*))?$", re.S)
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    handler: Handler
+    keywords: tuple[str, ...] = ()
+    min_role: str = "agent"
+    help_key: str | None = None
+    private_only: bool = False
+    order: int = 100
+
+
+@dataclass
+class Router:
+    commands: dict[str, Command] = field(default_factory=dict)
+    keywords: dict[str, Command] = field(default_factory=dict)
+    actions: dict[str, ActionHandler] = field(default_factory=dict)
+    steps: dict[str, StepHandler] = field(default_factory=dict)
+    fallback: Handler | None = None
+    file_handler: FileHandler | None = None
+
+    def command(
+        self,
+        name: str,
+        *,
+        keywords: tuple[str, ...] = (),
+        min_role: str = "agent",
+        help_key: str | None = None,
+        private_only: bool = False,
+        order: int = 100,
+    ) -> Callable[[Handler], Handler]:
+        def register(fn: Handler) -> Handler:
+            cmd = Command(name, fn, keywords, min_role, help_key, private_only, order)
+            if name in self.commands:
+                raise ValueError(f"command /{name} registered twice")
+            self.commands[name] = cmd
+            for word in keywords:
+                if word.lower() in self.keywords:
+                    raise ValueError(f"keyword {word!r} registered twice")
+                self.keywords[word.lower()] = cmd
+            return fn
+
+        return register
+
+    def action(self, name: str) -> Callable[[ActionHandler], ActionHandler]:
+        def register(fn: ActionHandler) -> ActionHandler:
+            if name in self.actions:
+                raise ValueError(f"action {name!r} registered twice")
+            self.actions[name] = fn
+            return fn
+
+        return register
+
+    def conversation(self, kind: str) -> Callable[[StepHandler], StepHandler]:
+        def register(fn: StepHandler) -> StepHandler:
+            self.steps[kind] = fn
+            return fn
+
+        return register
+
+    def set_fallback(self, fn: Handler) -> Handler:
+        self.fallback = fn
+        return fn
+
+    def set_file_handler(self, fn: FileHandler) -> FileHandler:
+        self.file_handler = fn
+        return fn
+
+    def resolve(self, text: str) -> tuple[Command, str] | tuple[None, str] | None:
+        """The command a text names with its arguments; (None, name) for an unknown /command;
+        None when the text is not a command at all."""
+        stripped = text.strip()
+        match = COMMAND_RE.match(stripped)
+        if match:
+            name = match.group(1).lower()
+            args = (match.group(2) or "").strip()
+            cmd = self.commands.get(name)
+            return (cmd, args) if cmd else (None, name)
+        head, _, rest = stripped.partition(" ")
+        cmd = self.keywords.get(head.lower())
+        if cmd is not None:
+            return cmd, rest.strip()
+        # Chinese is typed without spaces: "请假明天" or "查询晚班几点下班". Longest keyword first.
+        for word in sorted(self.keywords, key=len, reverse=True):
+            if len(word) >= 2 and not word.isascii() and stripped.startswith(word):
+                return self.keywords[word], stripped[len(word) :].strip()
+        return None
+
+    def visible_commands(self, role_rank: int, rank_of: Callable[[str], int]) -> list[Command]:
+        shown = [c for c in self.commands.values() if c.help_key and role_rank >= rank_of(c.min_role)]
+        return sorted(shown, key=lambda c: (c.order, c.name))

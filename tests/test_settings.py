@@ -1,0 +1,56 @@
+"""A bad setting prints one line naming the variable and exits with code 2, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from bot.settings import Settings
+from tests.conftest import REPO
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("TIMEZONE", "Mars/Olympus", "setting TIMEZONE: unknown time zone 'Mars/Olympus'"),
+        ("DATABASE_URL", "mysql://x", "setting DATABASE_URL: must start with sqlite:/// or postgresql://"),
+        ("DEFAULT_LANGUAGE", "fr", "setting DEFAULT_LANGUAGE:"),
+        ("TELEGRAM_LISTEN_PORT", "99999", "setting TELEGRAM_LISTEN_PORT:"),
+    ],
+)
+def test_bad_setting_is_one_line_and_exit_2(variable: str, value: str, expected: str) -> None:
+    env = {variable: value, "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "db", "upgrade"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        check=False,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(expected), result.stderr
+
+
+def test_defaults_and_url_normalisation(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://me@127.0.0.1:5432/desk")
+    monkeypatch.setenv("HANDBOOK_PATHS", "a.md, b.docx")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.database_url == "postgresql+asyncpg://me@127.0.0.1:5432/desk"
+    assert settings.timezone == "Asia/Shanghai" and settings.default_language == "zh-CN"
+    assert [p.name for p in settings.handbook_files] == ["a.md", "b.docx"]
+
+
+def test_empty_values_in_env_file_mean_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELEGRAM_SUPERVISORS_CHAT_ID", "")
+    monkeypatch.setenv("TELEGRAM_TOKEN", "")
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.telegram_supervisors_chat_id is None and settings.telegram_token is None
+
+
+def test_token_is_never_shown() -> None:
+    settings = Settings(telegram_token="123:SECRET", _env_file=None)  # type: ignore[call-arg]
+    assert "SECRET" not in repr(settings) and "SECRET" not in str(settings.model_dump())

@@ -1,0 +1,49 @@
+"""Storage: migrations produce the schema exactly, SQLite runs in WAL, audit rows are written."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from bot import audit, migrate
+from bot.app import App
+from bot.schema import metadata
+
+
+async def test_migrations_match_the_schema(app: App) -> None:
+    def diff(connection: sa.Connection) -> list[object]:
+        context = MigrationContext.configure(connection)
+        return list(compare_metadata(context, metadata))
+
+    async with app.db.engine.connect() as conn:
+        differences = await conn.run_sync(diff)
+    assert differences == []
+
+
+async def test_upgrade_is_idempotent_and_at_head(app: App) -> None:
+    assert await migrate.upgrade(app.db) == migrate.head_revision()
+
+
+async def test_sqlite_uses_wal(app: App) -> None:
+    async with app.db.read() as conn:
+        mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
+    assert mode == "wal"
+
+
+async def test_audit_rows_commit_and_roll_back_with_the_change(app: App) -> None:
+    now = app.clock.now()
+    async with app.db.transaction() as conn:
+        await audit.record(
+            conn, at=now, actor="a", action="x.done", object_type="x", object_id="1", after={"v": 1}
+        )
+    try:
+        async with app.db.transaction() as conn:
+            await audit.record(conn, at=now, actor="a", action="x.failed", object_type="x", object_id="1")
+            raise RuntimeError("the change failed")
+    except RuntimeError:
+        pass
+    async with app.db.read() as conn:
+        rows = await audit.rows_for(conn, "x", "1")
+    assert [r["action"] for r in rows] == ["x.done"]
+    assert rows[0]["at"] == now and rows[0]["after"] == {"v": 1}
