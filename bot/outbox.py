@@ -110,6 +110,7 @@ async def enqueue(
         "message_id": out.id,
         "to_person": out.to_person,
         "to_chat": out.to_chat,
+        "chat_key": (out.to_person or out.to_chat or f"edit:{out.edit_of}")[:64],
         "payload": _payload(out, rendered),
         "file_data": out.file.data if out.file else None,
         "status": PENDING,
@@ -156,6 +157,17 @@ class Dispatcher:
         self.sent_count = 0
 
     async def _claim(self, now: datetime) -> list[dict[str, Any]]:
+        earlier = outbox.alias("earlier")
+        # A message waits while an earlier one to the same chat is still pending: order per chat.
+        blocked_by_earlier = (
+            sa.select(earlier.c.id)
+            .where(
+                earlier.c.chat_key == outbox.c.chat_key,
+                earlier.c.status == PENDING,
+                earlier.c.id < outbox.c.id,
+            )
+            .exists()
+        )
         async with self.db.transaction() as conn:
             query = (
                 sa.select(outbox)
@@ -163,6 +175,7 @@ class Dispatcher:
                     outbox.c.status == PENDING,
                     outbox.c.next_attempt_at <= now,
                     sa.or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now),
+                    ~blocked_by_earlier,
                 )
                 .order_by(outbox.c.id)
                 .limit(self.batch)
@@ -228,9 +241,6 @@ class Dispatcher:
                     ],
                 )
 
-    def _chat_key(self, row: dict[str, Any]) -> str:
-        return str(row["to_person"] or row["to_chat"] or row["payload"].get("edit_of"))
-
     async def deliver_due(self) -> int:
         """Deliver everything due now; returns how many rows were sent. Order per chat is kept."""
         now = self.clock.now()
@@ -238,7 +248,7 @@ class Dispatcher:
         held_back: set[str] = set()
         sent = 0
         for row in rows:
-            key = self._chat_key(row)
+            key = row["chat_key"]
             if key in held_back:
                 await self._finish(row["id"], {}, [], row["message_id"])
                 continue

@@ -112,6 +112,7 @@ outbox = sa.Table(
     sa.Column("message_id", sa.String(32), nullable=False, index=True),
     sa.Column("to_person", sa.String(64), nullable=True),
     sa.Column("to_chat", sa.String(64), nullable=True),
+    sa.Column("chat_key", sa.String(64), nullable=False),
     sa.Column("payload", sa.JSON, nullable=False),
     sa.Column("file_data", sa.LargeBinary, nullable=True),
     sa.Column("status", sa.String(16), nullable=False),
@@ -124,6 +125,7 @@ outbox = sa.Table(
     sa.Column("last_error", sa.String(500), nullable=True),
     sa.Column("idempotency_key", sa.String(200), nullable=True, unique=True),
     sa.Index("ix_outbox_due", "status", "next_attempt_at"),
+    sa.Index("ix_outbox_chat", "chat_key", "status", "id"),
 )
 
 message_copies = sa.Table(

@@ -85,6 +85,7 @@ def upgrade() -> None:
         sa.Column("message_id", sa.String(32), nullable=False),
         sa.Column("to_person", sa.String(64), nullable=True),
         sa.Column("to_chat", sa.String(64), nullable=True),
+        sa.Column("chat_key", sa.String(64), nullable=False),
         sa.Column("payload", sa.JSON, nullable=False),
         sa.Column("file_data", sa.LargeBinary, nullable=True),
         sa.Column("status", sa.String(16), nullable=False),
@@ -101,6 +102,7 @@ def upgrade() -> None:
     )
     op.create_index("ix_outbox_message_id", "outbox", ["message_id"])
     op.create_index("ix_outbox_due", "outbox", ["status", "next_attempt_at"])
+    op.create_index("ix_outbox_chat", "outbox", ["chat_key", "status", "id"])
     op.create_table(
         "message_copies",
         sa.Column("id", sa.Integer, autoincrement=True),
