@@ -32,7 +32,7 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-FEATURES = ("handlers.help",)
+FEATURES = ("handlers.help", "handlers.requests", "handlers.swap")
 MAX_TEXT = 4096
 
 
@@ -281,6 +281,29 @@ class App:
     async def person(self, person_id: str) -> Person | None:
         async with self.db.read() as conn:
             return await self.directory.by_id(conn, person_id)
+
+    async def audit_in(
+        self,
+        conn: AsyncConnection,
+        *,
+        actor: str,
+        action: str,
+        object_id: str,
+        object_type: str = "request",
+        before: Any = None,
+        after: Any = None,
+    ) -> None:
+        """An audit row inside the caller's transaction, stamped with the app's clock."""
+        await audit.record(
+            conn,
+            at=self.clock.now(),
+            actor=actor,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            before=before,
+            after=after,
+        )
 
     async def audit(self, **fields: Any) -> None:
         async with self.db.transaction() as conn:

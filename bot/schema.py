@@ -159,3 +159,83 @@ scheduler_state = sa.Table(
     sa.Column("name", sa.String(64), primary_key=True),
     sa.Column("last_run", UTCDateTime, nullable=False),
 )
+
+# ----- roster, attendance, requests (migration 0002) ---------------------------------------------
+
+roster_entries = sa.Table(
+    "roster_entries",
+    metadata,
+    sa.Column("person_id", sa.String(64), primary_key=True),
+    sa.Column("day", sa.Date, primary_key=True),
+    sa.Column("shift_code", sa.String(32), nullable=True),
+    sa.Column("note", sa.String(64), nullable=True),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_roster_entries_day", "day", "shift_code"),
+)
+
+punches = sa.Table(
+    "punches",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("shift_day", sa.Date, nullable=False),
+    sa.Column("shift_code", sa.String(32), nullable=False),
+    sa.Column("verdict", sa.String(32), nullable=False),
+    sa.Column("minutes", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("grace_used", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("overtime_units", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("source", sa.String(16), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.UniqueConstraint("person_id", "shift_day", "shift_code", "kind"),
+    sa.Index("ix_punches_person_at", "person_id", "at"),
+    sa.Index("ix_punches_shift_day", "shift_day"),
+)
+
+requests = sa.Table(
+    "requests",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("kind", sa.String(24), nullable=False),
+    sa.Column("state", sa.String(24), nullable=False),
+    sa.Column("requester_id", sa.String(64), nullable=False),
+    sa.Column("subject_id", sa.String(64), nullable=True),
+    sa.Column("team", sa.String(64), nullable=True),
+    sa.Column("decider_level", sa.String(16), nullable=True),
+    sa.Column("decider_id", sa.String(64), nullable=True),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("due_at", UTCDateTime, nullable=True),
+    sa.Column("expires_at", UTCDateTime, nullable=True),
+    sa.Column("next_reminder_at", UTCDateTime, nullable=True),
+    sa.Column("decided_by", sa.String(64), nullable=True),
+    sa.Column("decided_at", UTCDateTime, nullable=True),
+    sa.Column("reason", sa.String(500), nullable=True),
+    sa.Column("version", sa.Integer, nullable=False, server_default="1"),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Index("ix_requests_state", "state", "due_at"),
+    sa.Index("ix_requests_decider", "decider_id", "state"),
+    sa.Index("ix_requests_requester", "requester_id", "state"),
+)
+
+request_cards = sa.Table(
+    "request_cards",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.Integer, nullable=False, index=True),
+    sa.Column("message_id", sa.String(32), nullable=False),
+    sa.Column("recipient", sa.String(64), nullable=False),
+    sa.Column("open", sa.Boolean, nullable=False, server_default=sa.true()),
+)
+
+kb_feedback = sa.Table(
+    "kb_feedback",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("question", sa.String(1000), nullable=False),
+    sa.Column("ref", sa.String(64), nullable=True),
+    sa.Column("vote", sa.Integer, nullable=False),
+)

@@ -30,6 +30,11 @@ class ScriptError(Exception):
     pass
 
 
+def _plain(label: str) -> str:
+    """A label without emoji, symbols or spaces, so `press 批准` finds "✅ 批准"."""
+    return "".join(ch for ch in label.lower() if ch.isalnum())
+
+
 @dataclass
 class ConsoleTransport:
     """Prints what the bot sends and remembers each person's latest buttons."""
@@ -98,9 +103,15 @@ class ConsoleTransport:
             if not 1 <= index <= len(buttons):
                 raise ScriptError(f"{person} has buttons 1..{len(buttons)}, not {index}")
             return buttons[index - 1]["token"]
-        for button in buttons:
-            if button["label"].strip().lower() == choice.lower():
-                return button["token"]
+        wanted = _plain(choice)
+        for match in (
+            lambda label: label.strip().lower() == choice.lower(),
+            lambda label: _plain(label) == wanted,
+            lambda label: bool(wanted) and wanted in _plain(label),
+        ):
+            found = [b for b in buttons if match(b["label"])]
+            if len(found) == 1:
+                return found[0]["token"]
         labels = ", ".join(b["label"] for b in buttons)
         raise ScriptError(f"{person} has no button {choice!r} (buttons: {labels})")
 

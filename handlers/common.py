@@ -1,0 +1,91 @@
+"""Shared helpers for features: the policy, people lookups and date words people type."""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING
+
+from schedules.policy import Article, Policy, PolicyError, default_policy, load_policy
+
+if TYPE_CHECKING:
+    from bot.app import App
+    from bot.messages import Person
+
+
+def policy(app: App) -> Policy:
+    """The department's policy, loaded once (POLICY_FILE, or the handbook defaults when absent)."""
+    cached = app.services.get("policy")
+    if isinstance(cached, Policy):
+        return cached
+    path = app.settings.policy_file
+    loaded = load_policy(path) if path.exists() else default_policy()
+    app.services["policy"] = loaded
+    return loaded
+
+
+def check_policy_file(app: App) -> str | None:
+    """One line describing a bad policy file, or None; used at start so a bad file stops the bot."""
+    try:
+        policy(app)
+    except PolicyError as exc:
+        return f"setting POLICY_FILE: {exc}"
+    return None
+
+
+def cite(article: Article, lang: str) -> str:
+    return article.en if lang == "en" else article.zh
+
+
+def local_now(app: App, now: datetime) -> datetime:
+    return now.astimezone(app.tz)
+
+
+_DATE_PATTERNS = (
+    re.compile(r"^(?P<y>\d{4})[-/.年](?P<m>\d{1,2})[-/.月](?P<d>\d{1,2})日?$"),
+    re.compile(r"^(?P<m>\d{1,2})[-/.月](?P<d>\d{1,2})[日号]?$"),
+)
+_RELATIVE = {"今天": 0, "today": 0, "明天": 1, "tomorrow": 1, "后天": 2}
+
+
+def parse_day(text: str, today: date) -> date | None:
+    """A date as people type it: 2026-12-03, 12-03, 12/3, 12月3日, 3号? no; 今天/明天/后天, today/tomorrow.
+
+    A date without a year means the next such date on or after today (so in December, 01-05 is January).
+    """
+    word = text.strip().lower()
+    if word in _RELATIVE:
+        return today + timedelta(days=_RELATIVE[word])
+    for pattern in _DATE_PATTERNS:
+        match = pattern.match(word)
+        if not match:
+            continue
+        parts = match.groupdict()
+        try:
+            if parts.get("y"):
+                return date(int(parts["y"]), int(parts["m"]), int(parts["d"]))
+            candidate = date(today.year, int(parts["m"]), int(parts["d"]))
+        except ValueError:
+            return None
+        if candidate < today - timedelta(days=31):
+            try:
+                candidate = candidate.replace(year=today.year + 1)
+            except ValueError:
+                return None
+        return candidate
+    return None
+
+
+def display_name(person: Person | None, fallback: str = "?") -> str:
+    return person.name if person else fallback
+
+
+def shift_label(app: App, code: str | None, lang: str) -> str:
+    """白班 / day shift, or 休 / rest, in the reader's language."""
+    if code is None:
+        return app.catalog.t(lang, "roster.rest")
+    try:
+        shift = policy(app).shift(code)
+    except KeyError:
+        return code
+    return shift.name_en if lang == "en" else shift.name_zh

@@ -1,0 +1,439 @@
+"""Deciding requests: cards with buttons, approve / reject (with an optional reason) / cancel,
+/pending and /requests, reminders to deciders and expiry. Each kind plugs in through `KindSpec`."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot import audit
+from bot import requests as engine
+from bot.context import Context
+from bot.conversations import ConversationState
+from bot.messages import Button, Outgoing, Person
+from handlers.common import policy
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+Summary = Callable[["App", engine.Request, str], str]
+Effect = Callable[[AsyncConnection, "App", engine.Request, datetime], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class KindSpec:
+    """How one kind of request is described and what approving it changes."""
+
+    summary: Summary
+    on_approved: Effect | None = None
+    decided_by_buttons: bool = True
+
+
+def kinds(app: App) -> dict[str, KindSpec]:
+    registry: dict[str, KindSpec] = app.services.setdefault("request_kinds", {})
+    return registry
+
+
+def register_kind(app: App, kind: str, spec: KindSpec) -> None:
+    kinds(app)[kind] = spec
+
+
+def local_time(app: App, moment: datetime | None) -> str:
+    return moment.astimezone(app.tz).strftime("%m-%d %H:%M") if moment else "-"
+
+
+def state_label(app: App, lang: str, state: str) -> str:
+    return app.catalog.t(lang, f"request.state.{state}")
+
+
+def kind_label(app: App, lang: str, kind: str) -> str:
+    return app.catalog.t(lang, f"request.kind.{kind}")
+
+
+async def names(app: App, *ids: str | None) -> dict[str, Person]:
+    found: dict[str, Person] = {}
+    async with app.db.read() as conn:
+        for person_id in {i for i in ids if i}:
+            person = await app.directory.by_id(conn, person_id)
+            if person:
+                found[person_id] = person
+    return found
+
+
+def name_of(people: dict[str, Person], person_id: str | None) -> str:
+    if person_id is None:
+        return "-"
+    person = people.get(person_id)
+    return person.name if person else person_id
+
+
+def summary(app: App, request: engine.Request, lang: str) -> str:
+    spec = kinds(app).get(request.kind)
+    body = spec.summary(app, request, lang) if spec else request.kind
+    return (
+        f"#{request.id} {kind_label(app, lang, request.kind)}：{body}"
+        if lang != "en"
+        else (f"#{request.id} {kind_label(app, lang, request.kind)}: {body}")
+    )
+
+
+def decision_buttons(app: App, lang: str, request: engine.Request) -> list[list[Button]]:
+    payload = {"id": request.id}
+    return [
+        [
+            Button(app.catalog.t(lang, "request.button.approve"), "request.approve", payload),
+            Button(app.catalog.t(lang, "request.button.reject"), "request.reject", payload),
+        ],
+        [Button(app.catalog.t(lang, "request.button.reject_reason"), "request.reject_reason", payload)],
+    ]
+
+
+async def send_card(
+    conn: AsyncConnection,
+    app: App,
+    request: engine.Request,
+    recipient: Person,
+    *,
+    intro_key: str = "request.card.intro",
+    buttons: list[list[Button]] | None = None,
+    **fields: Any,
+) -> Outgoing:
+    """Send a decision card to one person and remember it so the decision edits it later."""
+    lang = recipient.language
+    requester = await app.directory.by_id(conn, request.requester_id)
+    text = app.catalog.t(
+        lang,
+        intro_key,
+        requester=requester.name if requester else request.requester_id,
+        summary=summary(app, request, lang),
+        **fields,
+    )
+    out = Outgoing(
+        text=text,
+        to_person=recipient.id,
+        buttons=buttons if buttons is not None else decision_buttons(app, lang, request),
+    )
+    await app.notify(conn, out)
+    await engine.add_card(conn, request.id, out.id, recipient.id)
+    return out
+
+
+SUPERVISORS_CHAT = "supervisors"
+
+
+async def group_card(conn: AsyncConnection, app: App, request: engine.Request) -> None:
+    """Also show the decision card in the supervisors' group when a platform has one configured."""
+    if not app.services.get("supervisors_chat"):
+        return
+    lang = app.settings.default_language
+    requester = await app.directory.by_id(conn, request.requester_id)
+    text = app.catalog.t(
+        lang,
+        "request.card.intro",
+        requester=requester.name if requester else request.requester_id,
+        summary=summary(app, request, lang),
+    )
+    out = Outgoing(text=text, to_chat=SUPERVISORS_CHAT, buttons=decision_buttons(app, lang, request))
+    await app.notify(conn, out)
+    await engine.add_card(conn, request.id, out.id, SUPERVISORS_CHAT)
+
+
+async def close_cards(conn: AsyncConnection, app: App, request: engine.Request) -> None:
+    """Edit every open card of a request to show the outcome, who and when, with no buttons left."""
+    people = await names(app, request.decided_by, request.requester_id)
+    for message_id, recipient_id in await engine.take_open_cards(conn, request.id):
+        recipient = await app.directory.by_id(conn, recipient_id)
+        lang = recipient.language if recipient else app.settings.default_language
+        text = app.catalog.t(
+            lang,
+            "request.card.closed",
+            summary=summary(app, request, lang),
+            state=state_label(app, lang, request.state),
+            who=name_of(people, request.decided_by),
+            when=local_time(app, request.decided_at),
+            reason=request.reason or app.catalog.t(lang, "common.none"),
+        )
+        await app.notify(conn, Outgoing(text=text, edit_of=message_id))
+
+
+async def tell(
+    conn: AsyncConnection,
+    app: App,
+    person_id: str | None,
+    key: str,
+    request: engine.Request | None = None,
+    **fields: Any,
+) -> None:
+    """Queue a catalog sentence to one person, in their language (with the request's summary in it)."""
+    if person_id is None:
+        return
+    person = await app.directory.by_id(conn, person_id)
+    if person is None:
+        return
+    if request is not None:
+        fields["summary"] = summary(app, request, person.language)
+    await app.notify(conn, Outgoing(text=app.catalog.t(person.language, key, **fields), to_person=person.id))
+
+
+async def already_decided(ctx: Context, request: engine.Request) -> None:
+    people = await names(ctx.app, request.decided_by)
+    await ctx.reply(
+        ctx.t(
+            "request.already_decided",
+            id=request.id,
+            state=state_label(ctx.app, ctx.lang, request.state),
+            who=name_of(people, request.decided_by) if request.decided_by else ctx.t("request.nobody"),
+            when=local_time(ctx.app, request.decided_at or request.updated_at),
+        )
+    )
+
+
+async def load_for_press(ctx: Context, payload: dict[str, Any]) -> engine.Request | None:
+    try:
+        request_id = int(payload["id"])
+    except (KeyError, TypeError, ValueError):
+        await ctx.reply(ctx.t("error.unknown_button"))
+        return None
+    async with ctx.app.db.read() as conn:
+        request = await engine.get(conn, request_id)
+    if request is None:
+        await ctx.reply(ctx.t("error.unknown_button"))
+    return request
+
+
+async def refuse_press(ctx: Context, request: engine.Request, why_key: str) -> None:
+    async with ctx.app.db.transaction() as conn:
+        await audit.record(
+            conn,
+            at=ctx.now,
+            actor=ctx.person.id,
+            action="request.press_refused",
+            object_type="request",
+            object_id=str(request.id),
+            after={"reason": why_key, "state": request.state},
+        )
+    people = await names(ctx.app, request.decider_id)
+    await ctx.reply(ctx.t(why_key, id=request.id, decider=name_of(people, request.decider_id)))
+
+
+async def decide(ctx: Context, payload: dict[str, Any], to_state: str, reason: str | None = None) -> None:
+    """Approve or reject: permission checked for whoever pressed, at press time; compare-and-set."""
+    request = await load_for_press(ctx, payload)
+    if request is None:
+        return
+    if request.final:
+        await already_decided(ctx, request)
+        return
+    if request.state != engine.PENDING:
+        await refuse_press(ctx, request, "request.not_ready")
+        return
+    if not engine.may_decide(ctx.person, request):
+        own = ctx.person.id in (request.requester_id, request.subject_id)
+        await refuse_press(ctx, request, "request.own" if own else "request.not_decider")
+        return
+    app = ctx.app
+    async with app.db.transaction() as conn:
+        current = await engine.get(conn, request.id)
+        done = None
+        if current is not None and current.state == engine.PENDING:
+            done = await engine.transition(
+                conn, current, to_state, actor=ctx.person.id, now=ctx.now, reason=reason
+            )
+        if done is not None:
+            spec = kinds(app).get(done.kind)
+            if to_state == engine.APPROVED and spec and spec.on_approved:
+                await spec.on_approved(conn, app, done, ctx.now)
+            await close_cards(conn, app, done)
+            key = "request.told.approved" if to_state == engine.APPROVED else "request.told.rejected"
+            for person_id in {done.requester_id, done.subject_id} - {None}:
+                person = await app.directory.by_id(conn, person_id) if person_id else None
+                if person is None:
+                    continue
+                await tell(
+                    conn,
+                    app,
+                    person.id,
+                    key,
+                    done,
+                    who=ctx.person.name,
+                    reason=reason or app.catalog.t(person.language, "common.none"),
+                )
+    if done is None:
+        async with app.db.read() as conn:
+            latest = await engine.get(conn, request.id)
+        if latest is not None:
+            await already_decided(ctx, latest)
+
+
+async def cancel_request(ctx: Context, request: engine.Request) -> None:
+    if request.requester_id != ctx.person.id:
+        await refuse_press(ctx, request, "request.cancel_not_yours")
+        return
+    if request.final:
+        await already_decided(ctx, request)
+        return
+    app = ctx.app
+    async with app.db.transaction() as conn:
+        current = await engine.get(conn, request.id)
+        done = None
+        if current is not None and not current.final:
+            done = await engine.transition(conn, current, engine.CANCELLED, actor=ctx.person.id, now=ctx.now)
+        if done is not None:
+            await close_cards(conn, app, done)
+            await tell(conn, app, done.subject_id, "request.told.cancelled", done)
+            await ctx.send(ctx.answer(ctx.t("request.cancelled", id=done.id)), conn=conn)
+    if done is None:
+        async with app.db.read() as conn:
+            latest = await engine.get(conn, request.id)
+        if latest is not None:
+            await already_decided(ctx, latest)
+
+
+def age(now: datetime, since: datetime, lang: str) -> str:
+    minutes = max(0, int((now - since).total_seconds() // 60))
+    if minutes < 60:
+        return f"{minutes} min" if lang == "en" else f"{minutes}分钟"
+    hours, rest = divmod(minutes, 60)
+    if hours < 48:
+        return f"{hours} h {rest} min" if lang == "en" else f"{hours}小时{rest}分"
+    return f"{hours // 24} d" if lang == "en" else f"{hours // 24}天"
+
+
+async def remind_and_expire(app: App, t0: datetime, t1: datetime) -> None:
+    """Scheduled: chase deciders of pending requests at the policy interval; expire what has passed."""
+    interval = timedelta(minutes=policy(app).reminders.approval_reminder_interval_minutes)
+    async with app.db.read() as conn:
+        expiring = await engine.due_for_expiry(conn, t1)
+        chasing = await engine.due_for_reminder(conn, t1)
+    for request in expiring:
+        if request.kind == "escalation":
+            continue
+        async with app.db.transaction() as conn:
+            done = await engine.transition(conn, request, engine.EXPIRED, actor=audit.SYSTEM, now=t1)
+            if done is not None:
+                await close_cards(conn, app, done)
+                for person_id in {done.requester_id, done.subject_id} - {None}:
+                    await tell(conn, app, person_id, "request.told.expired", done)
+    for request in chasing:
+        if request.kind == "escalation" or request.id in {r.id for r in expiring}:
+            continue
+        target = request.subject_id if request.state == engine.AWAITING_COLLEAGUE else request.decider_id
+        stamp = request.next_reminder_at.isoformat() if request.next_reminder_at else ""
+        async with app.db.transaction() as conn:
+            person = await app.directory.by_id(conn, target) if target else None
+            if person is not None:
+                text = app.catalog.t(
+                    person.language,
+                    "request.reminder",
+                    summary=summary(app, request, person.language),
+                    age=age(t1, request.created_at, person.language),
+                )
+                await app.notify(
+                    conn,
+                    Outgoing(text=text, to_person=person.id),
+                    idempotency_key=f"req-remind:{request.id}:{stamp}",
+                )
+            await engine.push_reminder(conn, request, t1 + interval)
+
+
+def register(app: App) -> None:
+    router = app.router
+    app.ticks.register("requests", remind_and_expire)
+
+    @router.action("request.approve")
+    async def approve(ctx: Context, payload: dict[str, Any]) -> None:
+        await decide(ctx, payload, engine.APPROVED)
+
+    @router.action("request.reject")
+    async def reject(ctx: Context, payload: dict[str, Any]) -> None:
+        await decide(ctx, payload, engine.REJECTED)
+
+    @router.action("request.reject_reason")
+    async def reject_with_reason(ctx: Context, payload: dict[str, Any]) -> None:
+        request = await load_for_press(ctx, payload)
+        if request is None:
+            return
+        if request.final:
+            await already_decided(ctx, request)
+            return
+        if not engine.may_decide(ctx.person, request):
+            await refuse_press(ctx, request, "request.not_decider")
+            return
+        await ctx.start_conversation("request_reason", "reason", {"id": request.id})
+        await ctx.reply(ctx.t("request.ask_reason", id=request.id))
+
+    @router.conversation("request_reason")
+    async def reason_step(ctx: Context, state: ConversationState) -> None:
+        reason = (ctx.incoming.text or "").strip()[:500]
+        if not reason:
+            await ctx.reply(ctx.t("request.ask_reason", id=state.data.get("id")))
+            return
+        await ctx.end_conversation()
+        await decide(ctx, {"id": state.data.get("id")}, engine.REJECTED, reason=reason)
+
+    @router.action("request.cancel")
+    async def cancel_pressed(ctx: Context, payload: dict[str, Any]) -> None:
+        request = await load_for_press(ctx, payload)
+        if request is not None:
+            await cancel_request(ctx, request)
+
+    @router.command(
+        "pending", keywords=("待审批", "审批"), min_role="lead", help_key="help.desc.pending", order=40
+    )
+    async def pending(ctx: Context) -> None:
+        async with ctx.app.db.read() as conn:
+            waiting = await engine.list_for_decider(conn, ctx.person)
+        if not waiting:
+            await ctx.reply(ctx.t("request.pending.none"))
+            return
+        lines = [ctx.t("request.pending.title", count=len(waiting))]
+        buttons: list[list[Button]] = []
+        for request in waiting[:20]:
+            lines.append(
+                ctx.t(
+                    "request.pending.line",
+                    summary=summary(ctx.app, request, ctx.lang),
+                    age=age(ctx.now, request.created_at, ctx.lang),
+                )
+            )
+            if request.state == engine.PENDING and len(buttons) < 5:
+                buttons.append(
+                    [
+                        Button(f"✅ #{request.id}", "request.approve", {"id": request.id}),
+                        Button(f"❌ #{request.id}", "request.reject", {"id": request.id}),
+                    ]
+                )
+        await ctx.reply("\n".join(lines), buttons)
+
+    @router.command("requests", keywords=("我的申请",), help_key="help.desc.requests", order=41)
+    async def mine(ctx: Context) -> None:
+        async with ctx.app.db.read() as conn:
+            own = await engine.list_for_requester(conn, ctx.person.id)
+        if not own:
+            await ctx.reply(ctx.t("request.mine.none"))
+            return
+        lines = [ctx.t("request.mine.title")]
+        buttons: list[list[Button]] = []
+        for request in own:
+            lines.append(
+                ctx.t(
+                    "request.mine.line",
+                    summary=summary(ctx.app, request, ctx.lang),
+                    state=state_label(ctx.app, ctx.lang, request.state),
+                )
+            )
+            if not request.final and request.requester_id == ctx.person.id and request.kind != "escalation":
+                buttons.append(
+                    [
+                        Button(
+                            ctx.t("request.button.cancel", id=request.id),
+                            "request.cancel",
+                            {"id": request.id},
+                        )
+                    ]
+                )
+        await ctx.reply("\n".join(lines), buttons[:5])
