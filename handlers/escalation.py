@@ -1,0 +1,548 @@
+"""上报 / 升级: an agent escalates a case to the on-duty person of the next level; unacknowledged
+within the level's deadline it climbs by itself; emergencies go straight to the top and every skipped
+level is told (第九章, 第八十至八十八条). The agent hears of every step."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot import audit, org, roster_store
+from bot import requests as engine
+from bot.context import Context
+from bot.conversations import ConversationState
+from bot.messages import Button, Outgoing, Person
+from bot.schema import people, requests
+from handlers import requests as decisions
+from handlers.common import cite, policy
+from schedules.timeutil import shift_window
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+KIND = "escalation"
+LEVELS = engine.LEVELS
+CATEGORIES = (
+    "data_leak",
+    "major_error",
+    "safety",
+    "beyond_authority",
+    "major_complaint",
+    "fraud",
+    "difficult_customer",
+    "system_outage",
+    "other",
+)
+
+
+def escalation_summary(app: App, request: engine.Request, lang: str) -> str:
+    p = request.payload
+    urgent = app.catalog.t(lang, "esc.emergency_mark") if p.get("emergency") else ""
+    order = app.catalog.t(lang, "esc.order", ref=p["order"]) if p.get("order") else ""
+    return app.catalog.t(
+        lang,
+        "esc.summary",
+        urgent=urgent,
+        category=app.catalog.t(lang, f"esc.category.{p['category']}"),
+        name=p["requester_name"],
+        description=p["description"],
+        order=order,
+        level=app.catalog.t(lang, f"common.role.{request.decider_level or 'lead'}"),
+    )
+
+
+async def on_duty(conn: AsyncConnection, app: App, person_id: str, now: datetime) -> bool:
+    """Whether a person's rostered shift covers `now` (yesterday's overnight shift included)."""
+    today = now.astimezone(app.tz).date()
+    for entry in await roster_store.between(conn, today - timedelta(days=1), today, [person_id]):
+        if entry.shift_code is None:
+            continue
+        start, end = shift_window(entry.day, policy(app).shift(entry.shift_code), app.tz)
+        if start <= now < end:
+            return True
+    return False
+
+
+async def target_at(
+    conn: AsyncConnection, app: App, level: str, team: str | None, now: datetime, exclude: set[str]
+) -> str | None:
+    """The on-duty person of one level: the team lead, else the shift lead on duty (当班班长);
+    the supervisor in charge (值班主管); the manager."""
+    chain = await engine.chain_for(conn, team)
+    if level == "lead":
+        if chain.lead and chain.lead not in exclude and await on_duty(conn, app, chain.lead, now):
+            return chain.lead
+        leads = (
+            await conn.execute(sa.select(people.c.id).where(people.c.role == "lead", people.c.active))
+        ).scalars()
+        for lead in sorted(str(x) for x in leads):
+            if lead not in exclude and await on_duty(conn, app, lead, now):
+                return lead
+        return None
+    person: str | None = chain.at(level)
+    return person if person and person not in exclude else None
+
+
+async def route(
+    conn: AsyncConnection, app: App, start_level: str, team: str | None, now: datetime, exclude: set[str]
+) -> tuple[str, str] | None:
+    for level in LEVELS[LEVELS.index(start_level) :]:
+        person = await target_at(conn, app, level, team, now, exclude)
+        if person is not None:
+            return level, person
+    return None
+
+
+def deadline(app: App, level: str) -> timedelta:
+    return timedelta(minutes=policy(app).escalation.for_level(level).respond_minutes)  # type: ignore[arg-type]
+
+
+def card_buttons(app: App, lang: str, request: engine.Request) -> list[list[Button]]:
+    payload = {"id": request.id}
+    if request.state == engine.ACKNOWLEDGED:
+        return [
+            [
+                Button(app.catalog.t(lang, "esc.button.resolve"), "esc.resolve", payload),
+                Button(app.catalog.t(lang, "esc.button.escalate"), "esc.escalate", payload),
+            ]
+        ]
+    return [
+        [
+            Button(app.catalog.t(lang, "esc.button.acknowledge"), "esc.ack", payload),
+            Button(app.catalog.t(lang, "esc.button.resolve"), "esc.resolve", payload),
+            Button(app.catalog.t(lang, "esc.button.escalate"), "esc.escalate", payload),
+        ]
+    ]
+
+
+async def send_to_decider(
+    conn: AsyncConnection, app: App, request: engine.Request, key: str = "esc.card"
+) -> None:
+    assert request.decider_id is not None
+    person = await app.directory.by_id(conn, request.decider_id)
+    if person is None:
+        return
+    minutes = int(deadline(app, request.decider_level or "lead").total_seconds() // 60)
+    await decisions.send_card(
+        conn,
+        app,
+        request,
+        person,
+        intro_key=key,
+        buttons=card_buttons(app, person.language, request),
+        minutes=minutes,
+        article=cite(policy(app).escalation.article_respond, person.language),
+    )
+
+
+async def create(ctx: Context, data: dict[str, Any]) -> None:
+    app = ctx.app
+    rules = policy(app).escalation
+    emergency = bool(data.get("emergency"))
+    start_level = (
+        "lead"
+        if org.rank(ctx.person.role) < org.rank("lead")
+        else ("supervisor" if ctx.person.role == "lead" else "manager")
+    )
+    async with app.db.transaction() as conn:
+        exclude = {ctx.person.id}
+        if emergency:
+            target = await route(conn, app, "manager", ctx.person.team, ctx.now, exclude)
+        else:
+            target = await route(conn, app, start_level, ctx.person.team, ctx.now, exclude)
+        if target is None:
+            await ctx.send(ctx.answer(ctx.t("esc.nobody")), conn=conn)
+            return
+        level, person_id = target
+        payload = {
+            "category": data.get("category", "other"),
+            "description": str(data.get("description", ""))[:500],
+            "order": (str(data["order"])[:64] if data.get("order") else None),
+            "emergency": emergency,
+            "requester_name": ctx.person.name,
+            "history": [[level, person_id, ctx.now.isoformat()]],
+        }
+        request = await engine.create(
+            conn,
+            kind=KIND,
+            state=engine.OPEN,
+            requester_id=ctx.person.id,
+            now=ctx.now,
+            payload=payload,
+            team=ctx.person.team,
+            decider_level=level,
+            decider_id=person_id,
+            due_at=ctx.now + deadline(app, level),
+        )
+        await send_to_decider(conn, app, request)
+        name = await app.directory.by_id(conn, person_id)
+        await ctx.send(
+            ctx.answer(
+                ctx.t(
+                    "esc.sent",
+                    id=request.id,
+                    name=name.name if name else person_id,
+                    minutes=int(deadline(app, level).total_seconds() // 60),
+                )
+            ),
+            conn=conn,
+        )
+        if emergency:
+            skipped_levels = LEVELS[LEVELS.index(start_level) : LEVELS.index(level)]
+            told = set()
+            for skipped in skipped_levels:
+                skipped_person = await target_at(
+                    conn, app, skipped, ctx.person.team, ctx.now, exclude | {person_id}
+                )
+                if skipped_person and skipped_person not in told:
+                    told.add(skipped_person)
+                    await decisions.tell(
+                        conn,
+                        app,
+                        skipped_person,
+                        "esc.told.skipped",
+                        request,
+                        article=cite(rules.article_skip_level, "zh-CN"),
+                    )
+            await app.audit_in(
+                conn,
+                actor=ctx.person.id,
+                action="escalation.skip_level",
+                object_id=str(request.id),
+                after={"told": sorted(told)},
+            )
+
+
+async def move_up(
+    conn: AsyncConnection,
+    app: App,
+    request: engine.Request,
+    *,
+    actor: str,
+    now: datetime,
+    note: str | None,
+    automatic: bool,
+) -> engine.Request | None:
+    """Hand the escalation to the next level; at the top it stays with the manager."""
+    current_level = request.decider_level or "lead"
+    missed = request.decider_id
+    exclude = {request.requester_id}
+    nxt = None
+    if current_level != LEVELS[-1]:
+        nxt = await route(conn, app, LEVELS[LEVELS.index(current_level) + 1], request.team, now, exclude)
+    if nxt is None:
+        return None
+    level, person_id = nxt
+    history = [*request.payload.get("history", []), [level, person_id, now.isoformat()]]
+    payload = {**request.payload, "history": history, "last_note": note}
+    moved = await engine.transition(
+        conn,
+        request,
+        engine.OPEN,
+        actor=actor,
+        now=now,
+        action="escalation.auto_escalated" if automatic else "escalation.escalated",
+        decider_level=level,
+        decider_id=person_id,
+        due_at=now + deadline(app, level),
+        payload=payload,
+    )
+    if moved is None:
+        return None
+    await decisions.close_cards(conn, app, moved)
+    await send_to_decider(conn, app, moved, key="esc.card_escalated")
+    new_name = await app.directory.by_id(conn, person_id)
+    shown = new_name.name if new_name else person_id
+    if automatic:
+        old = await app.directory.by_id(conn, missed) if missed else None
+        await decisions.tell(
+            conn,
+            app,
+            request.requester_id,
+            "esc.told.auto",
+            moved,
+            name=shown,
+            missed=old.name if old else "-",
+            article=cite(policy(app).escalation.article_auto, "zh-CN"),
+        )
+        await decisions.tell(conn, app, missed, "esc.told.missed", moved, name=shown)
+    else:
+        await decisions.tell(
+            conn, app, request.requester_id, "esc.told.escalated", moved, name=shown, note=note or "-"
+        )
+    return moved
+
+
+async def climb(app: App, t0: datetime, t1: datetime) -> None:
+    """Scheduled: every open escalation past its level's deadline moves up; at the top the manager
+    is reminded again each deadline."""
+    async with app.db.read() as conn:
+        rows = await conn.execute(
+            sa.select(requests.c.id).where(
+                requests.c.kind == KIND, requests.c.state == engine.OPEN, requests.c.due_at <= t1
+            )
+        )
+        ids = [int(r) for r in rows.scalars()]
+    for request_id in ids:
+        async with app.db.transaction() as conn:
+            request = await engine.get(conn, request_id)
+            if (
+                request is None
+                or request.state != engine.OPEN
+                or request.due_at is None
+                or request.due_at > t1
+            ):
+                continue
+            moved = await move_up(conn, app, request, actor=audit.SYSTEM, now=t1, note=None, automatic=True)
+            if moved is None:
+                # Already at the top: remind the manager and restart the clock.
+                stamp = request.due_at.isoformat()
+                person = await app.directory.by_id(conn, request.decider_id) if request.decider_id else None
+                if person is not None:
+                    text = app.catalog.t(
+                        person.language,
+                        "esc.reminder",
+                        summary=decisions.summary(app, request, person.language),
+                    )
+                    await app.notify(
+                        conn,
+                        Outgoing(text=text, to_person=person.id),
+                        idempotency_key=f"esc-remind:{request.id}:{stamp}",
+                    )
+                await conn.execute(
+                    requests.update()
+                    .where(requests.c.id == request.id, requests.c.version == request.version)
+                    .values(due_at=t1 + deadline(app, request.decider_level or "manager"))
+                )
+
+
+async def may_act(ctx: Context, request: engine.Request) -> bool:
+    if request.final:
+        await decisions.already_decided(ctx, request)
+        return False
+    if not engine.may_decide(ctx.person, request):
+        await decisions.refuse_press(
+            ctx, request, "request.own" if ctx.person.id == request.requester_id else "request.not_decider"
+        )
+        return False
+    return True
+
+
+async def acknowledge(ctx: Context, payload: dict[str, Any]) -> None:
+    request = await decisions.load_for_press(ctx, payload)
+    if request is None or not await may_act(ctx, request):
+        return
+    if request.state == engine.ACKNOWLEDGED:
+        await decisions.already_decided(ctx, request)
+        return
+    app = ctx.app
+    async with app.db.transaction() as conn:
+        current = await engine.get(conn, request.id)
+        done = None
+        if current is not None and current.state == engine.OPEN:
+            level = current.decider_level or "lead"
+            decide = policy(app).escalation.for_level(level).decide_minutes  # type: ignore[arg-type]
+            done = await engine.transition(
+                conn,
+                current,
+                engine.ACKNOWLEDGED,
+                actor=ctx.person.id,
+                now=ctx.now,
+                decider_id=ctx.person.id,
+                due_at=None,
+                next_reminder_at=ctx.now + timedelta(minutes=decide) if decide else None,
+            )
+        if done is not None:
+            await decisions.close_cards(conn, app, done)
+            await decisions.send_card(
+                conn,
+                app,
+                done,
+                ctx.person,
+                intro_key="esc.card_mine",
+                buttons=card_buttons(app, ctx.lang, done),
+            )
+            await decisions.tell(
+                conn, app, done.requester_id, "esc.told.acknowledged", done, name=ctx.person.name
+            )
+    if done is None:
+        await decisions.already_decided(ctx, request)
+
+
+async def finish(ctx: Context, request_id: int, resolve: bool, note: str) -> None:
+    app = ctx.app
+    async with app.db.transaction() as conn:
+        request = await engine.get(conn, request_id)
+        if request is None or request.final or not engine.may_decide(ctx.person, request):
+            done = None
+        elif resolve:
+            done = await engine.transition(
+                conn,
+                request,
+                engine.RESOLVED,
+                actor=ctx.person.id,
+                now=ctx.now,
+                reason=note,
+                decided_by=ctx.person.id,
+            )
+            if done is not None:
+                await decisions.close_cards(conn, app, done)
+                await decisions.tell(
+                    conn, app, done.requester_id, "esc.told.resolved", done, name=ctx.person.name, note=note
+                )
+        else:
+            done = await move_up(
+                conn, app, request, actor=ctx.person.id, now=ctx.now, note=note, automatic=False
+            )
+            if done is None:
+                await ctx.send(ctx.answer(ctx.t("esc.top")), conn=conn)
+                return
+    if done is None:
+        async with app.db.read() as conn:
+            latest = await engine.get(conn, request_id)
+        if latest is not None:
+            await decisions.already_decided(ctx, latest)
+        return
+    await ctx.reply(ctx.t("esc.done_resolved" if resolve else "esc.done_escalated", id=request_id))
+
+
+def category_buttons(app: App, lang: str) -> list[list[Button]]:
+    buttons = [
+        Button(app.catalog.t(lang, f"esc.category.{c}"), "esc.category", {"category": c}) for c in CATEGORIES
+    ]
+    return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
+
+
+def register(app: App) -> None:
+    router = app.router
+    decisions.register_kind(app, KIND, decisions.KindSpec(escalation_summary, decided_by_buttons=False))
+    app.ticks.register("escalations", climb)
+
+    @router.command("escalate", keywords=("上报", "升级", "请示"), help_key="help.desc.escalate", order=33)
+    async def escalate(ctx: Context) -> None:
+        data: dict[str, Any] = {}
+        if ctx.args:
+            words = ctx.args.split(maxsplit=1)
+            if words[0] in ("紧急", "urgent", "emergency"):
+                data["emergency"] = True
+                data["description"] = words[1] if len(words) > 1 else ""
+            else:
+                data["description"] = ctx.args
+        if data.get("emergency") and data.get("description"):
+            data["category"] = "safety"
+            await create(ctx, data)
+            return
+        await ctx.start_conversation("escalate", "category", data)
+        await ctx.reply(ctx.t("esc.ask.category"), category_buttons(ctx.app, ctx.lang))
+
+    async def conversation_data(ctx: Context) -> ConversationState | None:
+        async with ctx.app.db.read() as conn:
+            state = await ctx.app.conversations.get(conn, ctx.person.id)
+        if state is None or state.kind != "escalate" or state.expired(ctx.now):
+            await ctx.reply(ctx.t("conversation.expired"))
+            return None
+        return state
+
+    async def ask_next(ctx: Context, data: dict[str, Any]) -> None:
+        if not data.get("description"):
+            await ctx.start_conversation("escalate", "description", data)
+            await ctx.reply(ctx.t("esc.ask.description"))
+        elif "order" not in data:
+            await ctx.start_conversation("escalate", "order", data)
+            await ctx.reply(ctx.t("esc.ask.order"), [[Button(ctx.t("esc.button.no_order"), "esc.no_order")]])
+        else:
+            await ctx.start_conversation("escalate", "urgency", data)
+            await ctx.reply(
+                ctx.t("esc.ask.urgency"),
+                [
+                    [
+                        Button(ctx.t("esc.button.normal"), "esc.urgency", {"emergency": False}),
+                        Button(ctx.t("esc.button.emergency"), "esc.urgency", {"emergency": True}),
+                    ]
+                ],
+            )
+
+    @router.action("esc.category")
+    async def picked_category(ctx: Context, payload: dict[str, Any]) -> None:
+        state = await conversation_data(ctx)
+        if state is not None:
+            category = payload.get("category") if payload.get("category") in CATEGORIES else "other"
+            await ask_next(ctx, {**state.data, "category": category})
+
+    @router.action("esc.no_order")
+    async def no_order(ctx: Context, payload: dict[str, Any]) -> None:
+        state = await conversation_data(ctx)
+        if state is not None:
+            await ask_next(ctx, {**state.data, "order": None})
+
+    @router.action("esc.urgency")
+    async def picked_urgency(ctx: Context, payload: dict[str, Any]) -> None:
+        state = await conversation_data(ctx)
+        if state is not None:
+            await ctx.end_conversation()
+            await create(ctx, {**state.data, "emergency": bool(payload.get("emergency"))})
+
+    @router.conversation("escalate")
+    async def step(ctx: Context, state: ConversationState) -> None:
+        text = (ctx.incoming.text or "").strip()
+        data = dict(state.data)
+        if state.step == "category":
+            await ctx.reply(ctx.t("esc.ask.category"), category_buttons(ctx.app, ctx.lang))
+        elif state.step == "description":
+            data["description"] = text[:500]
+            await ask_next(ctx, data)
+        elif state.step == "order":
+            data["order"] = text[:64] or None
+            await ask_next(ctx, data)
+        elif state.step in ("resolve", "escalate"):
+            await ctx.end_conversation()
+            await finish(ctx, int(data["id"]), state.step == "resolve", text[:500] or "-")
+        else:
+            await ask_next(ctx, data)
+
+    router.action("esc.ack")(acknowledge)
+
+    async def ask_note(ctx: Context, payload: dict[str, Any], step_name: str) -> None:
+        request = await decisions.load_for_press(ctx, payload)
+        if request is None or not await may_act(ctx, request):
+            return
+        await ctx.start_conversation("escalate", step_name, {"id": request.id})
+        await ctx.reply(ctx.t(f"esc.ask.{step_name}", id=request.id))
+
+    @router.action("esc.resolve")
+    async def resolve(ctx: Context, payload: dict[str, Any]) -> None:
+        await ask_note(ctx, payload, "resolve")
+
+    @router.action("esc.escalate")
+    async def escalate_further(ctx: Context, payload: dict[str, Any]) -> None:
+        await ask_note(ctx, payload, "escalate")
+
+    @router.command(
+        "escalations", keywords=("升级列表",), min_role="lead", help_key="help.desc.escalations", order=42
+    )
+    async def open_list(ctx: Context) -> None:
+        async with ctx.app.db.read() as conn:
+            live = await engine.live_of_kind(conn, (KIND,))
+        if not live:
+            await ctx.reply(ctx.t("esc.list.none"))
+            return
+        live.sort(key=lambda r: r.created_at)
+        names = await decisions.names(ctx.app, *(r.decider_id for r in live))
+        lines = [ctx.t("esc.list.title", count=len(live))]
+        for r in live:
+            lines.append(
+                ctx.t(
+                    "esc.list.line",
+                    summary=decisions.summary(ctx.app, r, ctx.lang),
+                    age=decisions.age(ctx.now, r.created_at, ctx.lang),
+                    state=decisions.state_label(ctx.app, ctx.lang, r.state),
+                    who=decisions.name_of(names, r.decider_id),
+                )
+            )
+        await ctx.reply("\n".join(lines))
+
+
+__all__ = ["Person", "register"]
