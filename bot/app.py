@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 import secrets
+import time
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ from bot.conversations import Conversations
 from bot.db import Database, is_storage_failure
 from bot.i18n import Catalog, default_catalog, normalise_language
 from bot.messages import Incoming, Outgoing, Person
+from bot.metrics import Metrics
 from bot.outbox import Dispatcher, Transport, enqueue
 from bot.ratelimit import RateLimiter
 from bot.router import Router
@@ -32,7 +34,17 @@ from bot.settings import Settings
 
 log = logging.getLogger(__name__)
 
-FEATURES = ("handlers.help", "handlers.requests", "handlers.swap")
+FEATURES = (
+    "handlers.help",
+    "handlers.requests",
+    "handlers.attendance",
+    "handlers.roster",
+    "handlers.swap",
+    "handlers.leave",
+    "handlers.escalation",
+    "handlers.rules",
+    "handlers.blocked",
+)
 MAX_TEXT = 4096
 
 
@@ -59,6 +71,7 @@ class App:
         self.conversations = Conversations(timedelta(minutes=settings.conversation_timeout_minutes))
         self.services: dict[str, Any] = {}
         self.dispatcher: Dispatcher | None = None
+        self.metrics = Metrics()
         self.direct_sender: Transport | None = None
         for name in features:
             importlib.import_module(name).register(self)
@@ -87,8 +100,15 @@ class App:
         """Connect a platform: the outbox delivers through it."""
         self.direct_sender = transport
         self.dispatcher = Dispatcher(
-            self.db, self.clock, transport, self.directory.by_id, limiter=limiter, on_blocked=self.on_blocked
+            self.db,
+            self.clock,
+            transport,
+            self.directory.by_id,
+            limiter=limiter,
+            on_blocked=self.on_blocked,
+            claim_seconds=self.settings.outbox_claim_seconds,
         )
+        self.dispatcher.metrics = self.metrics
         return self.dispatcher
 
     async def close(self) -> None:
@@ -115,14 +135,19 @@ class App:
             await self._refuse_unregistered(incoming)
             return
         ctx = Context(self, incoming, incoming.person)
+        self.metrics.messages_in.labels(incoming.platform).inc()
+        started = time.perf_counter()
         try:
             await self._dispatch(ctx)
         except Exception as exc:
             code = error_code()
             storage = is_storage_failure(exc)
+            self.metrics.errors.labels("storage" if storage else "handler").inc()
             log.exception("[%s] handling a message from %s failed", code, incoming.person.id)
             text = ctx.t("error.storage" if storage else "error.internal", code=code)
             await self._send_error(ctx.answer(text))
+        finally:
+            self.metrics.handler_seconds.observe(time.perf_counter() - started)
 
     async def _send_error(self, out: Outgoing) -> None:
         try:

@@ -17,7 +17,13 @@ from bot.settings import Settings, load_settings
 log = logging.getLogger("deskmate")
 
 # Feature packages that add their own subcommands through `add_commands(subparsers)`.
-COMMAND_MODULES = ("knowledge.cli", "schedules.cli", "handlers.cli")
+COMMAND_MODULES = (
+    "knowledge.cli",
+    "schedules.cli",
+    "handlers.cli",
+    "bot.adapters.telegram.cli",
+    "bot.adapters.slack.cli",
+)
 
 
 def _setup_logging(settings: Settings, quiet: bool = False) -> None:

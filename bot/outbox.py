@@ -32,10 +32,13 @@ MAX_ATTEMPTS = 50
 
 
 class RetryLater(Exception):
-    """The platform asked us to wait (429) or is unreachable; try again after `seconds`."""
+    """The platform asked us to wait (429) or is unreachable; try again after `seconds`.
 
-    def __init__(self, seconds: float, reason: str = "") -> None:
-        super().__init__(reason or f"retry after {seconds}s")
+    `seconds=None` means "transient, no hint" (network error, 5xx): the outbox's backoff decides.
+    """
+
+    def __init__(self, seconds: float | None, reason: str = "") -> None:
+        super().__init__(reason or (f"retry after {seconds}s" if seconds is not None else "retry later"))
         self.seconds = seconds
 
 
@@ -144,6 +147,7 @@ class Dispatcher:
         on_blocked: Any = None,
         worker_id: str | None = None,
         batch: int = 100,
+        claim_seconds: int = CLAIM_SECONDS,
     ) -> None:
         self.db = db
         self.clock = clock
@@ -153,7 +157,9 @@ class Dispatcher:
         self.on_blocked = on_blocked
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.batch = batch
+        self.claim_seconds = claim_seconds
         self.wakeup = asyncio.Event()
+        self.metrics: Any = None
         self.sent_count = 0
 
     async def _claim(self, now: datetime) -> list[dict[str, Any]]:
@@ -187,7 +193,9 @@ class Dispatcher:
                 await conn.execute(
                     outbox.update()
                     .where(outbox.c.id.in_([r["id"] for r in rows]))
-                    .values(claimed_by=self.worker_id, claimed_until=now + timedelta(seconds=CLAIM_SECONDS))
+                    .values(
+                        claimed_by=self.worker_id, claimed_until=now + timedelta(seconds=self.claim_seconds)
+                    )
                 )
             return rows
 
@@ -259,7 +267,8 @@ class Dispatcher:
                 copies = await self.transport.deliver(item)
             except RetryLater as exc:
                 held_back.add(key)
-                await self._retry(row, exc.seconds, str(exc))
+                wait = exc.seconds if exc.seconds is not None else backoff_seconds(row["attempts"])
+                await self._retry(row, wait, str(exc))
                 continue
             except RecipientBlocked as exc:
                 await self._finish(row["id"], {"status": UNDELIVERABLE, "last_error": str(exc)[:500]}, [], "")
@@ -280,6 +289,8 @@ class Dispatcher:
             )
             sent += 1
         self.sent_count += sent
+        if self.metrics is not None:
+            self.metrics.messages_out.labels(self.transport.platform).inc(sent)
         return sent
 
     async def _retry(self, row: dict[str, Any], seconds: float, reason: str) -> None:
@@ -302,11 +313,16 @@ class Dispatcher:
     async def pending_count(self) -> int:
         async with self.db.read() as conn:
             query = sa.select(sa.func.count()).select_from(outbox).where(outbox.c.status == PENDING)
-            return int((await conn.execute(query)).scalar_one())
+            depth = int((await conn.execute(query)).scalar_one())
+        if self.metrics is not None:
+            self.metrics.outbox_depth.set(depth)
+        return depth
 
     async def run_forever(self, idle_seconds: float = 1.0) -> None:
         """The live worker: deliver, then wait for a wake-up or a short idle pause."""
         while True:
+            # Cleared before the pass, so a wake-up that arrives during the pass is not lost.
+            self.wakeup.clear()
             try:
                 sent = await self.deliver_due()
             except Exception:
@@ -314,6 +330,5 @@ class Dispatcher:
                 sent = 0
             if sent:
                 continue
-            self.wakeup.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), idle_seconds)

@@ -21,6 +21,16 @@ StepHandler = Callable[["Context", "ConversationState"], Awaitable[None]]
 FileHandler = Callable[["Context"], Awaitable[None]]
 
 COMMAND_RE = re.compile(r"^[/／]([A-Za-z_][A-Za-z0-9_]*)(?:@\S+)?(?:\s+(.*))?$", re.S)
+QUESTION_RE = re.compile(
+    r"[?？]|[吗呢么]$|怎么|怎样|如何|什么|多少|多久|几点|几天|几次|几个|几小时|为什么|是否|能不能|可不可以|要不要|"
+    r"哪些|哪个|哪天|谁|\b(how|what|when|why|which|who|can i|do i|is it)\b",
+    re.I,
+)
+
+
+def looks_like_question(rest: str) -> bool:
+    """ "请假要提前几天？" is a question about leave, not a leave request: it goes to the handbook."""
+    return bool(QUESTION_RE.search(rest.strip()))
 
 
 @dataclass(frozen=True)
@@ -32,6 +42,14 @@ class Command:
     help_key: str | None = None
     private_only: bool = False
     order: int = 100
+    takes_args: bool = False
+    free_text: bool = False
+
+    def accepts(self, rest: str) -> bool:
+        """Whether a keyword followed by `rest` means this command rather than a question."""
+        if self.free_text or not rest:
+            return True
+        return self.takes_args and not looks_like_question(rest)
 
 
 @dataclass
@@ -52,9 +70,11 @@ class Router:
         help_key: str | None = None,
         private_only: bool = False,
         order: int = 100,
+        takes_args: bool = False,
+        free_text: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
-            cmd = Command(name, fn, keywords, min_role, help_key, private_only, order)
+            cmd = Command(name, fn, keywords, min_role, help_key, private_only, order, takes_args, free_text)
             if name in self.commands:
                 raise ValueError(f"command /{name} registered twice")
             self.commands[name] = cmd
@@ -102,12 +122,17 @@ class Router:
             return (cmd, args) if cmd else (None, name)
         head, _, rest = stripped.partition(" ")
         cmd = self.keywords.get(head.lower())
-        if cmd is not None:
+        if cmd is not None and cmd.accepts(rest.strip()):
             return cmd, rest.strip()
-        # Chinese is typed without spaces: "请假明天" or "查询晚班几点下班". Longest keyword first.
+        # Chinese is typed without spaces: "请假明天" or "查询晚班几点下班". Longest keyword first; a
+        # command without arguments needs the keyword alone ("打卡时间是几点" is a question, not a punch).
         for word in sorted(self.keywords, key=len, reverse=True):
             if len(word) >= 2 and not word.isascii() and stripped.startswith(word):
-                return self.keywords[word], stripped[len(word) :].strip()
+                candidate, remainder = self.keywords[word], stripped[len(word) :].strip()
+                if remainder and not candidate.takes_args and not candidate.free_text:
+                    continue
+                if candidate.accepts(remainder):
+                    return candidate, remainder
         return None
 
     def visible_commands(self, role_rank: int, rank_of: Callable[[str], int]) -> list[Command]:

@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.schema import scheduler_state
 
@@ -51,8 +52,20 @@ class Ticks:
                 log.exception("scheduled work %s failed for (%s, %s]; it will be retried", name, start, now)
                 continue
             async with app.db.transaction() as conn:
-                updated = await conn.execute(
-                    scheduler_state.update().where(scheduler_state.c.name == name).values(last_run=now)
+                insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+                statement = insert(scheduler_state).values(name=name, last_run=now)
+                # Replicas may finish the same window together: keep the latest time, never fail.
+                await conn.execute(
+                    statement.on_conflict_do_update(
+                        index_elements=["name"],
+                        set_={
+                            "last_run": sa.func.max(scheduler_state.c.last_run, statement.excluded.last_run)
+                        }
+                        if conn.dialect.name == "sqlite"
+                        else {
+                            "last_run": sa.func.greatest(
+                                scheduler_state.c.last_run, statement.excluded.last_run
+                            )
+                        },
+                    )
                 )
-                if updated.rowcount == 0:
-                    await conn.execute(scheduler_state.insert().values(name=name, last_run=now))

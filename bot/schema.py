@@ -178,7 +178,7 @@ punches = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("person_id", sa.String(64), nullable=False),
-    sa.Column("kind", sa.String(8), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
     sa.Column("at", UTCDateTime, nullable=False),
     sa.Column("shift_day", sa.Date, nullable=False),
     sa.Column("shift_code", sa.String(32), nullable=False),

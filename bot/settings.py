@@ -31,9 +31,11 @@ class Settings(BaseSettings):
     handbook_paths: str = ""
     synonyms_file: Path | None = None
     kb_cache_dir: Path = Path("var/cache")
+    kb_semantic: bool = True
     timezone: str = "Asia/Shanghai"
     default_language: Language = "zh-CN"
     conversation_timeout_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    outbox_claim_seconds: int = Field(default=60, ge=1, le=3600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     telegram_token: SecretStr | None = None
@@ -50,6 +52,7 @@ class Settings(BaseSettings):
     slack_api_url: str = "https://slack.com/api/"
     slack_listen_host: str = "127.0.0.1"
     slack_listen_port: int = Field(default=3000, ge=0, le=65535)
+    slack_supervisors_channel: str | None = None
 
     @field_validator("timezone")
     @classmethod

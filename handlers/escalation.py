@@ -296,8 +296,21 @@ async def climb(app: App, t0: datetime, t1: datetime) -> None:
                 or request.due_at > t1
             ):
                 continue
-            moved = await move_up(conn, app, request, actor=audit.SYSTEM, now=t1, note=None, automatic=True)
-            if moved is None:
+            at_top = (
+                request.decider_level == LEVELS[-1]
+                or await route(
+                    conn,
+                    app,
+                    LEVELS[LEVELS.index(request.decider_level or "lead") + 1],
+                    request.team,
+                    t1,
+                    {request.requester_id},
+                )
+                is None
+            )
+            if not at_top:
+                await move_up(conn, app, request, actor=audit.SYSTEM, now=t1, note=None, automatic=True)
+            else:
                 # Already at the top: remind the manager and restart the clock.
                 stamp = request.due_at.isoformat()
                 person = await app.directory.by_id(conn, request.decider_id) if request.decider_id else None
@@ -421,7 +434,13 @@ def register(app: App) -> None:
     decisions.register_kind(app, KIND, decisions.KindSpec(escalation_summary, decided_by_buttons=False))
     app.ticks.register("escalations", climb)
 
-    @router.command("escalate", keywords=("上报", "升级", "请示"), help_key="help.desc.escalate", order=33)
+    @router.command(
+        "escalate",
+        keywords=("上报", "升级", "请示"),
+        help_key="help.desc.escalate",
+        order=33,
+        takes_args=True,
+    )
     async def escalate(ctx: Context) -> None:
         data: dict[str, Any] = {}
         if ctx.args:

@@ -104,7 +104,9 @@ def register(app: App) -> None:
             )
         )
 
-    @router.command("lang", keywords=("语言", "language"), help_key="help.desc.lang", order=2)
+    @router.command(
+        "lang", keywords=("语言", "language"), help_key="help.desc.lang", order=2, takes_args=True
+    )
     async def lang(ctx: Context) -> None:
         if not ctx.args:
             await ctx.start_conversation("lang", "choose")

@@ -242,7 +242,7 @@ def register(app: App) -> None:
     router = app.router
     decisions.register_kind(app, KIND, decisions.KindSpec(leave_summary, mark_roster))
 
-    @router.command("leave", keywords=("请假",), help_key="help.desc.leave", order=32)
+    @router.command("leave", keywords=("请假",), help_key="help.desc.leave", order=32, takes_args=True)
     async def leave(ctx: Context) -> None:
         words = ctx.args.split(maxsplit=3)
         if not words:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -59,13 +61,89 @@ def local(text: str, tz: ZoneInfo = SHANGHAI) -> datetime:
     return datetime.fromisoformat(text).replace(tzinfo=tz)
 
 
+# Tests under these paths run on SQLite and on PostgreSQL (the local server; see README "Tests").
+BOTH_BACKENDS = ("tests/requests/", "tests/attendance/", "tests/test_storage.py", "tests/test_outbox.py")
+PG_SERVER = os.environ.get("DESKMATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
+_template: dict[str, str] = {}
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    path = str(metafunc.definition.path.relative_to(REPO))
+    if "backend" in metafunc.fixturenames and path.startswith(BOTH_BACKENDS):
+        metafunc.parametrize("backend", ["sqlite", "postgresql"])
+
+
 @pytest.fixture
-def settings(tmp_path: Path) -> Settings:
+def backend() -> str:
+    return "sqlite"
+
+
+def _asyncpg_dsn(url: str) -> str:
+    return url.replace("postgresql+asyncpg://", "postgresql://")
+
+
+async def _pg_admin() -> Any:
+    import asyncpg
+
+    try:
+        return await asyncpg.connect(_asyncpg_dsn(PG_SERVER), timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        if os.environ.get("DESKMATE_REQUIRE_PG"):
+            raise AssertionError(f"PostgreSQL at {PG_SERVER} is required but unreachable: {exc}") from exc
+        pytest.skip(f"PostgreSQL not reachable at {PG_SERVER} (set DESKMATE_REQUIRE_PG=1 to fail instead)")
+
+
+async def _pg_template() -> str:
+    """A migrated database to copy for each test: much faster than migrating every time."""
+    if "name" in _template:
+        return _template["name"]
+    from bot import migrate
+    from bot.db import Database
+
+    name = f"deskmate_tpl_{os.getpid()}"
+    admin = await _pg_admin()
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    db = Database(PG_SERVER.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}")
+    try:
+        await migrate.upgrade(db)
+    finally:
+        await db.dispose()
+    _template["name"] = name
+    return name
+
+
+@pytest.fixture
+async def database_url(backend: str, tmp_path: Path) -> AsyncIterator[str]:
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        return
+    template = await _pg_template()
+    name = f"deskmate_t_{os.getpid()}_{uuid.uuid4().hex[:8]}"
+    admin = await _pg_admin()
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    finally:
+        await admin.close()
+    yield PG_SERVER.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+    admin = await _pg_admin()
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(
-        database_url=f"sqlite+aiosqlite:///{tmp_path / 'test.db'}",
+        database_url=database_url,
         org_file=REPO / "examples" / "org.yaml",
         policy_file=REPO / "examples" / "policy.yaml",
         kb_cache_dir=tmp_path / "cache",
+        kb_semantic=False,
         _env_file=None,  # type: ignore[call-arg]
     )
 

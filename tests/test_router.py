@@ -23,7 +23,7 @@ async def _noop(ctx: Context) -> None:
 def test_resolve_slash_keyword_and_unknown() -> None:
     router = Router()
     router.command("help", keywords=("帮助",))(_noop)
-    router.command("rule", keywords=("查询", "问"))(_noop)
+    router.command("rule", keywords=("查询", "问"), free_text=True)(_noop)
     assert router.resolve("/help")[0].name == "help"  # type: ignore[index,union-attr]
     assert router.resolve("/help@deskmate_bot extra") == (router.commands["help"], "extra")
     assert router.resolve("／HELP") == (router.commands["help"], "")
@@ -45,15 +45,15 @@ def test_duplicate_registrations_are_refused() -> None:
 
 
 async def test_help_lists_only_what_the_role_may_do(app: App, clock: FakeClock) -> None:
-    @app.router.command("onduty", keywords=("谁在班",), min_role="lead", help_key="help.desc.whoami")
-    async def onduty(ctx: Context) -> None:
+    @app.router.command("teamstats", keywords=("组统计",), min_role="lead", help_key="help.desc.whoami")
+    async def teamstats(ctx: Context) -> None:
         await ctx.reply("ok")
 
     chat = Chat(app, clock)
     agent_help = (await chat.say("wangfang", "/help"))[0]["text"]
     lead_help = (await chat.say("zhanglei", "帮助"))[0]["text"]
-    assert "/onduty" not in agent_help and "/onduty" in lead_help
-    refused = await chat.say("wangfang", "/onduty")
+    assert "/teamstats" not in agent_help and "/teamstats" in lead_help
+    refused = await chat.say("wangfang", "/teamstats")
     assert refused[0]["text"] == "抱歉，您的角色（客服专员）不能使用这个功能。"
 
 
@@ -157,3 +157,18 @@ async def test_conversation_survives_a_restart_and_times_out(app: App, clock: Fa
         assert (await restarted.person("wangfang")).language == "en"  # type: ignore[union-attr]
     finally:
         await restarted.close()
+
+
+def test_questions_that_start_with_a_keyword_go_to_the_handbook() -> None:
+    router = Router()
+    router.command("in", keywords=("打卡", "上班"))(_noop)
+    router.command("leave", keywords=("请假",), takes_args=True)(_noop)
+    router.command("rule", keywords=("查询",), free_text=True)(_noop)
+    assert router.resolve("打卡") == (router.commands["in"], "")
+    assert router.resolve("打卡时间是几点") is None
+    assert router.resolve("上班 迟到了怎么办？") is None
+    assert router.resolve("请假要提前几天申请？") is None
+    assert router.resolve("请假 病假 12-05 12-05 发烧") == (router.commands["leave"], "病假 12-05 12-05 发烧")
+    assert router.resolve("请假明天") == (router.commands["leave"], "明天")
+    assert router.resolve("查询迟到怎么算？") == (router.commands["rule"], "迟到怎么算？")
+    assert router.resolve("/leave 要提前几天？") == (router.commands["leave"], "要提前几天？")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from bot import audit, migrate
 from bot.app import App
+from bot.db import Database
 from bot.schema import metadata
 
 
@@ -25,9 +28,14 @@ async def test_upgrade_is_idempotent_and_at_head(app: App) -> None:
     assert await migrate.upgrade(app.db) == migrate.head_revision()
 
 
-async def test_sqlite_uses_wal(app: App) -> None:
-    async with app.db.read() as conn:
-        mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
+async def test_sqlite_uses_wal(tmp_path: Path) -> None:
+    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'wal.db'}")
+    try:
+        await migrate.upgrade(db)
+        async with db.read() as conn:
+            mode = (await conn.exec_driver_sql("PRAGMA journal_mode")).scalar()
+    finally:
+        await db.dispose()
     assert mode == "wal"
 
 

@@ -32,7 +32,7 @@ def upgrade() -> None:
         "punches",
         sa.Column("id", sa.Integer, autoincrement=True),
         sa.Column("person_id", sa.String(64), nullable=False),
-        sa.Column("kind", sa.String(8), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
         sa.Column("at", UTCDateTime, nullable=False),
         sa.Column("shift_day", sa.Date, nullable=False),
         sa.Column("shift_code", sa.String(32), nullable=False),
@@ -44,7 +44,11 @@ def upgrade() -> None:
         sa.Column("created_at", UTCDateTime, nullable=False),
         sa.PrimaryKeyConstraint("id", name="pk_punches"),
         sa.UniqueConstraint(
-            "person_id", "shift_day", "shift_code", "kind", name="uq_punches_person_id_shift_day_shift_code_kind"
+            "person_id",
+            "shift_day",
+            "shift_code",
+            "kind",
+            name="uq_punches_person_id_shift_day_shift_code_kind",
         ),
     )
     op.create_index("ix_punches_person_at", "punches", ["person_id", "at"])

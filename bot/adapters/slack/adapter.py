@@ -1,0 +1,588 @@
+"""Slack events, slash commands and button presses in; core messages out.
+
+The adapter holds the App (composition): slack-bolt's AsyncApp acks every request at once and the
+work runs after the ack, so Slack's 3-second deadline never depends on the database. Requests are
+verified here, against the injected clock, before bolt sees them; a bad or stale signature gets 401,
+an audit row, and nothing else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import json
+import logging
+import re
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.app.async_app import AsyncApp
+from slack_bolt.context.ack.async_ack import AsyncAck
+from slack_bolt.context.async_context import AsyncBoltContext
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import Clock as SignatureClock
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import forms, home
+from bot.adapters.slack import blocks, modals
+from bot.adapters.slack import home as home_tab
+from bot.adapters.slack.transport import EPHEMERAL, PLATFORM, SlackTransport, api_error
+from bot.app import App
+from bot.clock import Clock
+from bot.context import Context
+from bot.messages import FileIn, Incoming, Outgoing, Person
+from bot.outbox import Dispatcher, enqueue
+from bot.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+EVENTS_PATH = "/slack/events"
+HEALTH_PATH = "/healthz"
+COMMAND = "/desk"
+MAX_FILE_BYTES = 20 * 1024 * 1024
+SIGNATURE_MAX_AGE = 5 * 60
+BAD_SIGNATURE_AUDIT_EVERY = 60.0  # seconds: a flood of forged requests writes one row a minute
+MESSAGES_PER_SECOND = 25.0  # across the workspace; Slack allows about one per second per channel
+DM_CHANNEL_NAME = "directmessage"
+ACCEPTED_SUBTYPES = (None, "file_share", "thread_broadcast")
+WORKERS = 4  # SQLite takes one writer at a time; a few workers keep it busy without crowding the loop
+
+# The trigger of the interaction being handled (slash command, button): a form may open a modal with it.
+current_trigger: contextvars.ContextVar[str | None] = contextvars.ContextVar("slack_trigger", default=None)
+
+
+class _InjectedClock(SignatureClock):
+    """slack_sdk's verifier asks a clock for epoch seconds; ours is the App's (fake in tests)."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+
+    def now(self) -> float:
+        return self.clock.now().timestamp()
+
+
+def default_limiter() -> RateLimiter:
+    return RateLimiter(MESSAGES_PER_SECOND, 1.0)
+
+
+def api_base_url(url: str) -> str:
+    """slack_sdk joins method names onto the base URL, so it must end with a slash."""
+    return url if url.endswith("/") else url + "/"
+
+
+class SlackAdapter:
+    """Connects one App to one Slack workspace (HTTP mode through `web_app`, or Socket Mode)."""
+
+    def __init__(
+        self,
+        app: App,
+        client: AsyncWebClient,
+        *,
+        signing_secret: str | None,
+        process_before_response: bool = False,
+        home_refresh_seconds: float = 2.0,
+        bolt_logger: logging.Logger | None = None,
+    ) -> None:
+        self.app = app
+        self.client = client
+        self.home_refresh_seconds = home_refresh_seconds
+        self.transport = SlackTransport(
+            client,
+            supervisors_channel=app.settings.slack_supervisors_channel,
+            on_delivered=self._delivered,
+        )
+        self.verifier = (
+            SignatureVerifier(signing_secret, clock=_InjectedClock(app.clock)) if signing_secret else None
+        )
+        self.bolt = AsyncApp(
+            client=client,
+            signing_secret=signing_secret,
+            request_verification_enabled=False,  # verified in `handle_http` against the App's clock
+            process_before_response=process_before_response,
+            logger=bolt_logger or logging.getLogger("deskmate.slack.bolt"),
+        )
+        self.home_seen: set[str] = set()
+        self._home_pending: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        # Tests set process_before_response=True and get the work done before the answer.
+        self.inline_work = process_before_response
+        self._queue: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
+        self._workers: list[asyncio.Task[None]] = []
+        self._last_bad_audit: float | None = None
+        self._bad_suppressed = 0
+        self._register()
+        app.services[home.REFRESH_KEY] = self.refresh_home
+        app.services[forms.OPENER_KEY] = self.open_form
+        if app.settings.slack_supervisors_channel:
+            # Features add a card for the supervisors' channel only when a platform has one.
+            app.services["supervisors_chat"] = app.settings.slack_supervisors_channel
+
+    # ----- wiring ----------------------------------------------------------------------------------
+    def attach(self, limiter: RateLimiter | None = None) -> Dispatcher:
+        """Make Slack the App's outbox transport."""
+        return self.app.attach(self.transport, limiter=limiter or default_limiter())
+
+    def web_app(self) -> web.Application:
+        web_app = web.Application()
+        web_app.router.add_post(EVENTS_PATH, self.handle_http)
+        web_app.router.add_get(HEALTH_PATH, self.health)
+        return web_app
+
+    def _register(self) -> None:
+        bolt = self.bolt
+        bolt.command(COMMAND)(self._on_command)
+        bolt.event("message")(self._on_message)
+        bolt.event("app_mention")(self._on_mention)
+        bolt.event("app_home_opened")(self._on_home_opened)
+        bolt.action(re.compile("^" + re.escape(blocks.BUTTON_ACTION_PREFIX)))(self._on_button)
+        bolt.action(re.compile("^" + re.escape(blocks.HOME_ACTION_PREFIX)))(self._on_home_button)
+        bolt.view(re.compile("^" + re.escape(modals.CALLBACK_PREFIX)))(self._on_form)
+        # Anything else Slack sends (an event we did not subscribe to on purpose, a link button) is
+        # acknowledged and dropped, so Slack does not retry it or mark the app as failing.
+        bolt.event(re.compile(".*"))(self._ignore)
+        bolt.action(re.compile(".*"))(self._ack_only)
+        bolt.view(re.compile(".*"))(self._ack_only)
+
+    # ----- HTTP ------------------------------------------------------------------------------------
+    async def handle_http(self, request: web.Request) -> web.Response:
+        body = await request.read()
+        if self.verifier is None:
+            log.error("HTTP request refused: no signing secret configured")
+            return web.Response(status=401, text="unauthorized")
+        timestamp = request.headers.get("X-Slack-Request-Timestamp")
+        signature = request.headers.get("X-Slack-Signature")
+        try:
+            valid = self.verifier.is_valid(body, timestamp, signature)
+        except (ValueError, TypeError):
+            valid = False
+        if not valid:
+            await self._audit_bad_signature(request, timestamp)
+            return web.Response(status=401, text="unauthorized")
+        retry = request.headers.get("X-Slack-Retry-Num")
+        if retry:
+            log.info("slack retry #%s (%s)", retry, request.headers.get("X-Slack-Retry-Reason", "?"))
+        bolt_request = AsyncBoltRequest(
+            body=body.decode("utf-8", errors="replace"),
+            query=request.query_string,
+            headers={key: value for key, value in request.headers.items()},
+        )
+        response = await self.bolt.async_dispatch(bolt_request)
+        return await to_aiohttp_response(response)
+
+    async def _audit_bad_signature(self, request: web.Request, timestamp: str | None) -> None:
+        now = self.app.clock.now()
+        try:
+            age = abs(now.timestamp() - int(timestamp or "x"))
+            reason = "stale timestamp" if age > SIGNATURE_MAX_AGE else "bad signature"
+        except ValueError:
+            reason = "missing timestamp"
+        log.warning("refused a Slack request from %s: %s", request.remote, reason)
+        stamp = now.timestamp()
+        if self._last_bad_audit is not None and stamp - self._last_bad_audit < BAD_SIGNATURE_AUDIT_EVERY:
+            self._bad_suppressed += 1
+            return
+        self._last_bad_audit = stamp
+        suppressed, self._bad_suppressed = self._bad_suppressed, 0
+        try:
+            await self.app.audit(
+                at=now,
+                actor="slack:unverified",
+                action="access.bad_slack_signature",
+                object_type="http",
+                object_id=(request.remote or "unknown")[:128],
+                after={"reason": reason, "path": request.path, "earlier_unrecorded": suppressed},
+            )
+        except Exception:
+            log.exception("could not audit a refused Slack request")
+
+    async def health(self, request: web.Request) -> web.Response:
+        """For load balancers and `curl`: the database answers and the outbox is not stuck."""
+        try:
+            pending = await self.app.dispatcher.pending_count() if self.app.dispatcher else 0
+        except Exception:
+            log.exception("health check: database unavailable")
+            return web.json_response({"ok": False, "database": False}, status=503)
+        alive = self.app.services.get("scheduler_alive")
+        return web.json_response(
+            {"ok": True, "database": True, "outbox_pending": pending, "scheduler": bool(alive and alive())}
+        )
+
+    # ----- listeners -------------------------------------------------------------------------------
+    async def _ignore(self) -> None:
+        return None
+
+    async def _ack_only(self, ack: AsyncAck) -> None:
+        await ack()
+
+    async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await self._after_ack(partial(self._do_command, body))
+
+    async def _on_message(self, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await self._after_ack(partial(self._do_message, body, context.bot_user_id))
+
+    async def _on_mention(self, body: dict[str, Any], context: AsyncBoltContext) -> None:
+        await self._after_ack(partial(self._do_mention, body, context.bot_user_id))
+
+    async def _on_button(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await self._after_ack(partial(self._do_button, body))
+
+    async def _on_home_button(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        await self._after_ack(partial(self._do_home_button, body))
+
+    async def _on_home_opened(self, body: dict[str, Any]) -> None:
+        await self._after_ack(partial(self._do_home_opened, body))
+
+    # ----- the work after the ack ------------------------------------------------------------------
+    async def _after_ack(self, work: Callable[[], Awaitable[None]]) -> None:
+        """Queue the work behind the ack. A few workers take it in order, so a burst of commands
+        waits in the queue instead of crowding the event loop that must answer the next request."""
+        if self.inline_work:
+            await work()
+            return
+        if not self._workers:
+            self._workers = [
+                asyncio.create_task(self._work_loop(), name=f"slack-work-{n}") for n in range(WORKERS)
+            ]
+        self._queue.put_nowait(work)
+
+    async def _work_loop(self) -> None:
+        while True:
+            work = await self._queue.get()
+            try:
+                await work()
+            except Exception:
+                log.exception("handling a Slack request failed")
+            finally:
+                self._queue.task_done()
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Finish the work already acked (shutdown): Slack will not send it again."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._queue.join(), timeout)
+
+    async def _do_command(self, body: dict[str, Any]) -> None:
+        user = str(body.get("user_id") or "")
+        if not user:
+            return
+        person = await self.app.resolve_person(PLATFORM, user)
+        incoming = self._incoming(user, user, person, text=self.command_text(str(body.get("text") or "")))
+        await self._handle(incoming, trigger=body.get("trigger_id"))
+        channel = str(body.get("channel_id") or "")
+        if person is not None and channel and body.get("channel_name") != DM_CHANNEL_NAME:
+            # The answer went to our direct messages; say so where the command was typed.
+            await self._send(
+                Outgoing(
+                    text=self.app.text_for(person, "slack.answered_in_dm"),
+                    to_chat=f"{EPHEMERAL}{channel}:{user}",
+                )
+            )
+
+    def command_text(self, text: str, bot_user_id: str | None = None, *, empty: str = "/help") -> str:
+        """`/desk whoami` means `/whoami`; `/desk 打卡` and `/desk 晚班几点下班` go in as typed.
+
+        Slack keeps every `/word` typed in its message box for itself, so a first word naming a
+        command runs it in DMs and mentions too: they work the same as /desk."""
+        text = blocks.from_slack(text, bot_user_id)
+        if not text:
+            return empty
+        head = text.split(maxsplit=1)[0].lower()
+        if head in self.app.router.commands and head not in self.app.router.keywords:
+            return "/" + text
+        return text
+
+    async def _do_message(self, body: dict[str, Any], bot_user_id: str | None) -> None:
+        event: dict[str, Any] = body.get("event") or {}
+        if (
+            event.get("channel_type") != "im"
+            or event.get("bot_id")
+            or event.get("subtype") not in ACCEPTED_SUBTYPES
+        ):
+            return  # channels are handled through app_mention; edits and bot echoes are not requests
+        user = str(event.get("user") or "")
+        if not user or not await self._first_time(body):
+            return
+        person = await self.app.resolve_person(PLATFORM, user)
+        channel = str(event.get("channel") or user)
+        text = self.command_text(str(event.get("text") or ""), bot_user_id, empty="")
+        files = [f for f in event.get("files") or [] if isinstance(f, dict)]
+        if files and person is not None and self.app.router.file_handler is not None:
+            for file in files:
+                received = await self._download(person, file)
+                if received is not None:
+                    await self._handle(
+                        self._incoming(channel, user, person, text=text or None, file=received)
+                    )
+            return
+        await self._handle(self._incoming(channel, user, person, text=text))
+
+    async def _do_mention(self, body: dict[str, Any], bot_user_id: str | None) -> None:
+        event: dict[str, Any] = body.get("event") or {}
+        user = str(event.get("user") or "")
+        channel = str(event.get("channel") or "")
+        if not user or not channel or event.get("bot_id") or not await self._first_time(body):
+            return
+        person = await self.app.resolve_person(PLATFORM, user)
+        text = self.command_text(str(event.get("text") or ""), bot_user_id)
+        private = channel.startswith("D")
+        await self._handle(self._incoming(channel, user, person, text=text, private=private))
+
+    async def _do_button(self, body: dict[str, Any]) -> None:
+        user = str((body.get("user") or {}).get("id") or "")
+        actions = body.get("actions") or []
+        if not user or not actions:
+            return
+        token = str(actions[0].get("value") or "")
+        container: dict[str, Any] = body.get("container") or {}
+        channel = str((body.get("channel") or {}).get("id") or "")
+        if container.get("type") == "view" or container.get("is_ephemeral") or not channel:
+            chat, private = user, True
+        else:
+            chat, private = channel, channel.startswith("D")
+        person = await self.app.resolve_person(PLATFORM, user)
+        incoming = self._incoming(chat, user, person, private=private)
+        incoming.button_token = token
+        incoming.platform_message_id = str((body.get("message") or {}).get("ts") or "") or None
+        await self._handle(incoming, trigger=body.get("trigger_id"))
+
+    async def _do_home_button(self, body: dict[str, Any]) -> None:
+        """The Home's quick buttons type a command for the person (only the ones the Home offers)."""
+        user = str((body.get("user") or {}).get("id") or "")
+        actions = body.get("actions") or []
+        name = str(actions[0].get("value") or "") if actions else ""
+        if not user or name not in home_tab.HOME_COMMANDS:
+            return
+        person = await self.app.resolve_person(PLATFORM, user)
+        await self._handle(
+            self._incoming(user, user, person, text="/" + name), trigger=body.get("trigger_id")
+        )
+
+    async def _do_home_opened(self, body: dict[str, Any]) -> None:
+        event: dict[str, Any] = body.get("event") or {}
+        user = str(event.get("user") or "")
+        if not user or event.get("tab", "home") != "home":
+            return
+        self.home_seen.add(user)
+        await self.publish_home(user)
+
+    def _incoming(
+        self,
+        chat: str,
+        user: str,
+        person: Person | None,
+        *,
+        text: str | None = None,
+        file: FileIn | None = None,
+        private: bool = True,
+    ) -> Incoming:
+        return Incoming(
+            platform=PLATFORM,
+            chat_id=chat,
+            sender_id=user,
+            person=person,
+            at=self.app.clock.now(),
+            text=text,
+            file=file,
+            is_private=private,
+            addressed_to_bot=True,
+        )
+
+    async def _first_time(self, body: dict[str, Any]) -> bool:
+        """Slack redelivers an event it thinks we missed (X-Slack-Retry-Num); act on its id once."""
+        event_id = body.get("event_id")
+        if not event_id:
+            return True
+        return await self.app.first_time(PLATFORM, str(event_id))
+
+    async def _handle(self, incoming: Incoming, *, trigger: Any = None) -> None:
+        token = current_trigger.set(str(trigger) if trigger else None)
+        try:
+            await self.app.handle(incoming)
+        finally:
+            current_trigger.reset(token)
+        self.wake_outbox()
+
+    def wake_outbox(self) -> None:
+        if self.app.dispatcher is not None:
+            self.app.dispatcher.wakeup.set()
+
+    async def _send(self, out: Outgoing) -> None:
+        async with self.app.db.transaction() as conn:
+            await enqueue(conn, out, self.app.clock.now())
+        self.wake_outbox()
+
+    def _file_url_allowed(self, url: str) -> bool:
+        """The bot token goes only to Slack's file host or the configured API host, never elsewhere."""
+        host = urlsplit(url).hostname or ""
+        api_host = urlsplit(self.client.base_url).hostname or ""
+        return urlsplit(url).scheme in ("https", "http") and (host == "files.slack.com" or host == api_host)
+
+    async def _download(self, person: Person, file: dict[str, Any]) -> FileIn | None:
+        name = str(file.get("name") or file.get("title") or "file")[:200]
+        size = int(file.get("size") or 0)
+        limit_mb = MAX_FILE_BYTES // (1024 * 1024)
+        if size > MAX_FILE_BYTES:
+            await self._send(
+                Outgoing(self.app.text_for(person, "slack.file.too_large", limit=limit_mb), person.id)
+            )
+            return None
+        url = str(file.get("url_private_download") or file.get("url_private") or "")
+        if not url or not self._file_url_allowed(url):
+            log.warning("file %s from %s has no downloadable Slack URL", file.get("id"), person.id)
+            await self._send(Outgoing(self.app.text_for(person, "slack.file.unavailable"), person.id))
+            return None
+        try:
+            data = await self._fetch(url)
+        except Exception as exc:
+            log.warning(
+                "downloading file %s for %s failed: %s", file.get("id"), person.id, type(exc).__name__
+            )
+            data = None
+        if data is None:
+            await self._send(Outgoing(self.app.text_for(person, "slack.file.unavailable"), person.id))
+            return None
+        if len(data) > MAX_FILE_BYTES:
+            await self._send(
+                Outgoing(self.app.text_for(person, "slack.file.too_large", limit=limit_mb), person.id)
+            )
+            return None
+        return FileIn(name, data)
+
+    async def _fetch(self, url: str) -> bytes | None:
+        headers = {"Authorization": f"Bearer {self.client.token}"}
+        timeout = aiohttp.ClientTimeout(total=60)
+        session = self.client.session
+        owned = session is None
+        active = session if session is not None else aiohttp.ClientSession()
+        try:
+            async with active.get(url, headers=headers, timeout=timeout) as response:
+                # Without access Slack answers 200 with its sign-in page, so HTML is a failure too.
+                if response.status != 200 or response.content_type == "text/html":
+                    return None
+                chunks: list[bytes] = []
+                total = 0
+                async for chunk in response.content.iter_chunked(64 * 1024):
+                    total += len(chunk)
+                    if total > MAX_FILE_BYTES + 1:
+                        break
+                    chunks.append(chunk)
+                return b"".join(chunks)
+        finally:
+            if owned:
+                await active.close()
+
+    # ----- forms as modals --------------------------------------------------------------------------
+    async def open_form(self, ctx: Context, form: forms.Form) -> bool:
+        """The `open_form` service: a modal, when this message came from Slack with a fresh trigger."""
+        trigger = current_trigger.get()
+        if ctx.incoming.platform != PLATFORM or not trigger:
+            return False
+        slack_ids: dict[str, str] = {}
+        for item in form.fields:
+            if item.kind == "person" and item.initial:
+                colleague = await self.app.person(item.initial)
+                if colleague is not None and colleague.slack:
+                    slack_ids[colleague.id] = colleague.slack
+        view = modals.view(form, ctx.t("slack.form.cancel"), slack_ids)
+        try:
+            await self.client.views_open(trigger_id=trigger, view=view)
+        except Exception as exc:  # an expired trigger (> 3 s) or an outage: ask step by step instead
+            detail = api_error(exc)[1] if isinstance(exc, SlackApiError) else type(exc).__name__
+            log.warning("views.open for form %s failed: %s", form.kind, detail)
+            return False
+        return True
+
+    async def _on_form(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        """A submitted modal: checked and handled before the ack, because only the ack can show
+        problems next to the fields (and it must still come within 3 s)."""
+        view: dict[str, Any] = body.get("view") or {}
+        user = str((body.get("user") or {}).get("id") or "")
+        kind = str(view.get("callback_id") or "").removeprefix(modals.CALLBACK_PREFIX)
+        person = await self.app.resolve_person(PLATFORM, user) if user else None
+        if person is None:
+            await ack()
+            return
+        values, members = modals.answers(view.get("state") or {})
+        errors: dict[str, str] = {}
+        for name, member in members.items():
+            colleague = await self.app.resolve_person(PLATFORM, member)
+            if colleague is None:
+                errors[name] = self.app.text_for(person, "slack.form.not_registered")
+            else:
+                values[name] = colleague.id
+        if not errors:
+            try:
+                payload = json.loads(view.get("private_metadata") or "{}")
+            except ValueError:
+                payload = {}
+            incoming = self._incoming(user, user, person)
+            errors = await forms.submit(self.app, incoming, kind, values, payload) or {}
+            self.wake_outbox()
+        if errors:
+            await ack(response_action="errors", errors=errors)
+        else:
+            await ack()
+
+    # ----- App Home --------------------------------------------------------------------------------
+    async def publish_home(self, user: str) -> None:
+        person = await self.app.resolve_person(PLATFORM, user)
+        if person is None:
+            view = home_tab.unregistered_view(self.app, user)
+        else:
+            view = await home_tab.view(self.app, person, self.app.clock.now())
+        try:
+            await self.client.views_publish(user_id=user, view=view)
+        except SlackApiError as exc:
+            log.warning("views.publish for %s failed: %s", user, api_error(exc)[1])
+
+    async def refresh_home(self, person_id: str) -> None:
+        """The `refresh_home` service: redraw a person's Home if they have looked at it."""
+        person = await self.app.person(person_id)
+        if person is not None:
+            self._schedule_home(person)
+
+    async def _delivered(self, person: Person) -> None:
+        self._schedule_home(person)
+
+    def _schedule_home(self, person: Person) -> None:
+        user = person.slack
+        if not user or user not in self.home_seen or user in self._home_pending:
+            return  # never opened (nothing to redraw) or a redraw is already coming
+        task = asyncio.create_task(self._delayed_home(user), name=f"slack-home-{user}")
+        self._home_pending[user] = task
+        self._keep(task)
+
+    async def _delayed_home(self, user: str) -> None:
+        try:
+            if self.home_refresh_seconds > 0:
+                await asyncio.sleep(self.home_refresh_seconds)
+        finally:
+            self._home_pending.pop(user, None)
+        await self.publish_home(user)
+
+    def _keep(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def settle(self) -> None:
+        """Wait for the queued work and background redraws of the Home (tests)."""
+        await self._queue.join()
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def close(self) -> None:
+        for task in [*self._tasks, *self._workers]:
+            task.cancel()
+        with contextlib.suppress(Exception):
+            await asyncio.gather(*self._tasks, *self._workers, return_exceptions=True)
+        self._workers = []

@@ -1,0 +1,44 @@
+"""Operations endpoints for the HTTP modes: GET /healthz (database reachable, scheduler alive) and
+GET /metrics (Prometheus). Both adapters mount these on their aiohttp application."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
+from aiohttp import web
+
+from bot.metrics import CONTENT_TYPE
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+
+async def health(app: App) -> tuple[bool, dict[str, Any]]:
+    try:
+        async with asyncio.timeout(3):
+            async with app.db.read() as conn:
+                await conn.execute(sa.text("SELECT 1"))
+        database = True
+    except Exception:
+        database = False
+    alive = app.services.get("scheduler_alive")
+    scheduler = bool(alive()) if callable(alive) else False
+    depth = await app.dispatcher.pending_count() if app.dispatcher is not None and database else None
+    return database and scheduler, {"database": database, "scheduler": scheduler, "outbox_depth": depth}
+
+
+def add_routes(web_app: web.Application, app: App) -> None:
+    async def healthz(_request: web.Request) -> web.Response:
+        ok, body = await health(app)
+        return web.Response(status=200 if ok else 503, text=json.dumps(body), content_type="application/json")
+
+    async def metrics(_request: web.Request) -> web.Response:
+        if app.dispatcher is not None:
+            await app.dispatcher.pending_count()
+        return web.Response(body=app.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
+
+    web_app.router.add_get("/healthz", healthz)
+    web_app.router.add_get("/metrics", metrics)

@@ -1,0 +1,252 @@
+"""`deskmate roster …` and `deskmate report …`: the same features as the chat, from a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import csv
+import io
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from bot.settings import load_settings
+
+
+def _date(value: str) -> date:
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date like 2026-12-01") from None
+
+
+async def _with_app(work: Any) -> int:
+    from bot.app import App
+
+    settings = load_settings()
+    app = App(settings)
+    try:
+        await app.prepare(import_org_if_empty=True)
+        result: int = await work(app)
+        return result
+    finally:
+        await app.close()
+
+
+def cmd_roster_import(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from handlers.roster import import_roster, problem_text
+    from schedules.roster import RosterError
+
+    path = Path(args.file)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        print(f"{path}: cannot read the file ({exc.strerror})", file=sys.stderr)
+        return 2
+
+    async def work(app: Any) -> int:
+        bar = tqdm(total=0, unit="row", disable=len(data) < 200_000, file=sys.stderr)
+
+        def progress(done: int, total: int) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        try:
+            summary = await import_roster(app, data, path.name, "cli", progress)
+        except RosterError as exc:
+            for problem in exc.problems:
+                print(f"{path}: {problem_text(app, 'en', problem)}", file=sys.stderr)
+            print("nothing was imported", file=sys.stderr)
+            return 2
+        finally:
+            bar.close()
+        print(
+            f"imported {summary.entries} entries for {summary.people} people, "
+            f"{summary.first} to {summary.last}"
+        )
+        for warning in summary.warnings:
+            print(f"warning: {warning}")
+        return 0
+
+    return asyncio.run(_with_app(work))
+
+
+def cmd_roster_generate(args: argparse.Namespace) -> int:
+    from bot import roster_store
+    from handlers.common import policy
+    from schedules.roster import generate_roster
+
+    if args.to < args.from_:
+        print("--to is before --from", file=sys.stderr)
+        return 2
+
+    async def work(app: Any) -> int:
+        async with app.db.read() as conn:
+            members: dict[str, list[str]] = {}
+            for person in await app.directory.all(conn):
+                if person.role in ("agent", "lead") and person.team and (args.team in (None, person.team)):
+                    members.setdefault(person.team, []).append(person.id)
+        if not members:
+            print(f"no people in team {args.team!r}", file=sys.stderr)
+            return 2
+        try:
+            entries = generate_roster(members, args.from_, args.to, policy(app), seed=args.seed)
+        except ValueError as exc:
+            print(f"cannot make a roster: {exc}", file=sys.stderr)
+            return 2
+        days = sorted({e.date for e in entries})
+        grid: dict[str, dict[date, str]] = {}
+        for e in entries:
+            grid.setdefault(e.person_id, {})[e.date] = (
+                policy(app).shift(e.shift_code).name_zh if e.shift_code else "休"
+            )
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["person", *(d.isoformat() for d in days)])
+        for person_id in sorted(grid):
+            writer.writerow([person_id, *(grid[person_id].get(d, "") for d in days)])
+        if args.output:
+            Path(args.output).write_text(out.getvalue(), encoding="utf-8")
+        else:
+            sys.stdout.write(out.getvalue())
+        if args.apply:
+            async with app.db.transaction() as conn:
+                await roster_store.upsert(
+                    conn, [(e.person_id, e.date, e.shift_code) for e in entries], app.clock.now()
+                )
+                await app.audit_in(
+                    conn,
+                    actor="cli",
+                    action="roster.generated",
+                    object_type="roster",
+                    object_id=f"{args.from_}..{args.to}",
+                    after={"entries": len(entries)},
+                )
+            print(f"stored {len(entries)} entries", file=sys.stderr)
+        return 0
+
+    return asyncio.run(_with_app(work))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from handlers.roster import attendance_report
+
+    if args.to < args.from_:
+        print("--to is before --from", file=sys.stderr)
+        return 2
+
+    async def work(app: Any) -> int:
+        data = await attendance_report(app, args.from_, args.to, args.team, args.format, args.lang)
+        output = args.output or f"attendance-{args.from_}-{args.to}.{args.format}"
+        if output == "-":
+            sys.stdout.buffer.write(data)
+        else:
+            Path(output).write_bytes(data)
+            print(f"wrote {output}")
+        return 0
+
+    return asyncio.run(_with_app(work))
+
+
+def cmd_kb_feedback(args: argparse.Namespace) -> int:
+    """Questions people voted 👎 on or that found no rule: work for whoever maintains the handbook."""
+    import json
+
+    import sqlalchemy as sa
+
+    from bot.schema import kb_feedback
+
+    async def work(app: Any) -> int:
+        async with app.db.read() as conn:
+            rows = (
+                await conn.execute(
+                    sa.select(
+                        kb_feedback.c.question,
+                        kb_feedback.c.ref,
+                        kb_feedback.c.vote,
+                        sa.func.count().label("times"),
+                        sa.func.max(kb_feedback.c.at).label("last"),
+                    )
+                    .where(kb_feedback.c.vote <= 0)
+                    .group_by(kb_feedback.c.question, kb_feedback.c.ref, kb_feedback.c.vote)
+                    .order_by(sa.func.count().desc(), sa.func.max(kb_feedback.c.at).desc())
+                )
+            ).all()
+        items = [
+            {
+                "question": r.question,
+                "answer": r.ref,
+                "kind": "no_answer" if r.vote == 0 else "thumbs_down",
+                "times": int(r.times),
+                "last": r.last.isoformat(),
+            }
+            for r in rows
+        ]
+        if args.json:
+            for item in items:
+                print(json.dumps(item, ensure_ascii=False))
+        elif not items:
+            print("no negative votes and no unanswered questions")
+        else:
+            for item in items:
+                answer = item["answer"] or "(no rule found)"
+                print(f"{item['times']:>3}× {item['kind']:<11} {answer:<14} {item['question']}")
+        return 0
+
+    return asyncio.run(_with_app(work))
+
+
+def _add_kb_feedback(sub: Any) -> None:
+    kb = sub.choices.get("kb")
+    if kb is None:
+        return
+    commands = next((a for a in kb._actions if isinstance(a, argparse._SubParsersAction)), None)
+    if commands is None:
+        return
+    feedback = commands.add_parser(
+        "feedback", help="questions with 👎 votes or no answer, most frequent first"
+    )
+    feedback.add_argument("--json", action="store_true", help="one JSON object per line")
+    feedback.set_defaults(func=cmd_kb_feedback)
+
+
+def add_commands(sub: Any) -> None:
+    _add_kb_feedback(sub)
+    roster = sub.add_parser("roster", help="import or generate the shift roster").add_subparsers(
+        dest="roster_command", required=True
+    )
+    importer = roster.add_parser(
+        "import", help="validate and import a CSV or XLSX roster (grid or long form)"
+    )
+    importer.add_argument("file")
+    importer.set_defaults(func=cmd_roster_import)
+    generator = roster.add_parser(
+        "generate", help="make a six-on-one-off roster with weekly day/evening rotation"
+    )
+    generator.add_argument("--from", dest="from_", type=_date, required=True)
+    generator.add_argument("--to", type=_date, required=True)
+    generator.add_argument("--team")
+    generator.add_argument("--seed", type=int, default=0)
+    generator.add_argument("--output", help="write the grid CSV here instead of stdout")
+    generator.add_argument("--apply", action="store_true", help="also store it as the roster")
+    generator.set_defaults(func=cmd_roster_generate)
+
+    report = sub.add_parser("report", help="attendance reports").add_subparsers(
+        dest="report_command", required=True
+    )
+    attendance = report.add_parser(
+        "attendance", help="per person: days, late, grace, early leave, absence, overtime"
+    )
+    attendance.add_argument("--from", dest="from_", type=_date, required=True)
+    attendance.add_argument("--to", type=_date, required=True)
+    attendance.add_argument("--team")
+    attendance.add_argument("--format", choices=("csv", "xlsx", "png"), default="csv")
+    attendance.add_argument("--lang", choices=("zh-CN", "en"), default="zh-CN")
+    attendance.add_argument(
+        "--output", help="file to write (default attendance-FROM-TO.FORMAT; - for stdout)"
+    )
+    attendance.set_defaults(func=cmd_report)

@@ -1,0 +1,5 @@
+"""``python -m knowledge kb ...``."""
+
+from knowledge.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,330 @@
+"""Turning normalised text into index terms: jieba words, English stems, character n-grams.
+
+Articles and questions share this code so that a word is always reduced the same way.
+jieba's dictionary takes ~0.5 s to load, so one tokenizer is shared per process and its
+cache file lives in our cache directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from collections.abc import Iterable
+from functools import lru_cache
+from pathlib import Path
+
+from knowledge.textnorm import has_cjk
+
+DATA_DIR = Path(__file__).parent / "data"
+
+_CJK_RUN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+")
+_LATIN = re.compile(r"[a-z]+|[0-9]+")
+
+_NUMBER_WORDS = {
+    "one": "1",
+    "two": "2",
+    "three": "3",
+    "four": "4",
+    "five": "5",
+    "six": "6",
+    "seven": "7",
+    "eight": "8",
+    "nine": "9",
+    "ten": "10",
+    "eleven": "11",
+    "twelve": "12",
+    "fifteen": "15",
+    "twenty": "20",
+    "thirty": "30",
+    "sixty": "60",
+    "hundred": "100",
+    "once": "1",
+    "twice": "2",
+}
+
+# 几声, 几遍, 多少位: asking for a quantity says nothing about the topic.
+_QUANTITY_QUESTION = re.compile(r"^(?:几|多少)[\u4e00-\u9fff]?$")
+
+_jieba_lock = threading.Lock()
+_jieba_state: dict[str, object] = {}
+
+
+def read_word_list(path: Path) -> list[str]:
+    """Whitespace-separated words of a data file, '#' comments ignored."""
+    words: list[str] = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            words.extend(line.split())
+    return words
+
+
+@lru_cache(maxsize=1)
+def stopwords() -> frozenset[str]:
+    return frozenset(
+        read_word_list(DATA_DIR / "stopwords_zh.txt") + read_word_list(DATA_DIR / "stopwords_en.txt")
+    )
+
+
+def default_cache_dir() -> Path:
+    """$KB_CACHE_DIR, else var/cache/kb under the working directory."""
+    import os
+
+    return Path(os.environ.get("KB_CACHE_DIR") or Path("var") / "cache" / "kb")
+
+
+def _domain_words() -> list[str]:
+    words = []
+    for line in (DATA_DIR / "domain_dict.txt").read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            words.append(line.split()[0])
+    return words
+
+
+def jieba_tokenizer(cache_dir: Path | None = None) -> object:
+    """The process-wide jieba tokenizer, initialised once with our domain dictionary."""
+    with _jieba_lock:
+        tokenizer = _jieba_state.get("tokenizer")
+        if tokenizer is None:
+            import jieba
+
+            logging.getLogger("jieba").setLevel(logging.WARNING)
+            jieba.setLogLevel(logging.WARNING)
+            tokenizer = jieba.Tokenizer()
+            directory = cache_dir or default_cache_dir()
+            try:
+                directory.mkdir(parents=True, exist_ok=True)
+                tokenizer.tmp_dir = str(directory)
+            except OSError:
+                pass  # jieba falls back to the system temp directory
+            tokenizer.initialize()
+            for word in _domain_words():
+                tokenizer.add_word(word)
+            _jieba_state["tokenizer"] = tokenizer
+            _jieba_state["added"] = set()
+        return tokenizer
+
+
+def add_words(words: Iterable[str]) -> None:
+    """Teach the shared tokenizer extra Chinese words (synonym terms) so they stay whole."""
+    tokenizer = jieba_tokenizer()
+    with _jieba_lock:
+        added: set[str] = _jieba_state["added"]  # type: ignore[assignment]
+        for word in words:
+            if word not in added and has_cjk(word) and " " not in word:
+                tokenizer.add_word(word)  # type: ignore[attr-defined]
+                added.add(word)
+
+
+def general_idf(word: str) -> float:
+    """-log of the word's frequency in jieba's general dictionary (about 7 to 18)."""
+    import math
+
+    tokenizer = jieba_tokenizer()
+    total = float(tokenizer.total)  # type: ignore[attr-defined]
+    freq = tokenizer.FREQ.get(word, 0)  # type: ignore[attr-defined]
+    return math.log(total / (freq + 1))
+
+
+def stem(word: str) -> str:
+    """A small suffix stripper: plurals, -ing, -ed, -ation, final e (approve/approved/approval)."""
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    for suffix, repl in (("ies", "y"), ("ied", "y"), ("sses", "ss")):
+        if word.endswith(suffix) and len(word) > len(suffix) + 2:
+            return stem(word[: -len(suffix)] + repl)
+    if word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    for suffix in ("ingly", "ing", "edly", "ed"):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3:
+            base = word[: -len(suffix)]
+            if len(base) >= 4 and base[-1] == base[-2] and base[-1] not in "lsz":
+                base = base[:-1]
+            word = base
+            break
+    for suffix, repl in (("ational", "ate"), ("ation", "ate"), ("ment", ""), ("ness", ""), ("ful", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 4:
+            word = word[: -len(suffix)] + repl
+            break
+    if word.endswith("al") and len(word) > 6:
+        word = word[:-2]
+    if word.endswith("ly") and len(word) > 6:
+        word = word[:-2]
+    if word.endswith("e") and len(word) > 3:
+        word = word[:-1]
+    if word.endswith("y") and len(word) > 3:
+        word = word[:-1] + "i"
+    return word
+
+
+@lru_cache(maxsize=65536)
+def english_term(word: str) -> str | None:
+    """Index term for one lower-case Latin word, or None for a stopword."""
+    if word in stopwords():
+        return None
+    number = _NUMBER_WORDS.get(word)
+    if number is not None:
+        return number
+    return stem(word)
+
+
+# Separable verbs are split by counts in speech: 换几次班, 请三天假, 打个卡, 加了两小时班.
+_SEPARABLE = re.compile(
+    r"(换|调|倒|加|上|值|请|休|打|补)([几个一两三四五六七八九十半次天回下了过完这那的小时周\d]{1,4})(班|假|卡)"
+)
+_SEPARABLE_PAIRS = {"换班", "调班", "倒班", "加班", "上班", "值班", "请假", "休假", "打卡", "补卡"}
+
+
+def rejoined(norm: str) -> list[str]:
+    """Separable verbs found split in the text (换几次班 -> 换班)."""
+    found = []
+    for match in _SEPARABLE.finditer(norm.replace(" ", "")):
+        word = match.group(1) + match.group(3)
+        if word in _SEPARABLE_PAIRS:
+            found.append(word)
+    return found
+
+
+def _made_of_stopwords(token: str, stop: frozenset[str]) -> bool:
+    return any(token[:i] in stop and token[i:] in stop for i in range(1, len(token)))
+
+
+def words(norm: str, *, search: bool = True, full: bool = False) -> list[str]:
+    """Word terms of normalised text, in order.
+
+    Questions use jieba's search mode (words plus their dictionary sub-words); articles use
+    full mode (every dictionary word in the text), which finds the same words about twice as
+    fast, so 10,000 articles index within the time budget.
+    """
+    stop = stopwords()
+    out: list[str] = []
+    if not has_cjk(norm):
+        for token in _LATIN.findall(norm):
+            term = english_term(token)
+            if term is not None:
+                out.append(term)
+        return out
+    tokenizer = jieba_tokenizer()
+    if full:
+        tokens = tokenizer.cut(norm, cut_all=True)  # type: ignore[attr-defined]
+    elif search:
+        tokens = tokenizer.cut_for_search(norm, HMM=False)  # type: ignore[attr-defined]
+    else:
+        tokens = tokenizer.cut(norm, HMM=False)  # type: ignore[attr-defined]
+    # One call for the whole text: jieba's per-call overhead dominates on short clauses.
+    append = out.append
+    for token in tokens:
+        if token.isascii():
+            if token.isalpha() or token.isdigit():
+                term = english_term(token)
+                if term is not None:
+                    append(term)
+            elif token.isalnum():
+                for part in _LATIN.findall(token):
+                    term = english_term(part)
+                    if term is not None:
+                        append(term)
+        elif token and token not in stop and not token.isspace() and not _QUANTITY_QUESTION.match(token):
+            if len(token) >= 3 and _made_of_stopwords(token, stop):
+                continue  # 哪些方面 = 哪些 + 方面
+            append(token)
+    if search or full:
+        out.extend(rejoined(norm))
+    return out
+
+
+def grams(norm: str) -> list[str]:
+    """Character n-grams: CJK bigrams (typo-tolerant) and Latin word trigrams."""
+    out: list[str] = []
+    for run in _CJK_RUN.findall(norm):
+        if len(run) == 1:
+            out.append(run)
+        else:
+            out.extend(run[i : i + 2] for i in range(len(run) - 1))
+    stop = stopwords()
+    for word in _LATIN.findall(norm):
+        if word in stop or word.isdigit():
+            if word.isdigit():
+                out.append(word)
+            continue
+        padded = f"<{word}>"
+        out.extend(padded[i : i + 3] for i in range(len(padded) - 2))
+    return out
+
+
+# --- answer types --------------------------------------------------------------------
+# "几点" is answered by an article that states clock times, "多少钱" by one that states
+# amounts; neither word appears in the article itself, so both sides get a marker term.
+_TYPE_PATTERNS = {
+    # No \b around digits: in Unicode regexes CJK characters are word characters too.
+    "#time": re.compile(r"(?<!\d)\d{1,2}:\d{2}(?!\d)|(?<!\d)\d{1,2}\s*(?:am|pm)\b|\d{1,2}点"),
+    "#money": re.compile(r"\d+(?:,\d{3})*\s*元|rmb\s*\d|\d+\s*yuan\b|¥\s*\d"),
+    "#percent": re.compile(r"\d+(?:\.\d+)?\s*%|百分之"),
+    "#date": re.compile(
+        r"每月\d+日|\d+月\d+日|\d+日前|每周[一二三四五六日]|周[一二三四五六日]\d|by the \d+(?:st|nd|rd|th)"
+        r"|\b(?:january|february|march|april|may|june|july|august|september|october|november|december)\b"
+        r"|\b(?:monday|tuesday|wednesday|thursday|friday|saturday|sunday)\b"
+    ),
+    "#who": re.compile(
+        r"由[^，。；,;]{1,10}?(?:审批|批准|负责|决定|担任|办理|处理|同意|审核|评选|提名)"
+        r"|经[^，。；,;]{1,8}?(?:同意|批准|审批)|(?:approved|decided|handled|organized|appointed) by"
+        r"|responsible for|in charge of|reports? to"
+    ),
+    "#definition": re.compile(
+        r"属于|是指|指的是|分为|包括|下列|以下|有下列|视为|的为|按[^，。；]{1,6}处理"
+        r"|\bmeans\b|refers to|constitut|\binclud|consists? of|the following|is treated as|counts? as"
+    ),
+}
+_TYPE_CUES = {
+    "#time": re.compile(
+        r"几点|什么时间|何时开始|几时|\d点"
+        r"|what time|which time|\bhours\b|\bopen(?:ing)? hours|\d\s*(?:am|pm)\b"
+    ),
+    "#money": re.compile(
+        r"多少钱|几块|多少元|扣多少|罚多少|赔多少|奖多少|奖励多少|多少奖金|多少补贴"
+        r"|how much money|\brmb\b|\byuan\b"
+    ),
+    "#percent": re.compile(
+        r"比例|百分之|百分比|几成|权重|占比|各占|占多少"
+        r"|\bpercent|\bpercentage|\bratio\b|\bweight|\bhow much .* paid\b"
+    ),
+    "#date": re.compile(
+        r"几号|哪天|哪一天|什么时候|啥时候|何时|几月|星期几|周几|\bwhen\b|what date|which day|by when"
+    ),
+    "#who": re.compile(r"谁|找哪个|哪个部门|哪个组|哪位|由哪|\bwho\b|\bwhom\b|which team|which department"),
+    "#definition": re.compile(
+        r"什么是|是什么|算不算|怎么算|算什么|多久算|算是|属于|哪些|哪几|哪种|什么情况|什么样"
+        r"|what counts|what is|what are|which .* count"
+    ),
+}
+
+
+def answer_types(raw: str) -> list[str]:
+    """Marker terms for the kinds of facts an article states (one per occurrence)."""
+    import unicodedata
+
+    text = unicodedata.normalize("NFKC", raw).lower()
+    return [kind for kind, pattern in _TYPE_PATTERNS.items() for _ in pattern.finditer(text)]
+
+
+# How much a cue counts: a clock time or an amount is a precise request, "哪些" a loose one.
+ANSWER_TYPE_WEIGHTS = {
+    "#time": 1.0,
+    "#money": 1.0,
+    "#percent": 1.0,
+    "#date": 0.5,
+    "#who": 0.5,
+    "#definition": 0.4,
+}
+
+
+def answer_types_asked(norm: str) -> list[tuple[str, str]]:
+    """(marker term, cue text) for the kinds of fact a (normalised) question asks for."""
+    found = []
+    for kind, cue in _TYPE_CUES.items():
+        match = cue.search(norm)
+        if match:
+            found.append((kind, match.group(0)))
+    return found

@@ -1,0 +1,110 @@
+"""Question analysis: the concepts a question asks about.
+
+A concept is one thing the question mentions, satisfied by any of its alternatives: the word
+itself, its synonyms, or (for a word the handbook never uses) close spellings. Scoring per
+concept rather than per word keeps 调班 and 换班 from counting twice and lets unknown words
+lower the confidence instead of vanishing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from knowledge import analysis
+from knowledge.analysis import answer_types_asked
+from knowledge.synonyms import SynonymTable
+from knowledge.textnorm import detect_language, has_cjk, normalize
+
+_ZH_REF = re.compile(r"第\s*(\d+)\s*条")
+_EN_REF = re.compile(r"\b(?:article|art)\s*(\d+)\b")
+
+
+@dataclass(frozen=True)
+class Concept:
+    label: str  # the words of the question it came from
+    alternatives: tuple[tuple[tuple[str, ...], float], ...]  # (index terms, weight)
+
+
+@dataclass(frozen=True)
+class Query:
+    text: str
+    norm: str
+    lang: str
+    tokens: tuple[str, ...]
+    grams: tuple[str, ...]
+    concepts: tuple[Concept, ...]
+    refs: tuple[int, ...]  # article numbers cited explicitly (第十二条, Article 12)
+    joined: tuple[str, ...] = ()  # split verbs put back together (换几次班 -> 换班)
+
+
+def _merge(found: list[tuple[int, str]]) -> list[tuple[set[str], set[int]]]:
+    """Matched surfaces sharing a group are one concept (双十一 and 大促 in one question)."""
+    merged: list[tuple[set[str], set[int]]] = []
+    for group, surface in found:
+        groups = {group}
+        surfaces = {surface}
+        keep: list[tuple[set[str], set[int]]] = []
+        for other_surfaces, other_groups in merged:
+            if other_groups & groups or other_surfaces & surfaces:
+                groups |= other_groups
+                surfaces |= other_surfaces
+            else:
+                keep.append((other_surfaces, other_groups))
+        merged = [*keep, (surfaces, groups)]
+    return merged
+
+
+def analyze(
+    text: str,
+    synonyms: SynonymTable | None,
+    *,
+    synonym_weight: float = 0.9,
+    answer_type_weight: float = 0.5,
+    number_weight: float = 0.3,
+) -> Query:
+    """Normalise, detect the language, tokenise and group the question into concepts."""
+    norm = normalize(text)
+    lang = detect_language(norm)
+    tokens = analysis.words(norm)
+    grams = analysis.grams(norm)
+    # A split verb (换几次班) is one word, 换班: its halves are not concepts of their own, and
+    # it counts as a bigram of the question like an unsplit 换班 would.
+    joined = [w for w in dict.fromkeys(analysis.rejoined(norm)) if w not in norm.replace(" ", "")]
+    halves = {ch for w in joined for ch in w}
+    grams = grams + joined
+    concepts: list[Concept] = []
+    covered: set[str] = set(halves)
+    if synonyms is not None:
+        found = [(g, s) for g, s in synonyms.find(norm, tokens) if s not in halves]
+        found += [(g, w) for w in joined for g in synonyms.groups_of(w)]
+        for surfaces, groups in _merge(found):
+            weights: dict[tuple[str, ...], float] = {}
+            for group in sorted(groups):
+                for term in synonyms.groups[group].terms:
+                    weight = 1.0 if term.surface in surfaces else synonym_weight
+                    weights[term.tokens] = max(weight, weights.get(term.tokens, 0.0))
+                    if term.surface in surfaces or len(term.tokens) == 1:
+                        covered.update(term.tokens)
+            concepts.append(Concept(" / ".join(sorted(surfaces)), tuple(weights.items())))
+            covered.update(surfaces)
+            for surface in surfaces:
+                covered.update(surface.split())
+        # jieba sub-words inside a matched synonym (休假 in 年休假) belong to that concept.
+        cjk_surfaces = [s for s in covered if has_cjk(s)]
+        covered.update(t for t in tokens if has_cjk(t) and any(t in s for s in cjk_surfaces))
+    for kind, cue in answer_types_asked(norm):
+        weight = answer_type_weight * analysis.ANSWER_TYPE_WEIGHTS.get(kind, 1.0)
+        concepts.append(Concept(kind, (((kind,), weight),)))
+        # The cue's own words ask for the kind of answer ("what time", 几点); they are not the topic.
+        covered.update(analysis.words(cue))
+    seen: set[str] = set()
+    for token in tokens:
+        if token in covered or token in seen:
+            continue
+        seen.add(token)
+        # Numbers in questions are usually the asker's case (请假5天), not the rule's wording.
+        weight = number_weight if token.isdigit() else 1.0
+        concepts.append(Concept(token, (((token,), weight),)))
+    refs = tuple(int(m) for m in (_ZH_REF.findall(norm) + _EN_REF.findall(norm)))
+    return Query(text, norm, lang, tuple(tokens), tuple(grams), tuple(concepts), refs, tuple(joined))

