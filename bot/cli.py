@@ -33,11 +33,31 @@ def _setup_logging(settings: Settings, quiet: bool = False) -> None:
     )
 
 
+def _startup_errors() -> tuple[type[Exception], ...]:
+    """Errors in files an operator wrote (org, policy, handbook): one line and exit code 2."""
+    from bot.org import OrgError
+
+    found: list[type[Exception]] = [OrgError]
+    for module, name in (
+        ("schedules.policy", "PolicyError"),
+        ("schedules.calendar", "HolidayError"),
+        ("knowledge.model", "HandbookError"),
+    ):
+        try:
+            found.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(found)
+
+
 def run(coro: Coroutine[Any, Any, int]) -> int:
     try:
         return asyncio.run(coro)
     except KeyboardInterrupt:
         return 130
+    except _startup_errors() as exc:
+        print(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, file=sys.stderr)
+        return 2
 
 
 # ----- console ---------------------------------------------------------------------------------

@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     org_file: Path = Path("examples/org.yaml")
     policy_file: Path = Path("examples/policy.yaml")
     roster_file: Path | None = Path("examples/roster.csv")
+    holidays_file: Path | None = None
     handbook_paths: str = ""
     synonyms_file: Path | None = None
     kb_cache_dir: Path = Path("var/cache")

@@ -16,7 +16,7 @@ from bot.context import Context
 from bot.messages import Outgoing, Person
 from bot.schema import people, punches, requests, teams
 from handlers import requests as decisions
-from handlers.common import cite, parse_day, policy, shift_label
+from handlers.common import calendar, cite, parse_day, policy, shift_label
 from schedules.attendance import (
     PunchKind,
     Verdict,
@@ -516,7 +516,7 @@ async def missed_punch(ctx: Context) -> None:
             ).scalars()
             if str(r.get("day", "")).startswith(month_start.strftime("%Y-%m"))
         ]
-        verdict = check_missed_punch(day, today, len(used), rules)
+        verdict = check_missed_punch(day, today, len(used), rules, calendar(app))
         if not verdict.allowed:
             await app.audit_in(
                 conn,
@@ -579,8 +579,15 @@ async def missed_punch(ctx: Context) -> None:
         )
 
 
+async def load_policy_at_start(app: App) -> None:
+    """A bad POLICY_FILE or HOLIDAYS_FILE stops the bot at start with one line, not at the first clock-in."""
+    policy(app)
+    calendar(app)
+
+
 def register(app: App) -> None:
     router = app.router
+    app.services.setdefault("on_prepare", []).append(load_policy_at_start)
     decisions.register_kind(app, MISSED, decisions.KindSpec(missed_summary, apply_missed))
     app.ticks.register("shift_reminders", send_reminders)
     router.command("in", keywords=("打卡", "上班", "签到"), help_key="help.desc.in", order=10)(clock_in)

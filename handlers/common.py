@@ -6,6 +6,7 @@ import re
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
+from schedules.calendar import HolidayCalendar, load_holidays
 from schedules.policy import Article, Policy, PolicyError, default_policy, load_policy
 
 if TYPE_CHECKING:
@@ -22,6 +23,15 @@ def policy(app: App) -> Policy:
     loaded = load_policy(path) if path.exists() else default_policy()
     app.services["policy"] = loaded
     return loaded
+
+
+def calendar(app: App) -> HolidayCalendar | None:
+    """The optional holiday calendar (HOLIDAYS_FILE), loaded once."""
+    if "calendar" not in app.services:
+        path = app.settings.holidays_file
+        app.services["calendar"] = load_holidays(path) if path else None
+    found: HolidayCalendar | None = app.services["calendar"]
+    return found
 
 
 def check_policy_file(app: App) -> str | None:

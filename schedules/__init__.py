@@ -33,6 +33,14 @@ from schedules.roster import (
     validate_roster,
     write_roster_csv,
 )
+from schedules.rules import (
+    Refusal,
+    SwapRequest,
+    check_leave,
+    check_swap,
+    escalation_deadlines,
+    next_level,
+)
 from schedules.timeutil import local_date, month_bounds, shift_window
 
 __all__ = [
@@ -43,6 +51,7 @@ __all__ = [
     "PolicyError",
     "PunchKind",
     "PunchRecord",
+    "Refusal",
     "Reminder",
     "ReminderKind",
     "RosterEntry",
@@ -50,15 +59,19 @@ __all__ = [
     "RosterGenerationError",
     "RosterProblem",
     "RosterViolation",
+    "SwapRequest",
     "Verdict",
     "VerdictKind",
     "VerdictRecord",
     "add_workdays",
+    "check_leave",
     "check_missed_punch",
+    "check_swap",
     "clock_in_verdict",
     "clock_out_verdict",
     "default_policy",
     "due_reminders",
+    "escalation_deadlines",
     "generate_roster",
     "grace_uses_in_month",
     "is_workday",
@@ -69,6 +82,7 @@ __all__ = [
     "missed_punch_deadline",
     "missed_punch_verdict",
     "month_bounds",
+    "next_level",
     "parse_roster",
     "shift_window",
     "still_useful",

@@ -54,3 +54,44 @@ def test_empty_values_in_env_file_mean_default(monkeypatch: pytest.MonkeyPatch) 
 def test_token_is_never_shown() -> None:
     settings = Settings(telegram_token="123:SECRET", _env_file=None)  # type: ignore[call-arg]
     assert "SECRET" not in repr(settings) and "SECRET" not in str(settings.model_dump())
+
+
+def test_bad_policy_or_org_file_stops_the_bot_with_one_line(tmp_path: object) -> None:
+    from pathlib import Path
+
+    folder = Path(str(tmp_path))
+    policy = folder / "policy.yaml"
+    policy.write_text("clock_in:\n  grace_minutes: -1\n", encoding="utf-8")
+    env = {
+        "POLICY_FILE": str(policy),
+        "DATABASE_URL": f"sqlite:///{folder / 'a.db'}",
+        "PATH": "/usr/bin:/bin",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "console", "--script", "-"],
+        input="wangfang: /help\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        check=False,
+    )
+    assert result.returncode == 2 and result.stdout == ""
+    assert (
+        result.stderr.strip()
+        == "policy.yaml: clock_in.grace_minutes: Input should be greater than or equal to 0 (got -1)"
+    )
+    org = folder / "org.yaml"
+    org.write_text("teams: []\npeople:\n  - {id: a, name: A, role: boss}\n", encoding="utf-8")
+    env = {"ORG_FILE": str(org), "DATABASE_URL": f"sqlite:///{folder / 'b.db'}", "PATH": "/usr/bin:/bin"}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot.cli", "console", "--script", "-"],
+        input="a: /help\n",
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        check=False,
+    )
+    assert result.returncode == 2 and "person a: unknown role 'boss'" in result.stderr
+    assert "Traceback" not in result.stderr

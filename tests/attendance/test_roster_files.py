@@ -176,3 +176,16 @@ async def test_missed_punch_monthly_limit(rostered: App, clock: FakeClock) -> No
         await chat.say("wangfang", f"/missed {day} out 18:01 忘了")
     sent = await chat.say("wangfang", "/missed 12-03 in 08:59 忘了")
     assert sent[0]["text"] == "每人每月补卡不超过 3 次，本月已用完（第三十四条）。"
+
+
+async def test_holidays_move_the_missed_punch_deadline(
+    rostered: App, clock: FakeClock, tmp_path: Path
+) -> None:
+    holidays = tmp_path / "holidays.yaml"
+    holidays.write_text("holidays:\n  - 2026-11-30\n", encoding="utf-8")
+    rostered.settings.holidays_file = holidays
+    rostered.services.pop("calendar", None)  # loaded at start; this test changes the file afterwards
+    clock.set(local("2026-12-02 12:00"))
+    chat = Chat(rostered, clock)
+    sent = await chat.say("wangfang", "/missed 11-27 in 08:58 忘了")
+    assert any(m["to"] == "zhanglei" for m in sent), sent

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 HOME_COMMANDS = ("help", "whoami", "lang")  # quick buttons, when those commands exist
 MAX_HOME_BLOCKS = 100
+HEADER_LIMIT = 150
 
 
 def _section(text: str) -> list[dict[str, Any]]:
@@ -35,7 +36,10 @@ async def view(app: App, person: Person, now: datetime) -> dict[str, Any]:
     out: list[dict[str, Any]] = [
         {
             "type": "header",
-            "text": {"type": "plain_text", "text": t(lang, "slack.home.title", name=person.name)},
+            "text": {
+                "type": "plain_text",
+                "text": t(lang, "slack.home.title", name=person.name)[:HEADER_LIMIT],
+            },
         },
         {
             "type": "context",
