@@ -108,6 +108,7 @@ async def main() -> None:
             database_url=f"sqlite+aiosqlite:///{db_file}",
             org_file=org_file,
             kb_semantic=False,
+            roster_file=None,
             _env_file=None,
         )  # type: ignore[call-arg]
         clock = FakeClock(datetime(2026, 12, 1, 0, 55, tzinfo=UTC))  # 08:55 in Shanghai

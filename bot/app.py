@@ -42,6 +42,7 @@ FEATURES = (
     "handlers.swap",
     "handlers.leave",
     "handlers.escalation",
+    "handlers.overtime",
     "handlers.rules",
     "handlers.blocked",
 )
@@ -84,16 +85,19 @@ class App:
     async def prepare(self, *, import_org_if_empty: bool = True) -> None:
         """Migrate the schema, and load the org file into an empty database (first start, demo)."""
         await migrate.upgrade(self.db)
-        if not import_org_if_empty or not self.settings.org_file.exists():
-            return
-        async with self.db.read() as conn:
-            empty = await self.directory.count(conn) == 0
-        if empty:
-            department = org.load_org_file(self.settings.org_file)
-            async with self.db.transaction() as conn:
-                await org.import_org(conn, department, actor=audit.SYSTEM, now=self.clock.now())
-            log.info("imported %s people from %s", len(department.people), self.settings.org_file)
         for hook in self.services.get("on_prepare", []):
+            await hook(self)
+        if not import_org_if_empty:
+            return
+        if self.settings.org_file.exists():
+            async with self.db.read() as conn:
+                empty = await self.directory.count(conn) == 0
+            if empty:
+                department = org.load_org_file(self.settings.org_file)
+                async with self.db.transaction() as conn:
+                    await org.import_org(conn, department, actor=audit.SYSTEM, now=self.clock.now())
+                log.info("imported %s people from %s", len(department.people), self.settings.org_file)
+        for hook in self.services.get("on_seed", []):
             await hook(self)
 
     def attach(self, transport: Transport, *, limiter: RateLimiter | None = None) -> Dispatcher:
@@ -261,7 +265,12 @@ class App:
         self, conn: AsyncConnection, out: Outgoing, *, idempotency_key: str | None = None
     ) -> bool:
         """Queue a message from scheduled work or another person's action, inside `conn`."""
-        return await enqueue(conn, out, self.clock.now(), idempotency_key=idempotency_key)
+        queued = await enqueue(conn, out, self.clock.now(), idempotency_key=idempotency_key)
+        if queued and self.dispatcher is not None:
+            # Wake the live worker now rather than at its next idle tick; on SQLite its claim waits for
+            # this transaction's write lock, so it sees the row once committed.
+            self.dispatcher.wakeup.set()
+        return queued
 
     async def run_due(self, now: datetime | None = None) -> None:
         await self.ticks.run_due(self, now or self.clock.now())

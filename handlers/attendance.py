@@ -16,7 +16,7 @@ from bot.context import Context
 from bot.messages import Outgoing, Person
 from bot.schema import people, punches, requests, teams
 from handlers import requests as decisions
-from handlers.common import calendar, cite, parse_day, policy, shift_label
+from handlers.common import calendar, cite, cite_all, parse_day, policy, shift_label
 from schedules.attendance import (
     PunchKind,
     Verdict,
@@ -134,11 +134,7 @@ async def record_punch(
 
 
 def verdict_text(app: App, lang: str, verdict: Verdict) -> str:
-    articles = (
-        "、".join(cite(a, lang) for a in verdict.articles)
-        if lang != "en"
-        else ", ".join(cite(a, lang) for a in verdict.articles)
-    )
+    articles = cite_all(verdict.articles, lang)
     return app.catalog.t(
         lang,
         f"clock.verdict.{verdict.kind.value}",
@@ -388,7 +384,7 @@ async def reminder_message(conn: AsyncConnection, app: App, reminder: Reminder) 
         start=hhmm(app, reminder.shift_start),
         end=hhmm(app, reminder.shift_end),
         minutes=reminder.data.get("lead_minutes", reminder.data.get("minutes", 0)),
-        articles="、".join(cite(a, lang) for a in reminder.articles),
+        articles=cite_all(reminder.articles, lang),
     )
     return Outgoing(text=text, to_person=recipient.id)
 

@@ -47,6 +47,11 @@ def cite(article: Article, lang: str) -> str:
     return article.en if lang == "en" else article.zh
 
 
+def cite_all(articles: tuple[Article, ...] | list[Article], lang: str) -> str:
+    """第二十九条、第三十条 / Article 29, Article 30."""
+    return (", " if lang == "en" else "、").join(cite(a, lang) for a in articles)
+
+
 def local_now(app: App, now: datetime) -> datetime:
     return now.astimezone(app.tz)
 

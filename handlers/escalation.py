@@ -252,7 +252,7 @@ async def move_up(
     )
     if moved is None:
         return None
-    await decisions.close_cards(conn, app, moved)
+    await decisions.close_cards(conn, app, moved, actor=person_id, key="request.card.moved")
     await send_to_decider(conn, app, moved, key="esc.card_escalated")
     new_name = await app.directory.by_id(conn, person_id)
     shown = new_name.name if new_name else person_id
@@ -369,7 +369,7 @@ async def acknowledge(ctx: Context, payload: dict[str, Any]) -> None:
                 next_reminder_at=ctx.now + timedelta(minutes=decide) if decide else None,
             )
         if done is not None:
-            await decisions.close_cards(conn, app, done)
+            await decisions.close_cards(conn, app, done, actor=ctx.person.id)
             await decisions.send_card(
                 conn,
                 app,

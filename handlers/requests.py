@@ -142,19 +142,31 @@ async def group_card(conn: AsyncConnection, app: App, request: engine.Request) -
     await engine.add_card(conn, request.id, out.id, SUPERVISORS_CHAT)
 
 
-async def close_cards(conn: AsyncConnection, app: App, request: engine.Request) -> None:
-    """Edit every open card of a request to show the outcome, who and when, with no buttons left."""
-    people = await names(app, request.decided_by, request.requester_id)
+async def close_cards(
+    conn: AsyncConnection,
+    app: App,
+    request: engine.Request,
+    *,
+    actor: str | None = None,
+    key: str | None = None,
+) -> None:
+    """Edit every open card of a request to show the outcome (or the step it moved to), who and when,
+    with no buttons left."""
+    final = request.final
+    who_id = request.decided_by if final else actor
+    when = request.decided_at if final else request.updated_at
+    template = key or ("request.card.closed" if final else "request.card.progress")
+    people = await names(app, who_id, request.requester_id)
     for message_id, recipient_id in await engine.take_open_cards(conn, request.id):
         recipient = await app.directory.by_id(conn, recipient_id)
         lang = recipient.language if recipient else app.settings.default_language
         text = app.catalog.t(
             lang,
-            "request.card.closed",
+            template,
             summary=summary(app, request, lang),
             state=state_label(app, lang, request.state),
-            who=name_of(people, request.decided_by),
-            when=local_time(app, request.decided_at),
+            who=name_of(people, who_id),
+            when=local_time(app, when),
             reason=request.reason or app.catalog.t(lang, "common.none"),
         )
         await app.notify(conn, Outgoing(text=text, edit_of=message_id))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -15,7 +16,7 @@ import sqlalchemy as sa
 from bot import org, roster_store
 from bot.context import Context
 from bot.messages import FileOut
-from bot.schema import people, punches
+from bot.schema import people, punches, roster_entries
 from handlers.common import parse_day, policy
 from schedules.attendance import PunchKind, PunchRecord, Verdict, VerdictKind, VerdictRecord
 from schedules.report import SummaryRow, render_roster_png, summarise, write_csv, write_png, write_xlsx
@@ -23,6 +24,8 @@ from schedules.roster import RosterEntry, RosterError, RosterProblem, parse_rost
 
 if TYPE_CHECKING:
     from bot.app import App
+
+log = logging.getLogger(__name__)
 
 Format = Literal["csv", "xlsx", "png"]
 MIMES = {
@@ -165,8 +168,24 @@ async def roster_picture(app: App, week: date, team: str | None) -> bytes:
     )
 
 
+async def import_roster_if_empty(app: App) -> None:
+    """First start (the demo, a new department): load ROSTER_FILE when no roster is stored yet."""
+    path = app.settings.roster_file
+    if path is None or not path.exists():
+        return
+    async with app.db.read() as conn:
+        stored = (await conn.execute(sa.select(sa.func.count()).select_from(roster_entries))).scalar_one()
+    if stored == 0:
+        try:
+            await import_roster(app, path.read_bytes(), path.name, "system")
+        except RosterError as exc:
+            # Seeding is a convenience: a file that does not fit this department is reported, not fatal.
+            log.warning("ROSTER_FILE %s not loaded: %s", path, exc)
+
+
 def register(app: App) -> None:
     router = app.router
+    app.services.setdefault("on_seed", []).append(import_roster_if_empty)
 
     @router.set_file_handler
     async def roster_file(ctx: Context) -> None:

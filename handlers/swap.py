@@ -353,7 +353,7 @@ async def colleague_answer(ctx: Context, payload: dict[str, Any], accept: bool) 
                 next_reminder_at=ctx.now + interval,
             )
             if done is not None:
-                await decisions.close_cards(conn, app, done)
+                await decisions.close_cards(conn, app, done, actor=ctx.person.id)
                 recipients: list[Person] = []
                 if decider is not None:
                     person = await app.directory.by_id(conn, decider.person_id)

@@ -40,7 +40,11 @@ async def main(db_file: Path, count: int) -> None:
         encoding="utf-8",
     )
     settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{db_file}", org_file=org_file, kb_semantic=False, _env_file=None
+        database_url=f"sqlite+aiosqlite:///{db_file}",
+        org_file=org_file,
+        kb_semantic=False,
+        roster_file=None,
+        _env_file=None,
     )  # type: ignore[call-arg]
     clock = FakeClock(datetime(2026, 12, 1, 0, 55, tzinfo=UTC))
     app = App(settings, clock=clock)

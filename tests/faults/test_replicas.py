@@ -57,7 +57,7 @@ async def prepare_department(url: str, tmp_path: Path) -> None:
     )
     clock = FakeClock(local("2026-12-01 08:00"))
     app = App(
-        Settings(database_url=url, org_file=org_file, kb_semantic=False, _env_file=None),  # type: ignore[call-arg]
+        Settings(database_url=url, org_file=org_file, kb_semantic=False, roster_file=None, _env_file=None),  # type: ignore[call-arg]
         clock=clock,
     )
     await app.prepare()

@@ -31,7 +31,7 @@ from slack_sdk.signature import Clock as SignatureClock
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import forms, home
+from bot import forms, home, ops
 from bot.adapters.slack import blocks, modals
 from bot.adapters.slack import home as home_tab
 from bot.adapters.slack.transport import EPHEMERAL, PLATFORM, SlackTransport, api_error
@@ -45,7 +45,6 @@ from bot.ratelimit import RateLimiter
 log = logging.getLogger(__name__)
 
 EVENTS_PATH = "/slack/events"
-HEALTH_PATH = "/healthz"
 COMMAND = "/desk"
 MAX_FILE_BYTES = 20 * 1024 * 1024
 SIGNATURE_MAX_AGE = 5 * 60
@@ -131,9 +130,10 @@ class SlackAdapter:
         return self.app.attach(self.transport, limiter=limiter or default_limiter())
 
     def web_app(self) -> web.Application:
+        """/slack/events for Slack; /healthz and /metrics as in every HTTP mode (`bot.ops`)."""
         web_app = web.Application()
         web_app.router.add_post(EVENTS_PATH, self.handle_http)
-        web_app.router.add_get(HEALTH_PATH, self.health)
+        ops.add_routes(web_app, self.app)
         return web_app
 
     def _register(self) -> None:
@@ -202,18 +202,6 @@ class SlackAdapter:
             )
         except Exception:
             log.exception("could not audit a refused Slack request")
-
-    async def health(self, request: web.Request) -> web.Response:
-        """For load balancers and `curl`: the database answers and the outbox is not stuck."""
-        try:
-            pending = await self.app.dispatcher.pending_count() if self.app.dispatcher else 0
-        except Exception:
-            log.exception("health check: database unavailable")
-            return web.json_response({"ok": False, "database": False}, status=503)
-        alive = self.app.services.get("scheduler_alive")
-        return web.json_response(
-            {"ok": True, "database": True, "outbox_pending": pending, "scheduler": bool(alive and alive())}
-        )
 
     # ----- listeners -------------------------------------------------------------------------------
     async def _ignore(self) -> None:

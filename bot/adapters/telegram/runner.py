@@ -32,7 +32,7 @@ from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, C
 
 from bot import runtime
 from bot.adapters.telegram import render
-from bot.adapters.telegram.transport import PLATFORM, TelegramTransport
+from bot.adapters.telegram.transport import PLATFORM, SEND_PER_SECOND, Pacing, TelegramTransport
 from bot.app import App
 from bot.context import Context
 from bot.i18n import normalise_language
@@ -44,8 +44,6 @@ log = logging.getLogger(__name__)
 ALLOWED_UPDATES = ["message", "callback_query"]
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # the Bot API serves files up to 20 MB through getFile
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
-GLOBAL_PER_SECOND = 30  # Telegram: about 30 messages a second per bot
-CHAT_PER_SECOND = 1  # and about one a second in one chat
 BAD_SECRET_AUDIT_SECONDS = 60.0  # one audit row per source address a minute, so probes cannot flood it
 
 
@@ -100,15 +98,19 @@ class TelegramBot:
         app: App,
         *,
         limiter: RateLimiter | None = None,
+        pacing: Pacing | None = None,
         poll_timeout: int = 10,
-        concurrency: int = 256,
+        concurrency: int = 16,
     ) -> None:
         settings = app.settings
         if settings.telegram_token is None:
             raise ValueError("TELEGRAM_TOKEN is not set")
         self.app = app
         self.settings = settings
-        self.limiter = limiter or RateLimiter(GLOBAL_PER_SECOND, CHAT_PER_SECOND)
+        # The global rate spaces every send (short sleeps in the outbox worker); per-chat and per-group
+        # limits put off only the chat concerned (see transport.Pacing), timed by the App's clock.
+        self.limiter = limiter or RateLimiter(SEND_PER_SECOND)
+        self.pacing = pacing or Pacing(now=lambda: app.clock.now().timestamp())
         self.poll_timeout = poll_timeout
         self.webhook_url = settings.telegram_webhook_url
         builder = (
@@ -145,7 +147,9 @@ class TelegramBot:
         await application.initialize()
         try:
             self.transport = TelegramTransport(
-                application.bot, supervisors_chat_id=self.settings.telegram_supervisors_chat_id
+                application.bot,
+                supervisors_chat_id=self.settings.telegram_supervisors_chat_id,
+                pacing=self.pacing,
             )
             self.app.attach(self.transport, limiter=self.limiter)
             await self.publish_commands()

@@ -32,7 +32,11 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 log = logging.getLogger(__name__)
 
 PLATFORM = "telegram"
-GROUP_PER_MINUTE = 20  # Telegram: about 20 messages a minute in one group
+# Telegram's published limits: ~30 messages a second per bot, ~1 a second in one chat (short bursts are
+# tolerated), ~20 a minute in one group.
+SEND_PER_SECOND = 29.0  # 30/s less one: Telegram counts on arrival, where network jitter bunches messages
+CHAT_BURST, CHAT_BURST_SECONDS = 3, 3.0  # one a second on average, a reply and a card together are fine
+GROUP_PER_MINUTE = 20
 
 
 def retry_seconds(exc: RetryAfter) -> float:
@@ -41,32 +45,56 @@ def retry_seconds(exc: RetryAfter) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
 
 
-class GroupWindow:
-    """At most `limit` sends per rolling `window` seconds in each group chat.
+class SendWindow:
+    """At most `limit` sends per rolling `seconds` in each chat.
 
-    The outbox worker must not sleep for a minute holding everyone else's messages, so instead of
-    waiting this answers how long until a slot frees; the transport turns that into RetryLater and the
-    outbox tries that one chat again later while other chats go on.
+    It never sleeps: the outbox worker delivers one row at a time, so waiting here for one chat would
+    hold every other chat's messages too. It answers how long until a slot frees instead; the transport
+    turns that into RetryLater and the outbox puts off only that chat while the others go on.
     """
 
-    def __init__(
-        self, limit: int = GROUP_PER_MINUTE, window: float = 60.0, now: Callable[[], float] = time.monotonic
-    ) -> None:
+    def __init__(self, limit: int, seconds: float, now: Callable[[], float] = time.monotonic) -> None:
         self.limit = limit
-        self.window = window
+        self.seconds = seconds
         self._now = now
         self._sent: dict[str, deque[float]] = {}
 
-    def reserve(self, chat: str) -> float:
-        """0 and the send is counted, or the seconds to wait before this chat may get another one."""
+    def wait(self, chat: str) -> float:
+        """0 when `chat` may get a message now, else the seconds until it may."""
         now = self._now()
-        times = self._sent.setdefault(chat, deque())
-        while times and now - times[0] >= self.window:
+        times = self._sent.get(chat)
+        if not times:
+            return 0.0
+        while times and now - times[0] >= self.seconds:
             times.popleft()
-        if len(times) >= self.limit:
-            return times[0] + self.window - now
-        times.append(now)
-        return 0.0
+        if len(times) < self.limit:
+            return 0.0
+        return times[0] + self.seconds - now
+
+    def record(self, chat: str) -> None:
+        times = self._sent.setdefault(chat, deque())
+        times.append(self._now())
+        if len(self._sent) > 10_000:  # forget chats that have been quiet for a whole window
+            now = self._now()
+            self._sent = {k: v for k, v in self._sent.items() if v and now - v[-1] < self.seconds}
+
+
+class Pacing:
+    """Telegram's per-chat and per-group limits (the global one is the outbox's RateLimiter)."""
+
+    def __init__(self, now: Callable[[], float] = time.monotonic) -> None:
+        self.chat = SendWindow(CHAT_BURST, CHAT_BURST_SECONDS, now)
+        self.group = SendWindow(GROUP_PER_MINUTE, 60.0, now)
+
+    def reserve(self, chat: int) -> float:
+        """0 and the send is counted, or the seconds this chat must wait (nothing counted)."""
+        key = str(chat)
+        windows = (self.chat, self.group) if chat < 0 else (self.chat,)
+        wait = max(window.wait(key) for window in windows)
+        if wait <= 0:
+            for window in windows:
+                window.record(key)
+        return wait
 
 
 class TelegramTransport:
@@ -74,12 +102,10 @@ class TelegramTransport:
 
     platform = PLATFORM
 
-    def __init__(
-        self, bot: Bot, *, supervisors_chat_id: int | None, group_window: GroupWindow | None = None
-    ) -> None:
+    def __init__(self, bot: Bot, *, supervisors_chat_id: int | None, pacing: Pacing | None = None) -> None:
         self.bot = bot
         self.supervisors_chat_id = supervisors_chat_id
-        self.group_window = group_window or GroupWindow()
+        self.pacing = pacing or Pacing()
         self.migrated: dict[int, int] = {}
 
     # ----- addressing -----------------------------------------------------------------------
@@ -104,10 +130,9 @@ class TelegramTransport:
                 await self._edit(item)
                 return []
             chat = self.chat_for(item)
-            if chat < 0:
-                wait = self.group_window.reserve(str(chat))
-                if wait > 0:
-                    raise RetryLater(wait, "group message limit")
+            wait = self.pacing.reserve(chat)
+            if wait > 0:
+                raise RetryLater(wait, "telegram per-chat limit")
             try:
                 return await self._send(chat, item)
             except ChatMigrated as exc:

@@ -1,0 +1,116 @@
+"""加班申请: overtime beyond staying late must be approved in advance by the supervisor, within the
+monthly cap (第二十五条). Staying late itself is counted from the clock-out punch (第二十三、二十四条)."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+
+from bot import requests as engine
+from bot.context import Context
+from bot.schema import requests
+from handlers import requests as decisions
+from handlers.common import cite, parse_day, policy
+from schedules.timeutil import local_instant
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+KIND = "overtime"
+
+
+def overtime_summary(app: App, request: engine.Request, lang: str) -> str:
+    p = request.payload
+    return app.catalog.t(
+        lang,
+        "overtime.summary",
+        name=p["requester_name"],
+        day=p["day"][5:],
+        hours=p["hours"],
+        reason=p["reason"],
+    )
+
+
+async def hours_this_month(app: App, person_id: str, day: str) -> float:
+    async with app.db.read() as conn:
+        rows = await conn.execute(
+            sa.select(requests.c.payload).where(
+                requests.c.kind == KIND,
+                requests.c.requester_id == person_id,
+                requests.c.state.in_([engine.PENDING, engine.APPROVED]),
+            )
+        )
+        return sum(float(p["hours"]) for (p,) in rows if str(p["day"])[:7] == day[:7])
+
+
+async def request_overtime(ctx: Context) -> None:
+    """`/overtime 12-06 3 大促值守`."""
+    app, rules = ctx.app, policy(ctx.app).overtime
+    words = ctx.args.split(maxsplit=2)
+    today = ctx.now.astimezone(app.tz).date()
+    day = parse_day(words[0], today) if words else None
+    try:
+        hours = float(words[1]) if len(words) > 1 else 0.0
+    except ValueError:
+        hours = 0.0
+    if day is None or not 0 < hours <= 12 or len(words) < 3:
+        await ctx.reply(ctx.t("overtime.usage"))
+        return
+    used = await hours_this_month(app, ctx.person.id, day.isoformat())
+    if used + hours > rules.monthly_cap_hours:
+        await ctx.reply(
+            ctx.t(
+                "overtime.refused.cap",
+                cap=rules.monthly_cap_hours,
+                used=f"{used:g}",
+                article=cite(rules.article_cap, ctx.lang),
+            )
+        )
+        return
+    async with app.db.transaction() as conn:
+        decider = await engine.find_decider(conn, ctx.person.team, "supervisor", {ctx.person.id})
+        request = await engine.create(
+            conn,
+            kind=KIND,
+            state=engine.PENDING,
+            requester_id=ctx.person.id,
+            now=ctx.now,
+            team=ctx.person.team,
+            payload={
+                "day": day.isoformat(),
+                "hours": hours,
+                "reason": words[2][:300],
+                "requester_name": ctx.person.name,
+            },
+            decider_level=decider.level if decider else None,
+            decider_id=decider.person_id if decider else None,
+            expires_at=local_instant(day + timedelta(days=1), time(0), app.tz),
+            next_reminder_at=ctx.now
+            + timedelta(minutes=policy(app).reminders.approval_reminder_interval_minutes),
+        )
+        if decider is not None:
+            person = await app.directory.by_id(conn, decider.person_id)
+            if person is not None:
+                await decisions.send_card(conn, app, request, person)
+        await ctx.send(
+            ctx.answer(
+                ctx.t(
+                    "overtime.sent",
+                    summary=decisions.summary(app, request, ctx.lang),
+                    article=cite(rules.article_cap, ctx.lang),
+                )
+            ),
+            conn=conn,
+        )
+
+
+def register(app: App) -> None:
+    decisions.register_kind(app, KIND, decisions.KindSpec(overtime_summary))
+    app.router.command(
+        "overtime", keywords=("加班申请",), help_key="help.desc.overtime", order=34, takes_args=True
+    )(request_overtime)
+
+
+__all__ = ["datetime", "register"]
