@@ -44,6 +44,7 @@ FEATURES = (
     "handlers.escalation",
     "handlers.overtime",
     "handlers.rules",
+    "handlers.forms",
     "handlers.blocked",
 )
 MAX_TEXT = 4096

@@ -10,8 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot import forms, home, roster_store
 from bot import requests as engine
-from bot import roster_store
 from bot.context import Context
 from bot.messages import Outgoing, Person
 from bot.schema import people, punches, requests, teams
@@ -290,25 +290,35 @@ def weekday(lang: str, day: date) -> str:
     return names[day.weekday()] if lang == "en" else "周" + names[day.weekday()]
 
 
-async def my_shifts(ctx: Context) -> None:
-    app = ctx.app
-    today = ctx.now.astimezone(app.tz).date()
+async def shifts_text(app: App, person: Person, now: datetime) -> str:
+    """My next 7 days, as the chat and the Home page show it."""
+    lang = person.language
+    today = now.astimezone(app.tz).date()
     async with app.db.read() as conn:
-        stored = await roster_store.between(conn, today, today + timedelta(days=6), [ctx.person.id])
+        stored = await roster_store.between(conn, today, today + timedelta(days=6), [person.id])
     if not stored:
-        await ctx.reply(ctx.t("shifts.none"))
-        return
-    lines = [ctx.t("shifts.title")]
+        return app.catalog.t(lang, "shifts.none")
+    lines = [app.catalog.t(lang, "shifts.title")]
     for e in stored:
         if e.shift_code is None:
-            what = shift_label(app, None, ctx.lang)
+            what = shift_label(app, None, lang)
         else:
             start, end = shift_window(e.day, policy(app).shift(e.shift_code), app.tz)
-            what = f"{shift_label(app, e.shift_code, ctx.lang)} {hhmm(app, start)}–{hhmm(app, end)}"
+            what = f"{shift_label(app, e.shift_code, lang)} {hhmm(app, start)}–{hhmm(app, end)}"
         if e.note and e.note.startswith("leave:"):
-            what += " " + ctx.t("shifts.on_leave")
-        lines.append(f"{e.day:%m-%d} {weekday(ctx.lang, e.day)}  {what}")
-    await ctx.reply("\n".join(lines))
+            what += " " + app.catalog.t(lang, "shifts.on_leave")
+        lines.append(f"{e.day:%m-%d} {weekday(lang, e.day)}  {what}")
+    return "\n".join(lines)
+
+
+async def my_shifts(ctx: Context) -> None:
+    await ctx.reply(await shifts_text(ctx.app, ctx.person, ctx.now))
+
+
+async def home_shifts(app: App, person: Person) -> list[str]:
+    if person.role not in ("agent", "lead"):
+        return []
+    return [await shifts_text(app, person, app.clock.now())]
 
 
 async def on_duty_view(ctx: Context) -> None:
@@ -485,6 +495,11 @@ async def missed_punch(ctx: Context) -> None:
             at = time(int(hour), int(minute))
         except ValueError:
             at = None
+    if not words:
+        from handlers.forms import missed_form
+
+        if await forms.offer(ctx, missed_form(ctx)):
+            return
     if day is None or punch is None or at is None or len(words) < 4:
         await ctx.reply(ctx.t("missed.usage"))
         return
@@ -573,6 +588,7 @@ async def missed_punch(ctx: Context) -> None:
             ),
             conn=conn,
         )
+    await decisions.refresh_homes(app, ctx.person.id, request.decider_id)
 
 
 async def load_policy_at_start(app: App) -> None:
@@ -584,6 +600,7 @@ async def load_policy_at_start(app: App) -> None:
 def register(app: App) -> None:
     router = app.router
     app.services.setdefault("on_prepare", []).append(load_policy_at_start)
+    home.register_section(app, home_shifts)
     decisions.register_kind(app, MISSED, decisions.KindSpec(missed_summary, apply_missed))
     app.ticks.register("shift_reminders", send_reminders)
     router.command("in", keywords=("打卡", "上班", "签到"), help_key="help.desc.in", order=10)(clock_in)

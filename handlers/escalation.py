@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot import audit, org, roster_store
+from bot import audit, forms, org, roster_store
 from bot import requests as engine
 from bot.context import Context
 from bot.conversations import ConversationState
@@ -214,6 +214,7 @@ async def create(ctx: Context, data: dict[str, Any]) -> None:
                 object_id=str(request.id),
                 after={"told": sorted(told)},
             )
+    await decisions.refresh_homes(app, ctx.person.id, request.decider_id)
 
 
 async def move_up(
@@ -287,6 +288,7 @@ async def climb(app: App, t0: datetime, t1: datetime) -> None:
         )
         ids = [int(r) for r in rows.scalars()]
     for request_id in ids:
+        refresh: tuple[str | None, ...] = ()
         async with app.db.transaction() as conn:
             request = await engine.get(conn, request_id)
             if (
@@ -309,7 +311,11 @@ async def climb(app: App, t0: datetime, t1: datetime) -> None:
                 is None
             )
             if not at_top:
-                await move_up(conn, app, request, actor=audit.SYSTEM, now=t1, note=None, automatic=True)
+                moved = await move_up(
+                    conn, app, request, actor=audit.SYSTEM, now=t1, note=None, automatic=True
+                )
+                if moved is not None:
+                    refresh = (request.decider_id, moved.decider_id, request.requester_id)
             else:
                 # Already at the top: remind the manager and restart the clock.
                 stamp = request.due_at.isoformat()
@@ -330,6 +336,7 @@ async def climb(app: App, t0: datetime, t1: datetime) -> None:
                     .where(requests.c.id == request.id, requests.c.version == request.version)
                     .values(due_at=t1 + deadline(app, request.decider_level or "manager"))
                 )
+        await decisions.refresh_homes(app, *refresh)
 
 
 async def may_act(ctx: Context, request: engine.Request) -> bool:
@@ -383,6 +390,8 @@ async def acknowledge(ctx: Context, payload: dict[str, Any]) -> None:
             )
     if done is None:
         await decisions.already_decided(ctx, request)
+        return
+    await decisions.refresh_homes(app, done.requester_id, done.decider_id)
 
 
 async def finish(ctx: Context, request_id: int, resolve: bool, note: str) -> None:
@@ -420,6 +429,7 @@ async def finish(ctx: Context, request_id: int, resolve: bool, note: str) -> Non
             await decisions.already_decided(ctx, latest)
         return
     await ctx.reply(ctx.t("esc.done_resolved" if resolve else "esc.done_escalated", id=request_id))
+    await decisions.refresh_homes(app, done.requester_id, done.decider_id, ctx.person.id)
 
 
 def category_buttons(app: App, lang: str) -> list[list[Button]]:
@@ -450,6 +460,11 @@ def register(app: App) -> None:
                 data["description"] = words[1] if len(words) > 1 else ""
             else:
                 data["description"] = ctx.args
+        if not data:
+            from handlers.forms import escalation_form
+
+            if await forms.offer(ctx, escalation_form(ctx)):
+                return
         if data.get("emergency") and data.get("description"):
             data["category"] = "safety"
             await create(ctx, data)

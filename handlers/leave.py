@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot import forms, roster_store
 from bot import requests as engine
-from bot import roster_store
 from bot.context import Context
 from bot.conversations import ConversationState
 from bot.messages import Button, Person
@@ -199,6 +199,7 @@ async def create_leave(ctx: Context, leave_type: LeaveType, start: date, end: da
             ),
             conn=conn,
         )
+    await decisions.refresh_homes(app, ctx.person.id, decider.person_id if decider else None)
 
 
 async def _name(conn: AsyncConnection, app: App, person_id: str) -> str:
@@ -246,6 +247,10 @@ def register(app: App) -> None:
     async def leave(ctx: Context) -> None:
         words = ctx.args.split(maxsplit=3)
         if not words:
+            from handlers.forms import leave_form
+
+            if await forms.offer(ctx, leave_form(ctx)):
+                return
             await ctx.start_conversation("leave", "type")
             await ctx.reply(ctx.t("leave.ask.type"), type_buttons(ctx.app, ctx.lang))
             return

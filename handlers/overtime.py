@@ -104,6 +104,7 @@ async def request_overtime(ctx: Context) -> None:
             ),
             conn=conn,
         )
+    await decisions.refresh_homes(app, ctx.person.id, request.decider_id)
 
 
 def register(app: App) -> None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot import audit
+from bot import audit, home, org
 from bot import requests as engine
 from bot.context import Context
 from bot.conversations import ConversationState
@@ -191,6 +191,12 @@ async def tell(
     await app.notify(conn, Outgoing(text=app.catalog.t(person.language, key, **fields), to_person=person.id))
 
 
+async def refresh_homes(app: App, *person_ids: str | None) -> None:
+    """Redraw the Home page (where a platform has one) of everyone a change concerns, after it committed."""
+    for person_id in dict.fromkeys(p for p in person_ids if p):
+        await home.refresh(app, person_id)
+
+
 async def already_decided(ctx: Context, request: engine.Request) -> None:
     people = await names(ctx.app, request.decided_by)
     await ctx.reply(
@@ -279,6 +285,8 @@ async def decide(ctx: Context, payload: dict[str, Any], to_state: str, reason: s
             latest = await engine.get(conn, request.id)
         if latest is not None:
             await already_decided(ctx, latest)
+        return
+    await refresh_homes(app, done.requester_id, done.subject_id, done.decider_id, ctx.person.id)
 
 
 async def cancel_request(ctx: Context, request: engine.Request) -> None:
@@ -303,6 +311,8 @@ async def cancel_request(ctx: Context, request: engine.Request) -> None:
             latest = await engine.get(conn, request.id)
         if latest is not None:
             await already_decided(ctx, latest)
+        return
+    await refresh_homes(app, done.requester_id, done.subject_id, done.decider_id)
 
 
 def age(now: datetime, since: datetime, lang: str) -> str:
@@ -330,6 +340,8 @@ async def remind_and_expire(app: App, t0: datetime, t1: datetime) -> None:
                 await close_cards(conn, app, done)
                 for person_id in {done.requester_id, done.subject_id} - {None}:
                     await tell(conn, app, person_id, "request.told.expired", done)
+        if done is not None:
+            await refresh_homes(app, done.requester_id, done.subject_id, done.decider_id)
     for request in chasing:
         if request.kind == "escalation" or request.id in {r.id for r in expiring}:
             continue
@@ -397,21 +409,9 @@ def register(app: App) -> None:
         "pending", keywords=("待审批", "审批"), min_role="lead", help_key="help.desc.pending", order=40
     )
     async def pending(ctx: Context) -> None:
-        async with ctx.app.db.read() as conn:
-            waiting = await engine.list_for_decider(conn, ctx.person)
-        if not waiting:
-            await ctx.reply(ctx.t("request.pending.none"))
-            return
-        lines = [ctx.t("request.pending.title", count=len(waiting))]
+        text, waiting = await pending_text(ctx.app, ctx.person, ctx.now)
         buttons: list[list[Button]] = []
-        for request in waiting[:20]:
-            lines.append(
-                ctx.t(
-                    "request.pending.line",
-                    summary=summary(ctx.app, request, ctx.lang),
-                    age=age(ctx.now, request.created_at, ctx.lang),
-                )
-            )
+        for request in waiting:
             if request.state == engine.PENDING and len(buttons) < 5:
                 buttons.append(
                     [
@@ -419,33 +419,62 @@ def register(app: App) -> None:
                         Button(f"❌ #{request.id}", "request.reject", {"id": request.id}),
                     ]
                 )
-        await ctx.reply("\n".join(lines), buttons)
+        await ctx.reply(text, buttons)
 
     @router.command("requests", keywords=("我的申请",), help_key="help.desc.requests", order=41)
     async def mine(ctx: Context) -> None:
-        async with ctx.app.db.read() as conn:
-            own = await engine.list_for_requester(conn, ctx.person.id)
-        if not own:
-            await ctx.reply(ctx.t("request.mine.none"))
-            return
-        lines = [ctx.t("request.mine.title")]
-        buttons: list[list[Button]] = []
-        for request in own:
-            lines.append(
-                ctx.t(
-                    "request.mine.line",
-                    summary=summary(ctx.app, request, ctx.lang),
-                    state=state_label(ctx.app, ctx.lang, request.state),
-                )
+        text, own = await mine_text(ctx.app, ctx.person)
+        buttons = [
+            [Button(ctx.t("request.button.cancel", id=r.id), "request.cancel", {"id": r.id})]
+            for r in own
+            if not r.final and r.requester_id == ctx.person.id and r.kind != "escalation"
+        ]
+        await ctx.reply(text, buttons[:5])
+
+    async def home_requests(app_: App, person: Person) -> list[str]:
+        blocks = [(await mine_text(app_, person))[0]]
+        if org.rank(person.role) >= org.rank("lead"):
+            blocks.append((await pending_text(app_, person, app_.clock.now()))[0])
+        return blocks
+
+    home.register_section(app, home_requests)
+
+
+async def pending_text(app: App, person: Person, now: datetime) -> tuple[str, list[engine.Request]]:
+    """What waits for this person's decision, oldest first, with age."""
+    lang = person.language
+    async with app.db.read() as conn:
+        waiting = await engine.list_for_decider(conn, person)
+    if not waiting:
+        return app.catalog.t(lang, "request.pending.none"), []
+    lines = [app.catalog.t(lang, "request.pending.title", count=len(waiting))]
+    for request in waiting[:20]:
+        lines.append(
+            app.catalog.t(
+                lang,
+                "request.pending.line",
+                summary=summary(app, request, lang),
+                age=age(now, request.created_at, lang),
             )
-            if not request.final and request.requester_id == ctx.person.id and request.kind != "escalation":
-                buttons.append(
-                    [
-                        Button(
-                            ctx.t("request.button.cancel", id=request.id),
-                            "request.cancel",
-                            {"id": request.id},
-                        )
-                    ]
-                )
-        await ctx.reply("\n".join(lines), buttons[:5])
+        )
+    return "\n".join(lines), waiting[:20]
+
+
+async def mine_text(app: App, person: Person) -> tuple[str, list[engine.Request]]:
+    """My requests with their state, newest first."""
+    lang = person.language
+    async with app.db.read() as conn:
+        own = await engine.list_for_requester(conn, person.id)
+    if not own:
+        return app.catalog.t(lang, "request.mine.none"), []
+    lines = [app.catalog.t(lang, "request.mine.title")]
+    for request in own:
+        lines.append(
+            app.catalog.t(
+                lang,
+                "request.mine.line",
+                summary=summary(app, request, lang),
+                state=state_label(app, lang, request.state),
+            )
+        )
+    return "\n".join(lines), own

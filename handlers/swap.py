@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot import forms, roster_store
 from bot import requests as engine
-from bot import roster_store
 from bot.context import Context
 from bot.messages import Button, Person
 from bot.schema import people, requests
@@ -377,6 +377,8 @@ async def colleague_answer(ctx: Context, payload: dict[str, Any], accept: bool) 
             latest = await engine.get(conn, request.id)
         if latest is not None:
             await decisions.already_decided(ctx, latest)
+        return
+    await decisions.refresh_homes(app, done.requester_id, done.subject_id, done.decider_id)
 
 
 async def apply_swap(conn: AsyncConnection, app: App, request: engine.Request, now: datetime) -> None:
@@ -519,6 +521,10 @@ def register(app: App) -> None:
     @router.command("swap", keywords=("换班", "调班"), help_key="help.desc.swap", order=30, takes_args=True)
     async def swap(ctx: Context) -> None:
         if not ctx.args:
+            from handlers.forms import swap_form
+
+            if await forms.offer(ctx, swap_form(ctx)):
+                return
             await start_flow(ctx, SWAP)
             return
         parsed = parse_swap_args(ctx.args, ctx.now.astimezone(ctx.app.tz).date())

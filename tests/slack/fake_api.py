@@ -119,7 +119,10 @@ class FakeSlackAPI:
             params.update(await request.json())
         else:
             for key, value in (await request.post()).items():
-                params[key] = value if isinstance(value, str) else value.file.read()
+                if isinstance(value, str | bytes | bytearray):
+                    params[key] = value
+                else:
+                    params[key] = value.file.read()
         for key in ("files", "blocks", "view"):
             if isinstance(params.get(key), str) and params[key][:1] in "[{":
                 params[key] = json.loads(params[key])

@@ -72,7 +72,7 @@ def test_errors_map_onto_outbox_outcomes() -> None:
             headers=headers or {},
             status_code=status,
         )
-        return SlackApiError("failed", response)
+        return SlackApiError("failed", response)  # type: ignore[no-untyped-call]
 
     limited = classify(error(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "17"}))
     assert isinstance(limited, RetryLater) and limited.seconds == 17

@@ -255,11 +255,16 @@ async def test_the_real_ack_comes_before_the_work(live_desk: SlackDesk) -> None:
     assert message_text(posted[0]).startswith("王芳，您好")
 
 
-async def test_url_verification_and_health(desk: SlackDesk) -> None:
+async def test_url_verification_health_and_metrics(desk: SlackDesk, app: App) -> None:
     body = json.dumps({"type": "url_verification", "challenge": "abc123", "token": "legacy"}).encode()
     status, text = await desk.post(body, "application/json")
     assert status == 200 and "abc123" in text
     async with desk.session.get(desk.url + "/healthz") as response:
+        assert response.status == 503  # no scheduler runs in this test
+        assert (await response.json())["database"] is True
+    app.services["scheduler_alive"] = lambda: True
+    async with desk.session.get(desk.url + "/healthz") as response:
         assert response.status == 200
-        health = await response.json()
-    assert health["ok"] is True and health["database"] is True
+    await desk.command(WANGFANG, "help")
+    async with desk.session.get(desk.url + "/metrics") as response:
+        assert 'deskmate_messages_in_total{platform="slack"} 1.0' in await response.text()

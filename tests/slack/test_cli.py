@@ -148,7 +148,7 @@ async def test_it_serves_until_terminated(tmp_path: Path, slack_api: FakeSlackAP
         }
         async with aiohttp.ClientSession() as session:
             async with session.get(url.replace("/slack/events", "/healthz")) as response:
-                assert response.status == 200 and (await response.json())["ok"] is True
+                assert response.status == 200 and (await response.json())["database"] is True
             started = time.monotonic()
             async with session.post(url, data=body, headers=headers) as response:
                 assert response.status == 200
@@ -164,3 +164,48 @@ async def test_it_serves_until_terminated(tmp_path: Path, slack_api: FakeSlackAP
         code, output = await finished(process)
     assert code == 0, output
     assert TOKEN not in "".join(seen) + output and SECRET not in "".join(seen) + output
+
+
+async def test_socket_mode_from_the_command_line(tmp_path: Path, slack_api: FakeSlackAPI) -> None:
+    process = await deskmate_slack(
+        tmp_path,
+        SLACK_BOT_TOKEN=TOKEN,
+        SLACK_APP_TOKEN="xapp-1-A0-socket-token",
+        SLACK_API_URL=slack_api.base_url,
+    )
+    assert process.stderr is not None
+    try:
+        while True:
+            line = (await asyncio.wait_for(process.stderr.readline(), 60)).decode()
+            assert line, "deskmate slack exited early"
+            if "connected in Socket Mode" in line:
+                break
+        payload = {
+            "command": "/desk",
+            "text": "whoami",
+            "user_id": WANGFANG,
+            "channel_id": dm_channel(WANGFANG),
+            "channel_name": "directmessage",
+            "team_id": "T0TEST001",
+            "trigger_id": "t.2",
+        }
+        await slack_api.envelopes.put(
+            {
+                "envelope_id": "env-cli",
+                "type": "slash_commands",
+                "accepts_response_payload": True,
+                "payload": payload,
+            }
+        )
+        for _ in range(200):
+            if slack_api.messages(dm_channel(WANGFANG)):
+                break
+            await asyncio.sleep(0.05)
+        assert "U0AGT00101" in message_text(slack_api.messages(dm_channel(WANGFANG))[0])
+        assert any(a.get("envelope_id") == "env-cli" for a in slack_api.socket_acks)
+    finally:
+        if process.returncode is None:
+            process.send_signal(signal.SIGTERM)
+        code, output = await finished(process)
+    assert code == 0, output
+    assert "socket-token" not in output

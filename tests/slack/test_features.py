@@ -65,7 +65,7 @@ async def test_an_escalation_climbs_when_nobody_acknowledges(
     desk: SlackDesk, rostered: App, clock: FakeClock
 ) -> None:
     clock.set(local("2026-12-01 10:00"))
-    await desk.command(WANGFANG, "上报")
+    await desk.dm(WANGFANG, "上报")  # typed in a DM: no modal trigger, so the step-by-step buttons
     await desk.flush()
     await desk.press_label(WANGFANG, "客户刁难")
     await desk.flush()

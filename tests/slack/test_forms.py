@@ -149,3 +149,42 @@ async def test_the_console_has_no_modals(
     chat = Chat(app, clock)
     [reply] = await chat.say("wangfang", "/demoform")
     assert reply["text"] == "请按步骤填写"
+
+
+async def test_leave_and_swap_open_as_modals_and_create_the_requests(desk: SlackDesk, app: App) -> None:
+    from datetime import date
+
+    from tests.requests.test_swap import roster
+
+    await roster(
+        app,
+        {"wangfang": "DDDD-DDDDD", "chenjing": "DD--DDDDDD", "liuyang": "EE-EEEE-EE"},
+        start=date(2026, 12, 1),
+    )
+    await desk.command(WANGFANG, "leave")
+    view = desk.api.calls_to("views.open")[-1]["view"]
+    assert [b["block_id"] for b in view["blocks"]] == ["type", "start", "end", "reason"]
+    values = {
+        "type": {"type": "static_select", "selected_option": {"value": "personal"}},
+        "start": {"type": "datepicker", "selected_date": "2026-12-08"},
+        "end": {"type": "datepicker", "selected_date": "2026-12-08"},
+        "reason": {"type": "plain_text_input", "value": "家里有事"},
+    }
+    status, body = await desk.post(submission(WANGFANG, view, values), "application/x-www-form-urlencoded")
+    assert (status, body) == (200, "")
+    await desk.flush()
+    assert desk.last_text(WANGFANG).startswith("请假申请已提交给 张磊")
+
+    await desk.command(WANGFANG, "换班")
+    view = desk.api.calls_to("views.open")[-1]["view"]
+    elements = {b["block_id"]: b["element"] for b in view["blocks"]}
+    assert elements["colleague"]["type"] == "users_select" and elements["day"]["type"] == "datepicker"
+    values = {
+        "day": {"type": "datepicker", "selected_date": "2026-12-04"},
+        "colleague": {"type": "users_select", "selected_user": LIUYANG},
+        "their_day": {"type": "datepicker", "selected_date": None},
+    }
+    status, body = await desk.post(submission(WANGFANG, view, values), "application/x-www-form-urlencoded")
+    assert (status, body) == (200, "")
+    await desk.flush()
+    assert "已发给 刘洋 确认" in desk.last_text(WANGFANG)

@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Awaitable
 from typing import Any
 from urllib.parse import urlsplit
 
-import sqlalchemy as sa
 from aiohttp import web
 from telegram import (
     BotCommand,
@@ -30,7 +29,7 @@ from telegram.constants import ChatType
 from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, BaseUpdateProcessor, ContextTypes, TypeHandler
 
-from bot import runtime
+from bot import ops, runtime
 from bot.adapters.telegram import render
 from bot.adapters.telegram.transport import PLATFORM, SEND_PER_SECOND, Pacing, TelegramTransport
 from bot.app import App
@@ -349,7 +348,7 @@ class TelegramBot:
             raise ValueError("TELEGRAM_SECRET_TOKEN is required in webhook mode")
         web_app = web.Application()
         web_app.router.add_post(webhook_path(self.webhook_url), self._webhook)
-        web_app.router.add_get("/healthz", self._healthz)
+        ops.add_routes(web_app, self.app)  # GET /healthz and /metrics, as in every HTTP mode
         runner = web.AppRunner(web_app, access_log=None)
         await runner.setup()
         self._web = runner
@@ -399,16 +398,3 @@ class TelegramBot:
             )
         except Exception:
             log.exception("could not write the audit row for a refused webhook request")
-
-    async def _healthz(self, request: web.Request) -> web.Response:
-        database = True
-        try:
-            async with self.app.db.read() as conn:
-                await conn.execute(sa.text("SELECT 1"))
-        except Exception:
-            log.exception("health check: the database does not answer")
-            database = False
-        alive = self.app.services.get("scheduler_alive")
-        scheduler = bool(alive()) if callable(alive) else False
-        status = 200 if database and scheduler else 503
-        return web.json_response({"database": database, "scheduler": scheduler}, status=status)
