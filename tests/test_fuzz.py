@@ -161,3 +161,41 @@ def test_org_parser_accepts_or_lists_problems(data: object) -> None:
         org.parse_org(data)
     except org.OrgError as exc:
         assert exc.problems
+
+
+HANDBOOK_LINE = st.one_of(
+    st.sampled_from(
+        [
+            "# 手册",
+            "## 第一章 总则",
+            "## Chapter 1 General",
+            "**第一条** 内容。",
+            "**第二条** 内容。",
+            "**第三条**",
+            "第四条 纯文本",
+            "**Article 1** text",
+            "**Article 2** more",
+            "",
+            "普通段落",
+        ]
+    ),
+    st.text(max_size=40),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(lines=st.lists(HANDBOOK_LINE, max_size=12), suffix=st.sampled_from([".md", ".txt"]))
+def test_handbook_loader_accepts_or_names_file_and_line(
+    tmp_path: Path, lines: list[str], suffix: str
+) -> None:
+    from knowledge.loader import load_file
+    from knowledge.model import HandbookError
+
+    path = tmp_path / f"handbook{suffix}"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    try:
+        articles = load_file(path)
+    except HandbookError as exc:
+        assert str(path) in str(exc)
+    else:
+        assert articles and all(a.ref and a.text is not None for a in articles)
