@@ -128,8 +128,26 @@ def general_idf(word: str) -> float:
     return math.log(total / (freq + 1))
 
 
+# Superlatives of the adjectives rules use for limits (earliest = early). "latest" stays itself
+# (a deadline, not lateness); a general -est rule would also cut request, interest and suggest.
+_SUPERLATIVES = {
+    "earliest": "early",
+    "longest": "long",
+    "shortest": "short",
+    "soonest": "soon",
+    "fastest": "fast",
+    "quickest": "quick",
+    "highest": "high",
+    "lowest": "low",
+    "largest": "large",
+    "smallest": "small",
+    "biggest": "big",
+}
+
+
 def stem(word: str) -> str:
     """A small suffix stripper: plurals, -ing, -ed, -ation, final e (approve/approved/approval)."""
+    word = _SUPERLATIVES.get(word, word)
     if len(word) <= 3 or not word.isalpha():
         return word
     for suffix, repl in (("ies", "y"), ("ied", "y"), ("sses", "ss")):
@@ -235,6 +253,28 @@ def words(norm: str, *, search: bool = True, full: bool = False) -> list[str]:
     return out
 
 
+def loose_runs(norm: str) -> list[list[str]]:
+    """Runs of adjacent single characters (and Latin syllables) left by jieba's precise cut.
+
+    A mistyped word (年价, 审pi) is not in the dictionary, so jieba leaves it in pieces;
+    stopwords are kept, since the typo may hit one (请家 for 请假).
+    """
+    runs: list[list[str]] = []
+    current: list[str] = []
+    for token in jieba_tokenizer().cut(norm, HMM=False):  # type: ignore[attr-defined]
+        single_han = len(token) == 1 and has_cjk(token)
+        syllable = token.isascii() and token.isalpha() and 2 <= len(token) <= 6
+        if single_han or (syllable and current):
+            current.append(token)
+            continue
+        if len(current) >= 2:
+            runs.append(current)
+        current = [token] if syllable else []
+    if len(current) >= 2:
+        runs.append(current)
+    return runs
+
+
 def grams(norm: str) -> list[str]:
     """Character n-grams: CJK bigrams (typo-tolerant) and Latin word trigrams."""
     out: list[str] = []
@@ -277,10 +317,31 @@ _TYPE_PATTERNS = {
         r"|\bmeans\b|refers to|constitut|\binclud|consists? of|the following|is treated as|counts? as"
     ),
 }
+# Values that are not index terms (nearly every article states some count), used only to
+# see whether an article states one right next to the question's topic.
+_NUMBER = r"(?:\d+(?:\.\d+)?|[一二两三四五六七八九十百半]+)"
+_EN_NUMBER = (
+    r"(?:\d+(?:\.\d+)?|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen"
+    r"|twenty|thirty|sixty|half an?|several)"
+)
+VALUE_PATTERNS = {
+    **_TYPE_PATTERNS,
+    "#quantity": re.compile(
+        rf"{_NUMBER}\s*个?(?:分钟|小时|个?工作日|天|日|周|星期|个?月|年|次|声|秒|人|条|分|倍|级|位|名)"
+        # In English the counted thing follows the number: 24 hours, three swaps.
+        rf"|\b{_EN_NUMBER}\b(?:\s+[a-z]+)?|\b(?:once|twice)\b"
+    ),
+}
 _TYPE_CUES = {
+    # "Start", "end" and the like only say which end of a time span is asked (the captured
+    # groups are the cue's words; the topic in between is not).
     "#time": re.compile(
-        r"几点|什么时间|何时开始|几时|\d点"
-        r"|what time|which time|\bhours\b|\bopen(?:ing)? hours|\d\s*(?:am|pm)\b"
+        r"(几点(?:开始|结束|截止|到几点)?|什么时间|几时|(?:什么时候|何时)(?:开始|结束|截止))|(\d点)"
+        r"|(what time|which time)\b(?:.{0,40}?\b(start|begin|end|finish|open|close)s?\b"
+        r"(?:\s+(and\s+(?:start|begin|end|finish|open|close))s?\b)?)?"
+        r"|(when)\b.{0,40}?\b(start|begin|end|finish|open|close)s?\b"
+        r"(?:\s+(and\s+(?:start|begin|end|finish|open|close))s?\b)?"
+        r"|(\bhours\b|\bopen(?:ing)? hours|\d\s*(?:am|pm)\b)"
     ),
     "#money": re.compile(
         r"多少钱|几块|多少元|扣多少|罚多少|赔多少|奖多少|奖励多少|多少奖金|多少补贴"
@@ -298,7 +359,13 @@ _TYPE_CUES = {
         r"什么是|是什么|算不算|怎么算|算什么|多久算|算是|属于|哪些|哪几|哪种|什么情况|什么样"
         r"|what counts|what is|what are|which .* count"
     ),
+    "#quantity": re.compile(
+        r"多久|多长|几[天次个年周月日分小秒声人条位遍]|多少[天次个年周月日分小秒声人条位遍]|几成"
+        r"|how long|how many|how often|how soon|how far|how quickly|how fast|how early|how late"
+        r"|within how|how much time"
+    ),
 }
+INDEXED_KINDS = frozenset(_TYPE_PATTERNS)
 
 
 def answer_types(raw: str) -> list[str]:
@@ -326,5 +393,10 @@ def answer_types_asked(norm: str) -> list[tuple[str, str]]:
     for kind, cue in _TYPE_CUES.items():
         match = cue.search(norm)
         if match:
-            found.append((kind, match.group(0)))
+            parts = [g for g in match.groups() if g] if cue.groups else []
+            found.append((kind, " ".join(parts) or match.group(0)))
+    cues = dict(found)
+    if "#time" in cues and "#date" in cues and cues["#date"] in cues["#time"]:
+        # "When does the shift end", 什么时候开始: a clock time is asked, not a date.
+        found = [(kind, cue) for kind, cue in found if kind != "#date"]
     return found

@@ -41,6 +41,12 @@ def add_kb_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     calibrate.add_argument("questions", type=Path, nargs="+")
     _add_kb_options(calibrate)
     calibrate.add_argument("--threshold", type=float, default=0.5)
+    calibrate.add_argument(
+        "--mode",
+        choices=("both", "lexical", "semantic"),
+        default="both",
+        help="refit only this model; the other is kept from the current file",
+    )
     calibrate.add_argument("--out", type=Path, help="write the calibration file here")
     calibrate.set_defaults(func=cmd_calibrate)
 
@@ -176,7 +182,10 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     questions = [q for path in args.questions for q in evaluation.read_questions(path)]
     models = {}
-    for mode, embedder in (("lexical", None), ("semantic", None if args.lexical else load_embedder())):
+    for mode in ("lexical", "semantic"):
+        if args.mode not in ("both", mode):
+            continue
+        embedder = load_embedder() if mode == "semantic" and not args.lexical else None
         if mode == "semantic" and embedder is None:
             continue
         service = KnowledgeService(
@@ -194,7 +203,8 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
                 rows.append(result.features[0])
                 labels.append(int(bool(question.expect)))
         names = confidence.FEATURES_SEMANTIC if mode == "semantic" else confidence.FEATURES_LEXICAL
-        models[mode] = confidence.fit(rows, labels, names)
+        # The lexical features all spread over [0, 1]; the cosine needs standardising to count.
+        models[mode] = confidence.fit(rows, labels, names, standardize=mode == "semantic")
     current = confidence.load()
     calibration = confidence.Calibration(
         lexical=models.get("lexical", current.lexical),

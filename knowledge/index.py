@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from knowledge import analysis, confidence, passages
+from knowledge import analysis, confidence, passages, pinyin
 from knowledge.bm25 import BM25, FloatArray
 from knowledge.model import Article
 from knowledge.query import Concept, Query, analyze
@@ -35,19 +35,27 @@ class SearchConfig:
 
     word_weight: float = 1.0  # BM25 over words and synonym concepts
     coverage_weight: float = 1.0  # share of the question's concepts found in the article
-    gram_weight: float = 0.4  # BM25 over character bigrams / word trigrams
-    fuzzy_weight: float = 0.3  # rapidfuzz partial match of the question in the article
+    gram_weight: float = 0.35  # BM25 over character bigrams / word trigrams
+    fuzzy_weight: float = 0.35  # rapidfuzz partial match of the question in the article
     semantic_weight: float = 1.5  # cosine similarity (when an embedder is present)
     chapter_weight: float = 2.0  # term frequency given to each chapter-title word
     title_weight: float = 2.0  # term frequency given to each article-title word
     lead_weight: float = 1.0  # extra term frequency for words of an article's opening clause
+    example_weight: float = 0.5  # term frequency of a word inside an example (例如…, for example…)
     synonym_weight: float = 0.9
     typo_weight: float = 0.5
+    homophone_weight: float = 0.8  # a word read like a handbook word (换斑 -> 换班)
     answer_type_weight: float = 1.0  # "几点" matching an article that states clock times
     number_weight: float = 0.3  # digits in a question are mostly the asker's own case
     unknown_factor: float = 1.0  # weight of a word the handbook never uses, relative to max idf
-    clause_weight: float = 1.0  # best window of adjacent clauses holding the question's concepts
-    clause_width: int = 2
+    # Topic words standing next to a value of the kind asked (晚班14:00至23:00 for 几点), per kind.
+    binding_weights: tuple[tuple[str, float], ...] = (
+        ("#time", 0.7),
+        ("#definition", 0.15),
+        ("#quantity", 0.2),
+    )
+    lead_cover_weight: float = 0.15  # share of the question's topic named in the opening clause
+    rerank_depth: int = 15  # candidates re-ranked by the clause-level evidence above
     candidates: int = 40
     k1: float = 1.2
     b: float = 0.75
@@ -112,8 +120,7 @@ class Components:
     cosine: FloatArray | None  # semantic similarity, when an embedder is present
     unknown_share: float  # share of the question's weight in words the handbook never uses
     unknown_max: float  # specificity of the most specific such word (0 when there is none)
-    weighted: tuple[tuple[passages.Alternatives, float], ...] = ()  # known concepts and their weights
-    total_weight: float = 0.0
+    topic: tuple[tuple[passages.Alternatives, float], ...] = ()  # known topic concepts and weights
 
 
 def _bag(terms: list[str]) -> dict[str, float]:
@@ -137,17 +144,27 @@ class _LangIndex:
         word_bags: list[dict[str, float]] = []
         gram_bags: list[dict[str, float]] = []
         self.fuzzy_texts: list[str] = []
+        self.leads: list[frozenset[str]] = []
         chapter_cache: dict[str, tuple[list[str], list[str]]] = {}
         for article in self.articles:
             body = normalize(article.text)
-            words = _bag(analysis.words(body, full=True))
+            # An example (例如晚班23:00下班后…) mentions words without being the rule about them.
+            main, examples = passages.split_examples(article.text)
+            if examples:
+                words = _bag(analysis.words(normalize(main), full=True))
+                for example in examples:
+                    _add(words, analysis.words(normalize(example), full=True), config.example_weight)
+            else:
+                words = _bag(analysis.words(body, full=True))
             _add(words, analysis.answer_types(article.text), 1.0)
             # Articles usually open with their subject (病假1天的…, 订单组负责…).
             if has_cjk(body):
                 lead = normalize(_LEAD_ZH.split(article.text, maxsplit=1)[0])
             else:
                 lead = _LEAD.split(body, maxsplit=1)[0]
-            _add(words, analysis.words(lead, full=True), config.lead_weight)
+            lead_terms = analysis.words(lead, full=True)
+            _add(words, lead_terms, config.lead_weight)
+            self.leads.append(frozenset(lead_terms))
             grams = _bag(analysis.grams(body))
             extra = chapter_cache.get(article.chapter)
             if extra is None:
@@ -172,7 +189,7 @@ class _LangIndex:
             for term in analysis.words(normalize(doc), full=True)
         )
         self.bags = word_bags
-        self._clauses: dict[int, list[passages.Clause]] = {}
+        self._sentences: dict[int, list[passages.Sentence]] = {}
         self.words = BM25(word_bags, k1=config.k1, b=config.b)
         self.grams = BM25(gram_bags, k1=config.k1, b=config.b)
         self.by_number: dict[int, list[int]] = {}
@@ -180,12 +197,14 @@ class _LangIndex:
             self.by_number.setdefault(article.number, []).append(i)
         self._masks: dict[str, list[str]] | None = None
         self._latin: list[str] | None = None
+        self._sounds: dict[str, list[str]] | None = None
         self.vectors: np.ndarray | None = None
 
-    def clauses(self, i: int) -> list[passages.Clause]:
-        found = self._clauses.get(i)
+    def sentences(self, i: int) -> list[passages.Sentence]:
+        """An article's sentences prepared for :func:`passages.binding` (cached)."""
+        found = self._sentences.get(i)
         if found is None:
-            found = self._clauses[i] = passages.split_clauses(self.articles[i].text)
+            found = self._sentences[i] = passages.prepare(self.articles[i].text)
         return found
 
     # --- spelling mistakes ------------------------------------------------------------
@@ -226,6 +245,26 @@ class _LangIndex:
         )
         return [m[0] for m in matches if m[0][0] == token[0]]
 
+    def homophones(self, parts: Sequence[str]) -> list[str]:
+        """Handbook words read like ``parts`` (characters or Latin syllables), at most 3.
+
+        ``parts`` itself, when it is a handbook word, is not returned.
+        """
+        if not 2 <= len(parts) <= 4:
+            return []
+        text = "".join(parts)
+        if self._sounds is None:
+            table: dict[str, list[str]] = {}
+            for word in self.words.vocab:
+                if 2 <= len(word) <= 4 and all(_is_han(ch) for ch in word):
+                    sound = pinyin.key(word)
+                    if sound is not None:
+                        table.setdefault(sound, []).append(word)
+            self._sounds = table
+        sound = pinyin.key(parts)
+        found = [w for w in self._sounds.get(sound, ()) if w != text] if sound else []
+        return found if len(found) <= 3 else []
+
     # --- scoring ---------------------------------------------------------------------
 
     def concept_scores(self, concept: Concept, typo_weight: float) -> tuple[FloatArray, float, bool]:
@@ -249,6 +288,14 @@ class _LangIndex:
                 assert hit is not None
                 scores[hit[0]] += hit[1]
                 idf_sum += self.words.term_idf(term) or 0.0
+            if len(tokens) > 1:
+                # A phrase (time off, 1 + 月) counts where all its words occur, as much as one
+                # word would: "time" alone is not "time off", and two words are not two concepts.
+                present = np.zeros(self.words.size, dtype=np.int64)
+                for hit in hits:
+                    assert hit is not None
+                    present[hit[0]] += 1
+                scores = np.where(present == len(tokens), scores / len(tokens), 0.0)
             np.maximum(best, weight * scores, out=best)
             reference = max(reference, idf_sum / max(len(tokens), 1))
         return best, reference, own_known
@@ -281,6 +328,7 @@ class KnowledgeIndex:
         for article in self.articles:
             by_lang.setdefault(article.lang, []).append(article)
         self._langs = {lang: _LangIndex(items, self.config) for lang, items in by_lang.items()}
+        self._synonym_sounds: dict[str, list[str]] | None = None
         if embedder is not None:
             directory = cache_dir or analysis.default_cache_dir()
             for lang_index in self._langs.values():
@@ -332,9 +380,12 @@ class KnowledgeIndex:
         stop = analysis.stopwords()
         weight = self.config.typo_weight
         concepts: list[Concept] = []
+        sounds, resolved = self._homophones(index, query)
         for concept in query.concepts:
             single = len(concept.alternatives) == 1 and len(concept.alternatives[0][0]) == 1
             token = concept.alternatives[0][0][0] if single else ""
+            if single and token in resolved:
+                continue  # a character of a homophone typo (斑 of 换斑) is not a word of its own
             if not single or token in index.words.vocab or token.startswith("#"):
                 concepts.append(concept)
                 continue
@@ -344,25 +395,129 @@ class KnowledgeIndex:
                 if len(s) >= 3 and abs(len(s) - len(token)) <= 1
             ):
                 continue  # a misspelt function word ("meny", "whta")
+            core = self._without_function_chars(index, token)
+            if core is not None:
+                concepts.append(core)  # 被扣 is 扣: a function character fused to a handbook word
+                continue
             # A Chinese word jieba knows is a real word, not a typo of a handbook word.
             real_word = has_cjk(token) and analysis.general_idf(token) < _UNSEEN_IDF
-            options = [] if real_word else index.typo_candidates(token)
+            same_sound = self._sound_alike(index, list(token)) if has_cjk(token) else []
+            options: list[tuple[tuple[str, ...], float]]
+            if same_sound:
+                # Same pinyin (矿工 for 旷工): the usual typo of pinyin input, even as a real word.
+                share = self.config.homophone_weight * (0.6 if real_word else 1.0)
+                options = [(t, share * w) for t, w in same_sound]
+            else:
+                options = [] if real_word else [((o,), weight) for o in index.typo_candidates(token)]
             if options:
-                alternatives = (*concept.alternatives, *(((o,), weight) for o in options))
+                alternatives = (*concept.alternatives, *options)
                 concepts.append(Concept(concept.label, alternatives))
             else:
                 concepts.append(concept)
-        halves = {ch for word in query.joined for ch in word}
+        concepts.extend(sounds)
+        halves = {ch for word in query.joined for ch in word} | resolved
         loose = [t for t in analysis.words(query.norm, search=False) if len(t) == 1 and has_cjk(t)]
         for first, second in itertools.pairwise(loose):
             pair = first + second
             if pair in index.words.vocab or first in stop or second in stop or {first, second} & halves:
                 continue
-            options = index.typo_candidates(pair, limit=6)
-            if options and pair in query.norm.replace(" ", ""):
-                share = weight * min(1.0, 2.0 / len(options))
-                concepts.append(Concept(pair, tuple(((o,), share) for o in options)))
+            spellings = index.typo_candidates(pair, limit=6)
+            if spellings and pair in query.norm.replace(" ", ""):
+                share = weight * min(1.0, 2.0 / len(spellings))
+                concepts.append(Concept(pair, tuple(((o,), share) for o in spellings)))
         return concepts
+
+    def _sound_alike(self, index: _LangIndex, parts: Sequence[str]) -> list[tuple[tuple[str, ...], float]]:
+        """Alternatives (index terms, relative weight) read like ``parts``: 年价 -> 年休假.
+
+        Handbook words come first; failing those, a synonym read the same way brings its
+        group (年假 is no handbook word, but its synonym 年休假 is).
+        """
+        words = index.homophones(parts)
+        if words:
+            share = min(1.0, 2.0 / len(words))
+            return [((w,), share) for w in words]
+        sound = pinyin.key(parts) if 2 <= len(parts) <= 4 else None
+        if sound is None:
+            return []
+        if self._synonym_sounds is None:
+            table: dict[str, list[str]] = {}
+            for surface in self.synonyms.cjk_surfaces():
+                if 2 <= len(surface) <= 4 and all(_is_han(ch) for ch in surface):
+                    key = pinyin.key(surface)
+                    if key is not None:
+                        table.setdefault(key, []).append(surface)
+            self._synonym_sounds = table
+        text = "".join(parts)
+        weights: dict[tuple[str, ...], float] = {}
+        for surface in self._synonym_sounds.get(sound, ()):
+            if surface == text:
+                continue
+            for group in self.synonyms.groups_of(surface):
+                for term in self.synonyms.groups[group].terms:
+                    weight = 1.0 if term.surface == surface else self.config.synonym_weight
+                    weights[term.tokens] = max(weight, weights.get(term.tokens, 0.0))
+        return list(weights.items())
+
+    def _without_function_chars(self, index: _LangIndex, token: str) -> Concept | None:
+        """The concept of an unknown word once leading/trailing function characters are cut.
+
+        jieba keeps 被扣, 都扣 or 扣了 whole; without the function character (a stopword) the
+        rest may be a handbook word or a synonym, which is what the question is about.
+        """
+        if not has_cjk(token) or len(token) < 2:
+            return None
+        stop = analysis.stopwords()
+        start, end = 0, len(token)
+        while start < end - 1 and token[start] in stop:
+            start += 1
+        while end - 1 > start and token[end - 1] in stop:
+            end -= 1
+        core = token[start:end]
+        if core == token:
+            return None
+        groups = self.synonyms.groups_of(core)
+        if groups:
+            weights: dict[tuple[str, ...], float] = {}
+            for group in groups:
+                for term in self.synonyms.groups[group].terms:
+                    weight = 1.0 if term.surface == core else self.config.synonym_weight
+                    weights[term.tokens] = max(weight, weights.get(term.tokens, 0.0))
+            return Concept(core, tuple(weights.items()))
+        if core in index.words.vocab:
+            return Concept(core, (((core,), 1.0),))
+        return None
+
+    def _homophones(self, index: _LangIndex, query: Query) -> tuple[list[Concept], set[str]]:
+        """Handbook words that sound like runs of loose characters (年价 -> 年假, 审pi -> 审批).
+
+        jieba leaves a mistyped word as single characters; two or three of them read like a
+        handbook word they are most likely that word. Returns the concepts and the characters
+        (and Latin syllables) they account for.
+        """
+        weight = self.config.homophone_weight
+        if not weight or not has_cjk(query.norm):
+            return [], set()
+        stop = analysis.stopwords()
+        concepts: list[Concept] = []
+        resolved: set[str] = set()
+        for run in analysis.loose_runs(query.norm):
+            start = 0
+            while start < len(run) - 1:
+                for size in (3, 2):
+                    parts = run[start : start + size]
+                    window = "".join(parts)
+                    if len(parts) < size or all(p in stop for p in parts) or not has_cjk(window):
+                        continue
+                    options = self._sound_alike(index, parts)
+                    if options:
+                        concepts.append(Concept(window, tuple((t, weight * w) for t, w in options)))
+                        resolved.update(run[start : start + size])
+                        start += size
+                        break
+                else:
+                    start += 1
+        return concepts, resolved
 
     def components(self, index: _LangIndex, query: Query) -> Components:
         """Every per-article signal for a question (fuzzy only for the candidates)."""
@@ -374,7 +529,7 @@ class KnowledgeIndex:
         unknown_weight = 0.0
         unknown_max = 0.0  # the most specific word of the question the handbook never uses
         known_tokens = [t for t in query.tokens if t in index.words.vocab and has_cjk(t)]
-        weighted: list[tuple[passages.Alternatives, float]] = []
+        topic: list[tuple[passages.Alternatives, float]] = []
         for concept in self._expand_typos(index, query):
             scores, reference, own_known = index.concept_scores(concept, config.typo_weight)
             if reference <= 0 and any(t in concept.label and t != concept.label for t in known_tokens):
@@ -395,13 +550,14 @@ class KnowledgeIndex:
                     reference *= 0.5  # a lone character (年 from an unknown 年会) is weak evidence
                 coverage += reference * matched
                 total_weight += reference
-                weighted.append((concept.alternatives, reference))
+                if not concept.label.startswith("#"):
+                    topic.append((concept.alternatives, reference))
             else:
                 # Only a spelling variant matched: weigh it like an unknown word, half covered.
                 weight = index.words.max_idf * config.unknown_factor * _specificity(concept.label)
                 coverage += weight * matched
                 total_weight += weight
-                weighted.append((concept.alternatives, weight))
+                topic.append((concept.alternatives, weight))
                 unknown_weight += weight * (1.0 - config.typo_weight)
                 unknown_max = max(unknown_max, _specificity(concept.label) * (1.0 - config.typo_weight))
         if total_weight > 0:
@@ -433,8 +589,7 @@ class KnowledgeIndex:
             cosine,
             unknown_share,
             unknown_max,
-            tuple(weighted),
-            total_weight,
+            tuple(topic),
         )
 
     def _search(self, index: _LangIndex, lang: str, query: Query, top: int) -> SearchResult:
@@ -459,20 +614,20 @@ class KnowledgeIndex:
         refs = [i for n in query.refs for i in index.by_number.get(n, [])]
         candidates.update(refs)
         fuzzy = self._fuzzy(index, query, sorted(candidates))
-        clause = {
-            i: passages.best_window(
-                index.clauses(i), parts.weighted, index.bags[i], parts.total_weight, config.clause_width
-            )
-            if config.clause_weight
-            else 0.0
-            for i in candidates
-        }
         final = {
             i: float(lexical[i] + config.fuzzy_weight * fuzzy[i] + config.semantic_weight * semantic[i])
-            + config.clause_weight * clause[i]
             + (3.0 if i in refs else 0.0)
             for i in candidates
         }
+        # Clause-level evidence re-ranks the best candidates only: it moves answers within
+        # the top of the list, and preparing sentences is the costly part at 10,000 articles.
+        shortlist = sorted(candidates, key=lambda i: (-final[i], i))[: config.rerank_depth]
+        kinds = [(k, w) for k, w in config.binding_weights if k in query.kinds and w]
+        for i in shortlist:
+            for kind, weight in kinds:
+                final[i] += weight * passages.binding(index.sentences(i), [kind], parts.topic, index.bags[i])
+            if config.lead_cover_weight:
+                final[i] += config.lead_cover_weight * passages.lead_coverage(index.leads[i], parts.topic)
         order = sorted(candidates, key=lambda i: (-final[i], i))[:top]
         model = self.calibration.model(parts.cosine is not None)
         hits: list[Hit] = []
@@ -532,6 +687,10 @@ def _specificity(word: str) -> float:
         return 0.0
     general_idf = analysis.general_idf(word)
     return min(1.0, max(0.2, (general_idf - 7.0) / 5.0))
+
+
+def _is_han(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf"
 
 
 def _unit(values: FloatArray) -> FloatArray:

@@ -1,148 +1,200 @@
-"""Clause-level evidence: where in an article the question's concepts meet.
+"""Where in an article the question's topic meets the kind of fact it asks for.
 
-BM25 and coverage look at an article as one bag of words, so an article that mentions every
-word of the question in different sentences ties with the one that states the answer in a
-single clause. Re-ranking the candidates by the best window of adjacent clauses rewards the
-article whose own statement holds the question's topic and the kind of fact it asks for
-(晚班14:00至23:00 for 晚班几点下班). Clauses that only give an example (例如…, for example…)
-count for less: they mention a topic without being the rule about it.
+BM25 and coverage look at an article as one bag of words, so an article that mentions the
+question's topic in passing ties with the one that states its value. A question asking for a
+clock time (晚班几点下班), a count or length (一个月最多换几次班) or a definition
+(迟到多久算严重迟到) is best answered where the topic word stands right next to such a value:
+晚班14:00至23:00, not 晚班的用餐时间安排在17:00至19:00. Values given only as an example
+(例如…, for example…) count for less: they mention a topic without being the rule about it.
+An article's opening clause names its subject, so a question whose topic is that subject is
+about the article rather than touching it in passing (:func:`lead_coverage`).
 
-Clauses are computed lazily for the candidates of a search and cached per article.
+Sentences are prepared lazily for the candidates of a search and cached per article.
 """
 
 from __future__ import annotations
 
+import bisect
 import re
+import unicodedata
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 
 from knowledge import analysis
-from knowledge.textnorm import has_cjk, normalize
+from knowledge.textnorm import has_cjk, to_simplified
 
-# A sentence ends at 。；！？ (and . ; ! ? followed by a space in English).
 _SENTENCE = re.compile(r"(?<=[。；！？])|(?<=[.;!?])\s+")
-# Clauses split at commas, colons and brackets; 、 joins list items of one clause.
-_CLAUSE = re.compile(r"[，,：:（）()]")
-_EXAMPLE = re.compile(r"^\s*(?:例如|比如|譬如|诸如|for example|for instance|e\.g\.|such as)", re.IGNORECASE)
-_OPEN = "（("
-_LATIN = re.compile(r"[a-z]+|[0-9]+")
+_EXAMPLE_MARK = r"例如|比如|譬如|for example|for instance|e\.g\."
+_EXAMPLE = re.compile(_EXAMPLE_MARK, re.IGNORECASE)
+_EXAMPLE_END = re.compile(r"[）)；;。]")
+# An example runs from its marker to the closing bracket or the end of the clause.
+_EXAMPLE_SPAN = re.compile(rf"(?:{_EXAMPLE_MARK})[^）)；;。]*", re.IGNORECASE)
+_UNIT = re.compile(r"[a-z]+|[0-9]+|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 EXAMPLE_FACTOR = 0.5
+DECAY = 3.0  # units (CJK characters or Latin words) at which a binding counts half
 
 
-@dataclass(frozen=True)
-class Clause:
-    text: str  # normalised, spaces removed for CJK
-    stems: frozenset[str]  # English index terms of the clause (empty for CJK)
-    kinds: frozenset[str]  # answer-type markers stated in the clause (#time, #who, ...)
-    sentence: int  # index of the sentence the clause belongs to
-    factor: float  # 1.0, or less for an example
+class Sentence:
+    """One sentence of an article; unit positions, English terms and values are computed on
+    first use, since most sentences of most candidates are never asked for them."""
 
+    __slots__ = ("_stems", "_values", "examples", "starts", "text")
 
-def split_clauses(text: str) -> list[Clause]:
-    """The clauses of an article, each with its terms and the kinds of fact it states."""
-    clauses: list[Clause] = []
-    for s_index, sentence in enumerate(p for p in _SENTENCE.split(text) if p and p.strip()):
-        example_depth = False  # inside brackets opened by an example
-        pieces = _split_keep(sentence)
-        for piece, opener in pieces:
-            if not piece.strip():
-                if opener in _OPEN:
-                    example_depth = False
-                continue
-            if opener in _OPEN:
-                example_depth = bool(_EXAMPLE.match(piece))
-            elif opener in "）)":
-                example_depth = False
-            is_example = example_depth or bool(_EXAMPLE.match(piece))
-            norm = normalize(piece)
-            cjk = has_cjk(norm)
-            stems = frozenset() if cjk else frozenset(_english_terms(norm))
-            kinds = frozenset(analysis.answer_types(piece))
-            clauses.append(
-                Clause(
-                    norm.replace(" ", "") if cjk else norm,
-                    stems,
-                    kinds,
-                    s_index,
-                    EXAMPLE_FACTOR if is_example else 1.0,
-                )
+    def __init__(self, text: str) -> None:
+        self.text = text  # NFKC, simplified, lower case, punctuation kept
+        # Offsets where units (CJK characters, Latin words, numbers) start, for bisection.
+        self.starts = [m.start() for m in _UNIT.finditer(text)]
+        self.examples = tuple(
+            (self.unit(m.start()), self.unit(_example_end(text, m.end()))) for m in _EXAMPLE.finditer(text)
+        )  # unit spans that only give an example
+        self._stems: list[tuple[str, int]] | None = None
+        self._values: dict[str, list[tuple[int, int]]] = {}
+
+    def unit(self, offset: int) -> int:
+        """Index of the unit at (or last before) a character offset."""
+        return max(0, bisect.bisect_right(self.starts, offset) - 1)
+
+    def stems(self) -> list[tuple[str, int]]:
+        """(English index term or number, unit index) for each Latin word of the sentence."""
+        if self._stems is None:
+            found: list[tuple[str, int]] = []
+            for index, match in enumerate(_UNIT.finditer(self.text)):
+                token = match.group(0)
+                if token.isdigit():
+                    found.append((token, index))
+                elif token.isascii():
+                    term = analysis.english_term(token)
+                    if term is not None:
+                        found.append((term, index))
+            self._stems = found
+        return self._stems
+
+    def values(self, kind: str) -> list[tuple[int, int]]:
+        """(first unit, last unit) of each value of a kind (#time: 9:00, 14:00至23:00 …)."""
+        found = self._values.get(kind)
+        if found is None:
+            pattern = analysis.VALUE_PATTERNS.get(kind)
+            found = self._values[kind] = (
+                [
+                    (self.unit(m.start()), self.unit(max(m.start(), m.end() - 1)))
+                    for m in pattern.finditer(self.text)
+                ]
+                if pattern is not None
+                else []
             )
-    return clauses
+        return found
 
 
-def _split_keep(sentence: str) -> list[tuple[str, str]]:
-    """(piece, the separator before it) for each clause of a sentence."""
-    out: list[tuple[str, str]] = []
-    last = 0
-    opener = ""
-    for match in _CLAUSE.finditer(sentence):
-        out.append((sentence[last : match.start()], opener))
-        opener = match.group(0)
-        last = match.end()
-    out.append((sentence[last:], opener))
-    return out
+def _example_end(text: str, start: int) -> int:
+    end = _EXAMPLE_END.search(text, start)
+    return end.start() if end else len(text)
 
 
-def _english_terms(norm: str) -> list[str]:
-    out = []
-    for word in _LATIN.findall(norm):
-        term = analysis.english_term(word)
-        if term is not None:
-            out.append(term)
-    return out
+def split_examples(text: str) -> tuple[str, list[str]]:
+    """(the text without its examples, the examples): 例如… up to the closing bracket or clause."""
+    examples = [m.group(0) for m in _EXAMPLE_SPAN.finditer(text)]
+    if not examples:
+        return text, []
+    return _EXAMPLE_SPAN.sub(" ", text), examples
 
 
-def _present(tokens: Sequence[str], clause: Clause) -> bool:
-    for token in tokens:
-        if token.startswith("#"):
-            if token not in clause.kinds:
-                return False
-        elif clause.stems or not has_cjk(token):
-            if token not in clause.stems and token not in clause.text:
-                return False
-        elif token not in clause.text:
-            return False
-    return True
+def prepare(text: str) -> list[Sentence]:
+    """An article's sentences, ready for :func:`binding`."""
+    light = to_simplified(unicodedata.normalize("NFKC", text)).lower()
+    return [Sentence(part) for part in _SENTENCE.split(light) if part and part.strip()]
+
+
+def _occurrences(tokens: Sequence[str], sentence: Sentence) -> list[tuple[int, int]]:
+    """Unit spans where an alternative (its index terms, in order and close) occurs."""
+    spans: list[tuple[int, int]] = []
+    if all(has_cjk(t) for t in tokens):
+        # jieba words of one alternative are adjacent in the text (年休假 or 年 + 休假).
+        needle = "".join(tokens)
+        start = sentence.text.find(needle)
+        while start >= 0:
+            spans.append((sentence.unit(start), sentence.unit(start + len(needle) - 1)))
+            start = sentence.text.find(needle, start + 1)
+        return spans
+    stems = sentence.stems()
+    positions = [[u for term, u in stems if term == token] for token in tokens]
+    if not all(positions):
+        return spans
+    for first in positions[0]:
+        last = first
+        ok = True
+        for later in positions[1:]:
+            nxt = [u for u in later if last < u <= last + 2]
+            if not nxt:
+                ok = False
+                break
+            last = nxt[0]
+        if ok:
+            spans.append((first, last))
+    return spans
+
+
+def _factor(span: tuple[int, int], sentence: Sentence) -> float:
+    for start, end in sentence.examples:
+        if start <= span[0] <= end:
+            return EXAMPLE_FACTOR
+    return 1.0
 
 
 Alternatives = Sequence[tuple[tuple[str, ...], float]]
 
 
-def best_window(
-    clauses: Sequence[Clause],
+def binding(
+    sentences: Sequence[Sentence],
+    kinds: Sequence[str],
     concepts: Sequence[tuple[Alternatives, float]],
     bag: Mapping[str, float],
-    total: float,
-    width: int = 2,
 ) -> float:
-    """Largest weighted share of the question's concepts found within ``width`` adjacent clauses.
+    """How closely the question's topic words stand to a value of the kind asked, in [0, 1].
 
-    ``concepts`` are (alternatives, weight) pairs; ``bag`` is the article's term bag, used
-    to skip alternatives the article does not contain at all.
+    For each topic concept, the best closeness (1 when adjacent, halving at :data:`DECAY`
+    units) between one of its occurrences and a value of one of ``kinds`` in the same
+    sentence, times the concept's weight; the result is the best concept's, relative to the
+    weightiest topic concept (an article binding only a minor word scores low).
     """
-    if not clauses or total <= 0:
+    total = max((weight for _alts, weight in concepts), default=0.0)
+    if total <= 0 or not kinds:
         return 0.0
-    present: list[tuple[list[tuple[tuple[str, ...], float]], float]] = []
+    score = 0.0
     for alternatives, weight in concepts:
         found = [(tokens, w) for tokens, w in alternatives if all(t in bag for t in tokens)]
-        if found:
-            present.append((found, weight))
-    if not present:
+        if not found:
+            continue
+        best = 0.0
+        for sentence in sentences:
+            values = [v for kind in kinds for v in sentence.values(kind)]
+            if not values:
+                continue
+            for tokens, w in found:
+                for span in _occurrences(tokens, sentence):
+                    for value in values:
+                        if value[0] > span[1]:
+                            gap = value[0] - span[1] - 1
+                        elif span[0] > value[1]:
+                            gap = span[0] - value[1] - 1
+                        else:
+                            gap = 0
+                        closeness = w * _factor(span, sentence) / (1.0 + gap / DECAY)
+                        best = max(best, closeness)
+        score = max(score, weight * best)
+    return score / total
+
+
+def lead_coverage(lead: frozenset[str], concepts: Sequence[tuple[Alternatives, float]]) -> float:
+    """Weighted share of the topic concepts named in an article's opening clause.
+
+    Articles open with their subject (换班申请应在…, 病假1天的…), so a question whose main
+    words are that subject is about the article rather than touching it in passing.
+    """
+    total = sum(weight for _alts, weight in concepts)
+    if total <= 0:
         return 0.0
-    per_clause: list[list[float]] = []
-    for clause in clauses:
-        row = []
-        for found, _weight in present:
-            row.append(max((w for tokens, w in found if _present(tokens, clause)), default=0.0) * clause.factor)
-        per_clause.append(row)
-    best = 0.0
-    for start in range(len(clauses)):
-        end = min(len(clauses), start + width)
-        if any(clauses[j].sentence != clauses[start].sentence for j in range(start, end)):
-            end = start + 1
-        score = 0.0
-        for k, (_found, weight) in enumerate(present):
-            score += weight * max(per_clause[j][k] for j in range(start, end))
-        best = max(best, score)
-    return best / total
+    found = 0.0
+    for alternatives, weight in concepts:
+        best = max((w for tokens, w in alternatives if all(t in lead for t in tokens)), default=0.0)
+        found += weight * best
+    return found / total

@@ -16,7 +16,9 @@ from knowledge.analysis import answer_types_asked
 from knowledge.synonyms import SynonymTable
 from knowledge.textnorm import detect_language, has_cjk, normalize
 
-_ZH_REF = re.compile(r"第\s*(\d+)\s*条")
+# 第三条 cites an article when nothing follows or a word about it does (第三条讲的是什么), not
+# when 条 counts something else (第一条消息, 第二条短信).
+_ZH_REF = re.compile(r"第\s*(\d+)\s*条(?=$|[^\u4e00-\u9fff]|[讲说规写是的里中内提怎什和与跟呢吗啊有要])")
 _EN_REF = re.compile(r"\b(?:article|art)\s*(\d+)\b")
 
 
@@ -36,6 +38,7 @@ class Query:
     concepts: tuple[Concept, ...]
     refs: tuple[int, ...]  # article numbers cited explicitly (第十二条, Article 12)
     joined: tuple[str, ...] = ()  # split verbs put back together (换几次班 -> 换班)
+    kinds: tuple[str, ...] = ()  # kinds of fact asked for (#time for 几点, #quantity for 多久)
 
 
 def _merge(found: list[tuple[int, str]]) -> list[tuple[set[str], set[int]]]:
@@ -93,11 +96,14 @@ def analyze(
         # jieba sub-words inside a matched synonym (休假 in 年休假) belong to that concept.
         cjk_surfaces = [s for s in covered if has_cjk(s)]
         covered.update(t for t in tokens if has_cjk(t) and any(t in s for s in cjk_surfaces))
+    kinds = []
     for kind, cue in answer_types_asked(norm):
-        weight = answer_type_weight * analysis.ANSWER_TYPE_WEIGHTS.get(kind, 1.0)
-        concepts.append(Concept(kind, (((kind,), weight),)))
-        # The cue's own words ask for the kind of answer ("what time", 几点); they are not the topic.
-        covered.update(analysis.words(cue))
+        kinds.append(kind)
+        if kind in analysis.INDEXED_KINDS:
+            weight = answer_type_weight * analysis.ANSWER_TYPE_WEIGHTS.get(kind, 1.0)
+            concepts.append(Concept(kind, (((kind,), weight),)))
+            # The cue's own words ask for the kind of answer ("what time", 几点); they are not the topic.
+            covered.update(analysis.words(cue))
     seen: set[str] = set()
     for token in tokens:
         if token in covered or token in seen:
@@ -107,4 +113,6 @@ def analyze(
         weight = number_weight if token.isdigit() else 1.0
         concepts.append(Concept(token, (((token,), weight),)))
     refs = tuple(int(m) for m in (_ZH_REF.findall(norm) + _EN_REF.findall(norm)))
-    return Query(text, norm, lang, tuple(tokens), tuple(grams), tuple(concepts), refs, tuple(joined))
+    return Query(
+        text, norm, lang, tuple(tokens), tuple(grams), tuple(concepts), refs, tuple(joined), tuple(kinds)
+    )

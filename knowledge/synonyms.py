@@ -98,6 +98,10 @@ class SynonymTable:
             groups.extend(read_groups(path))
         return cls(groups)
 
+    def cjk_surfaces(self) -> list[str]:
+        """Every Chinese term of every group."""
+        return list(self._cjk)
+
     def groups_of(self, word: str) -> list[int]:
         """Groups listing a (normalised, CJK) word as one of their terms."""
         return list(self._cjk.get(word, ()))

@@ -86,3 +86,21 @@ def test_module_entry_point() -> None:
     )
     result = json.loads(done.stdout)
     assert result["results"][0]["ref"] == "Article 114"
+
+
+def test_calibrate_one_model_keeps_the_other(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from knowledge import confidence
+
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        '{"q": "婚假有几天？", "expect": ["第五十三条"]}\n{"q": "今天股市怎么样", "expect": []}\n'
+        '{"q": "How long is marriage leave?", "expect": ["Article 53"]}\n'
+        '{"q": "Who won the NBA finals?", "expect": []}\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "calibration.json"
+    assert main(["kb", "calibrate", str(questions), "--mode", "lexical", "--out", str(out)]) == 0
+    capsys.readouterr()
+    written = confidence.load(out)
+    assert written.semantic == confidence.load().semantic
+    assert written.lexical != confidence.load().lexical

