@@ -144,6 +144,7 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
         policy_file=REPO / "examples" / "policy.yaml",
         kb_cache_dir=tmp_path / "cache",
         kb_semantic=False,
+        roster_file=None,
         _env_file=None,  # type: ignore[call-arg]
     )
 
