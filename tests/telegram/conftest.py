@@ -8,9 +8,11 @@ A new scenario is usually a few lines:
         assert replies[0].text.startswith("王芳")
 
 `telegram.say/press/upload` feed an update through getUpdates, wait until the adapter handled it and the
-outbox has delivered everything due, and return the calls the bot made meanwhile. `telegram.advance(s)`
-moves the fake clock and lets the outbox catch up. `start_telegram(setup=..., webhook=True)` starts a
-second flavour (features registered before start, webhook mode, other settings).
+outbox has delivered everything due, and return the calls the bot made meanwhile. Each of them first
+moves the fake clock on by HUMAN_PAUSE (people do not type faster), which also keeps a multi-step form
+within Telegram's per-chat pace. `telegram.advance(s)` moves the fake clock and lets the outbox catch
+up. `start_telegram(setup=..., webhook=True)` starts a second flavour (features registered before start,
+webhook mode, other settings).
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ import sqlalchemy as sa
 from pydantic import SecretStr
 
 from bot import org
-from bot.adapters.telegram.runner import CHAT_PER_SECOND, GLOBAL_PER_SECOND, SECRET_HEADER, TelegramBot
+from bot.adapters.telegram.runner import SECRET_HEADER, TelegramBot
+from bot.adapters.telegram.transport import SEND_PER_SECOND
 from bot.app import App
 from bot.clock import FakeClock
 from bot.outbox import PENDING
@@ -42,6 +45,7 @@ SUPERVISORS_CHAT = -1001234567890
 WEBHOOK_URL = "https://deskmate.example.com/telegram/webhook"
 WEBHOOK_SECRET = "webhook-secret_123"
 STRANGER = 999000111  # a Telegram user who is not in the org file
+HUMAN_PAUSE = 1.0  # seconds of fake time before each thing a person does
 
 
 def _telegram_ids() -> dict[str, int]:
@@ -100,7 +104,9 @@ class Telegram:
     async def feed(self, *updates: dict[str, Any]) -> list[Call]:
         """Serve updates through getUpdates (several at once come in one batch, as after a restart);
         returns the calls the bot made until things settled."""
+        assert self.bot.webhook_url is None, "in webhook mode, use post_webhook"
         before = len(self.api.calls)
+        self.clock.set(self.clock.now() + timedelta(seconds=HUMAN_PAUSE))
         for update in updates:
             self.api.push(update)
         self.expected_updates += len(updates)
@@ -127,12 +133,13 @@ class Telegram:
         assert self.bot.port is not None and self.bot.webhook_url is not None
         path = self.bot.webhook_url.split("deskmate.example.com", 1)[1]
         headers = {SECRET_HEADER: secret} if secret is not None else {}
+        self.clock.set(self.clock.now() + timedelta(seconds=HUMAN_PAUSE))
         async with (
             aiohttp.ClientSession() as session,
             session.post(f"http://127.0.0.1:{self.bot.port}{path}", json=update, headers=headers) as response,
         ):
             status = response.status
-        if status == 200:
+        if status in (200, 500):  # handled (500: it failed and Telegram would send it again)
             self.expected_updates += 1
             await self.settle()
         return status
@@ -196,14 +203,13 @@ class Telegram:
 
 
 def fast_limiter(clock: FakeClock) -> RateLimiter:
-    """Telegram's limits, timed by the fake clock and never really sleeping: tests stay fast."""
+    """The global rate, timed by the fake clock and never really sleeping: tests stay fast. (Per-chat
+    and per-group pacing is the adapter's own, on the App's fake clock already.)"""
 
     async def no_sleep(seconds: float) -> None:
         return None
 
-    return RateLimiter(
-        GLOBAL_PER_SECOND, CHAT_PER_SECOND, now=lambda: clock.now().timestamp(), sleep=no_sleep
-    )
+    return RateLimiter(SEND_PER_SECOND, now=lambda: clock.now().timestamp(), sleep=no_sleep)
 
 
 StartTelegram = Callable[..., Awaitable[Telegram]]

@@ -13,7 +13,7 @@ from bot.adapters.telegram import render
 from bot.adapters.telegram.cli import RedactToken, StartupError, check_settings
 from bot.adapters.telegram.render import file_url_for
 from bot.adapters.telegram.runner import PerChatProcessor, webhook_path
-from bot.adapters.telegram.transport import GroupWindow
+from bot.adapters.telegram.transport import Pacing, SendWindow
 from bot.messages import Outgoing
 from bot.outbox import enqueue
 from bot.settings import Settings
@@ -51,16 +51,33 @@ def test_group_keys_and_urls() -> None:
     assert webhook_path("https://desk.example.com") == "/"
 
 
-def test_group_window_allows_twenty_a_minute() -> None:
+def test_send_window_counts_a_rolling_period_per_chat() -> None:
     now = [0.0]
-    window = GroupWindow(20, 60.0, now=lambda: now[0])
-    assert all(window.reserve("-1") == 0 for _ in range(20))
-    assert window.reserve("-1") == pytest.approx(60.0)
-    assert window.reserve("-2") == 0  # another group is not affected
+    window = SendWindow(20, 60.0, now=lambda: now[0])
+    for _ in range(20):
+        assert window.wait("-1") == 0
+        window.record("-1")
+    assert window.wait("-1") == pytest.approx(60.0)
+    assert window.wait("-2") == 0  # another chat is not affected
     now[0] = 30.0
-    assert window.reserve("-1") == pytest.approx(30.0)
+    assert window.wait("-1") == pytest.approx(30.0)
     now[0] = 60.0
-    assert window.reserve("-1") == 0
+    assert window.wait("-1") == 0
+
+
+def test_pacing_private_bursts_and_group_minutes() -> None:
+    now = [0.0]
+    pacing = Pacing(now=lambda: now[0])
+    assert [pacing.reserve(100) for _ in range(4)] == [0, 0, 0, pytest.approx(3.0)]
+    now[0] = 3.0
+    assert pacing.reserve(100) == 0
+    group = -100
+    waits = []
+    for second in range(25):
+        now[0] = 10.0 + second * 1.5  # never more than the chat burst: only the group's minute binds
+        waits.append(pacing.reserve(group))
+    assert waits[:20] == [0] * 20 and waits[20] == pytest.approx(60.0 - 30.0)
+    assert pacing.reserve(200) == 0  # a refused chat counted nothing, others go on
 
 
 async def test_per_chat_processor_keeps_order_in_a_chat_and_runs_chats_together() -> None:
@@ -161,15 +178,26 @@ async def queue_to_group(telegram: Telegram, count: int) -> None:
 
 
 async def test_a_group_gets_at_most_twenty_messages_a_minute(telegram: Telegram) -> None:
-    assert telegram.bot.transport is not None
-    telegram.bot.transport.group_window = GroupWindow(now=lambda: telegram.clock.now().timestamp())
     await queue_to_group(telegram, 22)
-    await telegram.flush()
-    delivered = telegram.api.deliveries(SUPERVISORS_CHAT)
-    assert [c.text for c in delivered] == [f"卡片{i}" for i in range(20)]
-    await telegram.advance(61)
+    for _ in range(40):  # cards to one group: three at a time, then one a second …
+        await telegram.advance(1.0)
+    delivered = [c.text for c in telegram.api.deliveries(SUPERVISORS_CHAT)]
+    assert delivered == [f"卡片{i}" for i in range(20)]  # … and no more than 20 a minute
+    await telegram.advance(30)
     assert [c.text for c in telegram.api.deliveries(SUPERVISORS_CHAT)][20:] == ["卡片20", "卡片21"]
     assert all(c.status != 429 for c in telegram.api.calls)
+
+
+async def test_a_burst_to_one_person_does_not_hold_up_the_others(telegram: Telegram) -> None:
+    async with telegram.app.db.transaction() as conn:
+        for i in range(5):
+            await enqueue(conn, Outgoing(f"王芳{i}", to_person="wangfang"), telegram.clock.now())
+        await enqueue(conn, Outgoing("刘洋", to_person="liuyang"), telegram.clock.now())
+    await telegram.flush()
+    assert [c.text for c in telegram.to("wangfang")] == ["王芳0", "王芳1", "王芳2"]
+    assert [c.text for c in telegram.to("liuyang")] == ["刘洋"]
+    await telegram.advance(3)
+    assert [c.text for c in telegram.to("wangfang")][3:] == ["王芳3", "王芳4"]
 
 
 async def test_a_group_that_became_a_supergroup_still_gets_its_cards(telegram: Telegram) -> None:

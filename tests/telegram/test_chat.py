@@ -87,7 +87,7 @@ async def test_lang_with_the_inline_keyboard(telegram: Telegram) -> None:
     assert asked[0].button_labels() == ["中文", "English"]
     tokens = asked[0].button_tokens()
     assert all(0 < len(t.encode()) <= 64 for t in tokens)
-    calls = await telegram.press("wangfang", tokens[1], message_id=int(asked[0].params.get("message_id", 1)))
+    calls = await telegram.press("wangfang", tokens[1])
     methods = [c.method for c in calls if c.ok]
     assert methods[0] == "answerCallbackQuery", "the press is answered before the work"
     assert calls[0].params.get("text") == "收到，正在处理…"
@@ -263,3 +263,13 @@ async def test_files_out_as_document_and_png_as_photo(start_telegram: StartTeleg
     )
     assert replies[1].files["photo"] == ("chart.png", png) and replies[1].params["caption"] == "迟到趋势"
     assert all(r.chat_id == TG["zhanglei"] for r in replies)
+
+
+async def test_group_chatter_is_not_taken_as_the_next_step_of_a_form(telegram: Telegram) -> None:
+    await telegram.say("wangfang", "/lang")  # the form now waits for zh or en
+    # With privacy mode off the bot sees all group messages; an unaddressed "en" there is not an answer.
+    assert await telegram.say("wangfang", "en", chat_id=SUPERVISORS_CHAT) == []
+    person = await telegram.app.resolve_person("telegram", str(TG["wangfang"]))
+    assert person is not None and person.language == "zh-CN"
+    done = await telegram.say("wangfang", "en")
+    assert [c.text for c in done] == ["OK, I will talk to you in English from now on."]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import aiohttp
+import pytest
 import sqlalchemy as sa
 
 from bot import outbox
@@ -66,7 +68,14 @@ async def test_webhook_with_no_or_a_wrong_secret_gets_403_and_changes_nothing(
 async def test_healthz_reports_database_and_scheduler(start_telegram: StartTelegram) -> None:
     telegram = await start_telegram(webhook=True)
     status, body = await telegram.get("/healthz")
-    assert status == 200 and body == {"database": True, "scheduler": True}
+    assert status == 200 and body["database"] is True and body["scheduler"] is True
+    assert await telegram.post_webhook(telegram.api.text_update(TG["wangfang"], "/whoami")) == 200
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{telegram.bot.port}/metrics") as response,
+    ):
+        metrics = await response.text()
+    assert response.status == 200 and 'deskmate_messages_in_total{platform="telegram"} 1.0' in metrics
 
 
 async def test_webhook_redelivery_is_handled_once(start_telegram: StartTelegram) -> None:
@@ -75,6 +84,26 @@ async def test_webhook_redelivery_is_handled_once(start_telegram: StartTelegram)
     assert await telegram.post_webhook(update) == 200
     assert await telegram.post_webhook(update) == 200  # Telegram retries when it missed our 200
     assert len(telegram.api.deliveries(TG["wangfang"])) == 1
+
+
+async def test_webhook_answers_500_when_the_update_could_not_be_recorded(
+    start_telegram: StartTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    telegram = await start_telegram(webhook=True)
+    real_first_time = telegram.app.first_time
+    outage = [True]
+
+    async def first_time(platform: str, update_id: str) -> bool:
+        if outage.pop() if outage else False:
+            raise ConnectionError("database unreachable")
+        return await real_first_time(platform, update_id)
+
+    monkeypatch.setattr(telegram.app, "first_time", first_time)
+    update = telegram.api.text_update(TG["wangfang"], "/whoami")
+    assert await telegram.post_webhook(update) == 500  # Telegram keeps it and sends it again
+    assert telegram.api.deliveries() == []
+    assert await telegram.post_webhook(update) == 200
+    assert len(telegram.to("wangfang")) == 1
 
 
 # ----- duplicates ------------------------------------------------------------------------------

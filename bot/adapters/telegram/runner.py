@@ -133,6 +133,7 @@ class TelegramBot:
         self.port: int | None = None
         self._web: web.AppRunner | None = None
         self._bad_secret_audited: dict[str, float] = {}
+        self._failed: set[int] = set()
         self._started = False
 
     # ----- life cycle -----------------------------------------------------------------------
@@ -232,6 +233,11 @@ class TelegramBot:
             elif update.message is not None:
                 await self._on_message(update.update_id, update.message)
             # Edited messages, channel posts and member changes: nothing for the core.
+        except Exception:
+            # PTB logs it through the error handler; a webhook answers 500 so Telegram sends it again.
+            if self.webhook_url:
+                self._failed.add(update.update_id)
+            raise
         finally:
             self.updates_seen += 1
             self._wake_outbox()
@@ -253,13 +259,14 @@ class TelegramBot:
         bot_user = self.application.bot
         addressed, text = render.addressing(message, bot_user.username, bot_user.id)
         is_private = message.chat.type == ChatType.PRIVATE
-        if not is_private and not addressed and text is None:
-            return  # a file or a sticker shared among people in a group
+        if not is_private and not addressed:
+            # Group chatter (privacy mode off, or the bot is an admin) is not for us: the core would ignore
+            # it anyway, except that it could be taken as the next step of someone's open form, and a
+            # stranger's message would draw a public refusal.
+            return
         if not await self._first_time(update_id):
             return
         person = await self.app.resolve_person(PLATFORM, str(user.id))
-        if person is None and not is_private and not addressed:
-            return  # a stranger chatting in a group: not a question for us, no refusal either
         incoming = Incoming(
             platform=PLATFORM,
             chat_id=str(message.chat.id),
@@ -272,8 +279,8 @@ class TelegramBot:
             platform_message_id=str(message.message_id),
             locale_hint=user.language_code,
         )
-        wants_file = message.document is not None and person is not None and (is_private or addressed)
-        if wants_file and person is not None and not await self._attach_document(message, incoming, person):
+        has_file = message.document is not None and person is not None
+        if has_file and person is not None and not await self._attach_document(message, incoming, person):
             return
         await self.app.handle(incoming)
 
@@ -375,6 +382,10 @@ class TelegramBot:
             return web.json_response({"ok": False}, status=400)
         processor = self.application.update_processor
         await processor.process_update(update, self.application.process_update(update))
+        if update.update_id in self._failed:
+            # Typically the database is unreachable before the update was recorded: let Telegram retry.
+            self._failed.discard(update.update_id)
+            return web.json_response({"ok": False}, status=500)
         return web.json_response({"ok": True})
 
     async def _audit_bad_secret(self, request: web.Request, reason: str) -> None:

@@ -149,8 +149,9 @@ class TelegramTransport:
             if item.recipient is not None and not item.edit_of:
                 raise RecipientBlocked(str(exc)) from exc
             raise Undeliverable(str(exc)) from exc
-        except BadRequest as exc:
-            # The chat does not exist or the content was refused: sending it again cannot help.
+        except (BadRequest, ValueError) as exc:
+            # The chat does not exist or the content was refused (or cannot be a keyboard): sending it
+            # again cannot help.
             raise Undeliverable(str(exc)) from exc
         except InvalidToken as exc:
             log.error("the Bot API refused the token while sending; check TELEGRAM_TOKEN")
