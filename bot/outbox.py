@@ -250,48 +250,64 @@ class Dispatcher:
                 )
 
     async def deliver_due(self) -> int:
-        """Deliver everything due now; returns how many rows were sent. Order per chat is kept."""
+        """Deliver everything due now; returns how many rows were sent.
+
+        A claim holds at most the oldest pending message of each chat, so different chats are sent
+        concurrently (the transport's `concurrency`, default 8) while each chat keeps its order.
+        """
         now = self.clock.now()
         rows = await self._claim(now)
-        held_back: set[str] = set()
-        sent = 0
+        by_chat: dict[str, list[dict[str, Any]]] = {}
         for row in rows:
-            key = row["chat_key"]
-            if key in held_back:
-                await self._finish(row["id"], {}, [], row["message_id"])
-                continue
-            item = await self._delivery(row)
-            if self.limiter is not None:
-                await self.limiter.acquire(key)
-            try:
-                copies = await self.transport.deliver(item)
-            except RetryLater as exc:
-                held_back.add(key)
-                wait = exc.seconds if exc.seconds is not None else backoff_seconds(row["attempts"])
-                await self._retry(row, wait, str(exc))
-                continue
-            except RecipientBlocked as exc:
-                await self._finish(row["id"], {"status": UNDELIVERABLE, "last_error": str(exc)[:500]}, [], "")
-                if self.on_blocked is not None and row["to_person"]:
-                    await self.on_blocked(row["to_person"])
-                continue
-            except Undeliverable as exc:
-                log.warning("outbox %s undeliverable: %s", row["id"], exc)
-                await self._finish(row["id"], {"status": UNDELIVERABLE, "last_error": str(exc)[:500]}, [], "")
-                continue
-            except Exception as exc:
-                log.warning("outbox %s delivery failed: %s", row["id"], exc)
-                held_back.add(key)
-                await self._retry(row, backoff_seconds(row["attempts"]), repr(exc))
-                continue
-            await self._finish(
-                row["id"], {"status": SENT, "sent_at": self.clock.now()}, copies, row["message_id"]
-            )
-            sent += 1
+            by_chat.setdefault(row["chat_key"], []).append(row)
+        gate = asyncio.Semaphore(max(1, int(getattr(self.transport, "concurrency", 8))))
+
+        async def one_chat(chat_rows: list[dict[str, Any]]) -> int:
+            async with gate:
+                done = 0
+                for index, row in enumerate(chat_rows):
+                    if await self._deliver_one(row):
+                        done += 1
+                        continue
+                    for later in chat_rows[index + 1 :]:  # keep this chat's order: release the rest
+                        await self._finish(later["id"], {}, [], later["message_id"])
+                    break
+                return done
+
+        sent = sum(await asyncio.gather(*(one_chat(chat_rows) for chat_rows in by_chat.values())))
         self.sent_count += sent
         if self.metrics is not None:
             self.metrics.messages_out.labels(self.transport.platform).inc(sent)
         return sent
+
+    async def _deliver_one(self, row: dict[str, Any]) -> bool:
+        """Send one claimed row; True when the platform accepted it."""
+        item = await self._delivery(row)
+        if self.limiter is not None:
+            await self.limiter.acquire(row["chat_key"])
+        try:
+            copies = await self.transport.deliver(item)
+        except RetryLater as exc:
+            wait = exc.seconds if exc.seconds is not None else backoff_seconds(row["attempts"])
+            await self._retry(row, wait, str(exc))
+            return False
+        except RecipientBlocked as exc:
+            await self._finish(row["id"], {"status": UNDELIVERABLE, "last_error": str(exc)[:500]}, [], "")
+            if self.on_blocked is not None and row["to_person"]:
+                await self.on_blocked(row["to_person"])
+            return False
+        except Undeliverable as exc:
+            log.warning("outbox %s undeliverable: %s", row["id"], exc)
+            await self._finish(row["id"], {"status": UNDELIVERABLE, "last_error": str(exc)[:500]}, [], "")
+            return False
+        except Exception as exc:
+            log.warning("outbox %s delivery failed: %s", row["id"], exc)
+            await self._retry(row, backoff_seconds(row["attempts"]), repr(exc))
+            return False
+        await self._finish(
+            row["id"], {"status": SENT, "sent_at": self.clock.now()}, copies, row["message_id"]
+        )
+        return True
 
     async def _retry(self, row: dict[str, Any], seconds: float, reason: str) -> None:
         attempts = row["attempts"] + 1

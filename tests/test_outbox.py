@@ -135,3 +135,37 @@ async def test_rate_limiter_spaces_global_and_per_chat() -> None:
         await limiter.acquire(chat)
     await limiter.acquire("a")
     assert waits[0] == 1 / 30 and abs(now[0] - 1.0) < 1e-9
+
+
+async def test_platform_down_for_30_seconds_then_back_delivers_everything_once_in_order(
+    app: App, clock: FakeClock
+) -> None:
+    """Refusing connections and answering 500 for 30 s (fake time): nothing lost, nothing doubled."""
+
+    class Outage(FlakyTransport):
+        down_until = clock.now() + timedelta(seconds=30)
+        attempts = 0
+
+        async def deliver(self, item: Delivery) -> list[Copy]:
+            self.attempts += 1
+            if clock.now() < self.down_until:
+                raise ConnectionRefusedError("refused") if self.attempts % 2 else RetryLater(None, "HTTP 500")
+            return await super().deliver(item)
+
+    transport = Outage()
+    app.attach(transport)
+    people = ["wangfang", "liuyang", "chenjing"]
+    await queue(app, *(Outgoing(f"{p}-{i}", to_person=p) for i in range(4) for p in people))
+    for _ in range(40):  # the worker keeps trying every second of fake time
+        await app.deliver()
+        clock.set(clock.now() + timedelta(seconds=1))
+    clock.set(clock.now() + timedelta(minutes=5))
+    for _ in range(5):
+        await app.deliver()
+        clock.set(clock.now() + timedelta(seconds=5))
+    assert transport.attempts > 3
+    for person in people:
+        assert [text for chat, text in transport.delivered if chat == person] == [
+            f"{person}-{i}" for i in range(4)
+        ]
+    assert len(transport.delivered) == 12

@@ -44,6 +44,7 @@ class ConsoleTransport:
     out: IO[str]
     as_json: bool = False
     platform: str = PLATFORM
+    concurrency: int = 1  # one at a time: a script's output stays in a repeatable order
     latest_buttons: dict[str, list[dict[str, str]]] = field(default_factory=dict)
     latest_buttons_message: dict[str, str] = field(default_factory=dict)
     sent: list[dict[str, Any]] = field(default_factory=list)

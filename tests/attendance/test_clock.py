@@ -268,3 +268,53 @@ async def test_concurrent_double_tap_records_one_punch(rostered: App, clock: Fak
     texts = [m["text"] for m in chat.sent]
     assert sum(t.startswith("✅ 上班打卡") for t in texts) == 1
     assert sum(t.startswith("您已在 08:55 打过上班卡") for t in texts) == 4
+
+
+async def test_overnight_shift_belongs_to_the_day_it_starts(tmp_path: Path) -> None:
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "shifts:\n"
+        "  - {code: day, name_zh: 白班, name_en: day, start: '09:00', end: '18:00', aliases: [白]}\n"
+        "  - {code: night, name_zh: 夜班, name_en: night, start: '22:00', end: '06:00', aliases: [夜]}\n"
+        "roster:\n  rotation: [day, night]\n"
+        "staffing:\n  default: {day: 1, night: 1}\n",
+        encoding="utf-8",
+    )
+    clock = FakeClock(local("2026-12-01 21:00"))
+    app = App(
+        Settings(
+            database_url=f"sqlite+aiosqlite:///{tmp_path / 'n.db'}",
+            policy_file=policy,
+            kb_semantic=False,
+            roster_file=None,
+            org_file=REPO / "examples/org.yaml",
+            _env_file=None,
+        ),  # type: ignore[call-arg]
+        clock=clock,
+    )
+    await app.prepare()
+    try:
+        from bot import roster_store
+
+        async with app.db.transaction() as conn:
+            await roster_store.upsert(
+                conn,
+                [("wangfang", date(2026, 12, 1), "night"), ("wangfang", date(2026, 12, 2), None)],
+                clock.now(),
+            )
+        chat = Chat(app, clock)
+        reminded = await chat.line("clock: 2026-12-01 21:45")
+        assert any(m["to"] == "wangfang" and "夜班（22:00–06:00）" in m["text"] for m in reminded)
+        clock.set(local("2026-12-01 22:03"))
+        assert (await chat.say("wangfang", "打卡"))[0]["text"].startswith(
+            "✅ 上班打卡 22:03：夜班 22:00–06:00"
+        )
+        clock.set(local("2026-12-02 06:40"))
+        out = await chat.say("wangfang", "下班")
+        assert out[0]["text"].startswith("✅ 下班打卡 06:40：夜班 22:00–06:00")
+        assert "记 1 个加班单位" in out[0]["text"]
+        async with app.db.read() as conn:
+            days = (await conn.execute(sa.select(punches.c.kind, punches.c.shift_day))).all()
+        assert sorted(days) == [("clock_in", date(2026, 12, 1)), ("clock_out", date(2026, 12, 1))]
+    finally:
+        await app.close()
