@@ -548,7 +548,6 @@ async def missed_punch(ctx: Context) -> None:
                 conn=conn,
             )
             return
-        decider = await engine.find_decider(conn, ctx.person.team, "lead", {ctx.person.id})
         start, _ = shift_window(day, rules.shift(entry.shift_code), app.tz)
         time_day = (
             day + timedelta(days=1) if at < start.astimezone(app.tz).time() and punch == "clock_out" else day
@@ -563,23 +562,9 @@ async def missed_punch(ctx: Context) -> None:
             "time_day": time_day.isoformat() if time_day != day else None,
         }
         deadline_at = local_instant(verdict.deadline + timedelta(days=1), time(0), app.tz)
-        request = await engine.create(
-            conn,
-            kind=MISSED,
-            state=engine.PENDING,
-            requester_id=ctx.person.id,
-            now=ctx.now,
-            payload=payload,
-            team=ctx.person.team,
-            decider_level=decider.level if decider else None,
-            decider_id=decider.person_id if decider else None,
-            expires_at=deadline_at + timedelta(days=2),
-            next_reminder_at=ctx.now + timedelta(minutes=rules.reminders.approval_reminder_interval_minutes),
+        request = await decisions.submit_for_decision(
+            conn, ctx, kind=MISSED, level="lead", payload=payload, expires_at=deadline_at + timedelta(days=2)
         )
-        if decider is not None:
-            person = await app.directory.by_id(conn, decider.person_id)
-            if person is not None:
-                await decisions.send_card(conn, app, request, person)
         await ctx.send(
             ctx.answer(
                 ctx.t(

@@ -140,8 +140,6 @@ async def create_leave(ctx: Context, leave_type: LeaveType, start: date, end: da
             )
             await ctx.send(ctx.answer(ctx.t(refusal.key, **fields)), conn=conn)
             return
-        decider = await engine.find_decider(conn, ctx.person.team, facts["level"], {ctx.person.id})
-        interval = timedelta(minutes=policy(app).reminders.approval_reminder_interval_minutes)
         payload = {
             "type": leave_type.code,
             "start": start.isoformat(),
@@ -152,38 +150,24 @@ async def create_leave(ctx: Context, leave_type: LeaveType, start: date, end: da
             "late_notice": facts["late_notice"],
             "peak_sale": facts["peak"],
         }
-        expires = local_instant(end + timedelta(days=1), time(0), app.tz)
-        request = await engine.create(
+        article = policy(app).leave.article_approval
+        request = await decisions.submit_for_decision(
             conn,
+            ctx,
             kind=KIND,
-            state=engine.PENDING,
-            requester_id=ctx.person.id,
-            now=ctx.now,
+            level=facts["level"],
             payload=payload,
-            team=ctx.person.team,
-            decider_level=decider.level if decider else None,
-            decider_id=decider.person_id if decider else None,
-            expires_at=expires,
-            next_reminder_at=ctx.now + interval,
+            expires_at=local_instant(end + timedelta(days=1), time(0), app.tz),
+            card_key="leave.card",
+            to_group=True,
+            article=lambda lang: cite(article, lang),
         )
         if facts["late_notice"]:
             await app.audit_in(
                 conn, actor=ctx.person.id, action="leave.late_sick_notice", object_id=str(request.id)
             )
-        if decider is not None:
-            person = await app.directory.by_id(conn, decider.person_id)
-            if person is not None:
-                await decisions.send_card(
-                    conn,
-                    app,
-                    request,
-                    person,
-                    intro_key="leave.card",
-                    article=cite(policy(app).leave.article_approval, person.language),
-                )
-        await decisions.group_card(conn, app, request)
         key = "leave.sent_flagged" if facts["late_notice"] else "leave.sent"
-        decider_name = await _name(conn, app, decider.person_id) if decider else "-"
+        decider_name = await _name(conn, app, request.decider_id) if request.decider_id else "-"
         await ctx.send(
             ctx.answer(
                 ctx.t(key, summary=decisions.summary(app, request, ctx.lang), decider=decider_name),
@@ -199,7 +183,7 @@ async def create_leave(ctx: Context, leave_type: LeaveType, start: date, end: da
             ),
             conn=conn,
         )
-    await decisions.refresh_homes(app, ctx.person.id, decider.person_id if decider else None)
+    await decisions.refresh_homes(app, ctx.person.id, request.decider_id)
 
 
 async def _name(conn: AsyncConnection, app: App, person_id: str) -> str:

@@ -70,30 +70,19 @@ async def request_overtime(ctx: Context) -> None:
         )
         return
     async with app.db.transaction() as conn:
-        decider = await engine.find_decider(conn, ctx.person.team, "supervisor", {ctx.person.id})
-        request = await engine.create(
+        request = await decisions.submit_for_decision(
             conn,
+            ctx,
             kind=KIND,
-            state=engine.PENDING,
-            requester_id=ctx.person.id,
-            now=ctx.now,
-            team=ctx.person.team,
+            level="supervisor",
             payload={
                 "day": day.isoformat(),
                 "hours": hours,
                 "reason": words[2][:300],
                 "requester_name": ctx.person.name,
             },
-            decider_level=decider.level if decider else None,
-            decider_id=decider.person_id if decider else None,
             expires_at=local_instant(day + timedelta(days=1), time(0), app.tz),
-            next_reminder_at=ctx.now
-            + timedelta(minutes=policy(app).reminders.approval_reminder_interval_minutes),
         )
-        if decider is not None:
-            person = await app.directory.by_id(conn, decider.person_id)
-            if person is not None:
-                await decisions.send_card(conn, app, request, person)
         await ctx.send(
             ctx.answer(
                 ctx.t(

@@ -122,6 +122,45 @@ async def send_card(
     return out
 
 
+async def submit_for_decision(
+    conn: AsyncConnection,
+    ctx: Context,
+    *,
+    kind: str,
+    level: str,
+    payload: dict[str, Any],
+    expires_at: datetime | None,
+    card_key: str = "request.card.intro",
+    to_group: bool = False,
+    **card_fields: Any,
+) -> engine.Request:
+    """Create a pending request for the decider at `level` (moving up past the requester), chase them
+    at the policy's interval, and send them the card (and the supervisors' group, when asked)."""
+    app = ctx.app
+    decider = await engine.find_decider(conn, ctx.person.team, level, {ctx.person.id})
+    interval = timedelta(minutes=policy(app).reminders.approval_reminder_interval_minutes)
+    request = await engine.create(
+        conn,
+        kind=kind,
+        state=engine.PENDING,
+        requester_id=ctx.person.id,
+        now=ctx.now,
+        payload=payload,
+        team=ctx.person.team,
+        decider_level=decider.level if decider else None,
+        decider_id=decider.person_id if decider else None,
+        expires_at=expires_at,
+        next_reminder_at=ctx.now + interval,
+    )
+    person = await app.directory.by_id(conn, decider.person_id) if decider else None
+    if person is not None:
+        fields = {k: (v(person.language) if callable(v) else v) for k, v in card_fields.items()}
+        await send_card(conn, app, request, person, intro_key=card_key, **fields)
+    if to_group:
+        await group_card(conn, app, request)
+    return request
+
+
 SUPERVISORS_CHAT = "supervisors"
 
 

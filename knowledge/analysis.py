@@ -205,6 +205,15 @@ def rejoined(norm: str) -> list[str]:
     return found
 
 
+@lru_cache(maxsize=262_144)
+def _kept_cjk_token(token: str) -> bool:
+    """Whether a non-ASCII jieba token is a term; cached, since a handbook repeats its words endlessly."""
+    stop = stopwords()
+    if not token or token in stop or token.isspace() or _QUANTITY_QUESTION.match(token):
+        return False
+    return not (len(token) >= 3 and _made_of_stopwords(token, stop))  # 哪些方面 = 哪些 + 方面
+
+
 def _made_of_stopwords(token: str, stop: frozenset[str]) -> bool:
     return any(token[:i] in stop and token[i:] in stop for i in range(1, len(token)))
 
@@ -216,7 +225,6 @@ def words(norm: str, *, search: bool = True, full: bool = False) -> list[str]:
     full mode (every dictionary word in the text), which finds the same words about twice as
     fast, so 10,000 articles index within the time budget.
     """
-    stop = stopwords()
     out: list[str] = []
     if not has_cjk(norm):
         for token in _LATIN.findall(norm):
@@ -244,9 +252,7 @@ def words(norm: str, *, search: bool = True, full: bool = False) -> list[str]:
                     term = english_term(part)
                     if term is not None:
                         append(term)
-        elif token and token not in stop and not token.isspace() and not _QUANTITY_QUESTION.match(token):
-            if len(token) >= 3 and _made_of_stopwords(token, stop):
-                continue  # 哪些方面 = 哪些 + 方面
+        elif _kept_cjk_token(token):
             append(token)
     if search or full:
         out.extend(rejoined(norm))

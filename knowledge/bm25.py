@@ -28,14 +28,12 @@ class BM25:
         lengths = np.zeros(self.size, dtype=np.float64)
         vocab = self.vocab
         for doc_id, bag in enumerate(docs):
-            lengths[doc_id] = sum(bag.values())
-            for term, tf in bag.items():
-                tid = vocab.get(term)
-                if tid is None:
-                    tid = vocab[term] = len(vocab)
-                term_ids.append(tid)
-                doc_ids.append(doc_id)
-                freqs.append(tf)
+            values = list(bag.values())
+            lengths[doc_id] = sum(values)
+            # setdefault gives a new term the next free id: one dictionary operation per term.
+            term_ids.extend([vocab.setdefault(term, len(vocab)) for term in bag])
+            doc_ids.extend([doc_id] * len(values))
+            freqs.extend(values)
         tids = np.asarray(term_ids, dtype=np.int64)
         order = np.argsort(tids, kind="stable")
         self._docs: IntArray = np.asarray(doc_ids, dtype=np.int64)[order]

@@ -69,7 +69,10 @@ async def prepare_department(url: str, tmp_path: Path) -> None:
     await app.close()
 
 
-async def test_two_replicas_one_killed(database_url: str, tmp_path: Path) -> None:
+async def run_replicas(
+    database_url: str, tmp_path: Path, *, kill_after: int | None
+) -> tuple[list[dict[str, str]], int]:
+    """Two replicas deliver the reminders; optionally SIGKILL the first once `kill_after` arrived."""
     await prepare_department(database_url, tmp_path)
     received: list[dict[str, str]] = []
     runner, platform = await start_platform(received)
@@ -85,15 +88,17 @@ async def test_two_replicas_one_killed(database_url: str, tmp_path: Path) -> Non
         )
         for _ in range(2)
     ]
+    at_kill = -1
     try:
+        if kill_after is not None:
+            for _ in range(600):
+                if len(received) >= kill_after:
+                    break
+                await asyncio.sleep(0.05)
+            replicas[0].send_signal(signal.SIGKILL)
+            at_kill = len(received)
         for _ in range(600):
-            if len(received) >= 300:
-                break
-            await asyncio.sleep(0.05)
-        replicas[0].send_signal(signal.SIGKILL)
-        at_kill = len(received)
-        for _ in range(600):
-            if replicas[1].poll() is not None:
+            if all(r.poll() is not None for r in replicas[1 if kill_after is not None else 0 :]):
                 break
             await asyncio.sleep(0.1)
     finally:
@@ -102,11 +107,25 @@ async def test_two_replicas_one_killed(database_url: str, tmp_path: Path) -> Non
                 replica.kill()
             replica.wait(timeout=30)
         await runner.cleanup()
-    assert replicas[0].returncode == -signal.SIGKILL
-    assert 300 <= at_kill < AGENTS  # killed in the middle of the run
+    if kill_after is not None:
+        assert replicas[0].returncode == -signal.SIGKILL
     assert replicas[1].returncode == 0
-    counts = Counter(m["message_id"] for m in received)
+    return received, at_kill
+
+
+async def test_two_replicas_send_each_reminder_exactly_once(database_url: str, tmp_path: Path) -> None:
+    received, _ = await run_replicas(database_url, tmp_path, kill_after=None)
     reminders = [m for m in received if m["text"].startswith("⏰")]
-    assert len({m["to"] for m in reminders}) == AGENTS  # every agent reminded
-    # At most the one message the killed replica had in flight can reach the platform twice.
-    assert sum(n - 1 for n in counts.values()) <= 1
+    assert len(reminders) == AGENTS
+    assert Counter(m["to"] for m in reminders).most_common(1)[0][1] == 1
+    assert Counter(m["message_id"] for m in received).most_common(1)[0][1] == 1
+
+
+async def test_a_replica_killed_mid_run_loses_nothing(database_url: str, tmp_path: Path) -> None:
+    received, at_kill = await run_replicas(database_url, tmp_path, kill_after=300)
+    assert 300 <= at_kill < AGENTS  # killed in the middle of the run
+    reminders = [m for m in received if m["text"].startswith("⏰")]
+    assert len({m["to"] for m in reminders}) == AGENTS  # the survivor sent what the dead one had claimed
+    # Only what the killed replica had in flight (8 sends at a time) can reach the platform twice.
+    counts = Counter(m["message_id"] for m in received)
+    assert sum(n - 1 for n in counts.values()) <= 8
