@@ -205,7 +205,7 @@ async def create(ctx: Context, data: dict[str, Any]) -> None:
                         skipped_person,
                         "esc.told.skipped",
                         request,
-                        article=cite(rules.article_skip_level, "zh-CN"),
+                        article=lambda lang: cite(rules.article_skip_level, lang),
                     )
             await app.audit_in(
                 conn,
@@ -267,7 +267,7 @@ async def move_up(
             moved,
             name=shown,
             missed=old.name if old else "-",
-            article=cite(policy(app).escalation.article_auto, "zh-CN"),
+            article=lambda lang: cite(policy(app).escalation.article_auto, lang),
         )
         await decisions.tell(conn, app, missed, "esc.told.missed", moved, name=shown)
     else:

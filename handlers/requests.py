@@ -227,6 +227,7 @@ async def tell(
         return
     if request is not None:
         fields["summary"] = summary(app, request, person.language)
+    fields = {k: (v(person.language) if callable(v) else v) for k, v in fields.items()}  # per-language values
     await app.notify(conn, Outgoing(text=app.catalog.t(person.language, key, **fields), to_person=person.id))
 
 
