@@ -174,18 +174,18 @@ class Dispatcher:
             )
             .exists()
         )
+        due = (
+            outbox.c.status == PENDING,
+            outbox.c.next_attempt_at <= now,
+            sa.or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now),
+        )
+        # Look before taking the write lock: an idle worker must not queue behind every handler's write.
+        async with self.db.read() as conn:
+            probe = sa.select(outbox.c.id).where(*due).limit(1)
+            if (await conn.execute(probe)).first() is None:
+                return []
         async with self.db.transaction() as conn:
-            query = (
-                sa.select(outbox)
-                .where(
-                    outbox.c.status == PENDING,
-                    outbox.c.next_attempt_at <= now,
-                    sa.or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now),
-                    ~blocked_by_earlier,
-                )
-                .order_by(outbox.c.id)
-                .limit(self.batch)
-            )
+            query = sa.select(outbox).where(*due, ~blocked_by_earlier).order_by(outbox.c.id).limit(self.batch)
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             rows = [dict(r._mapping) for r in await conn.execute(query)]
