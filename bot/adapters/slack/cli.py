@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import re
-import signal
 import sys
 from typing import Any
 
+from bot.adapters.launch import until_signal
 from bot.adapters.slack import texts
 from bot.adapters.slack.texts import StartupError
 from bot.settings import Settings, load_settings
@@ -83,13 +82,8 @@ def check_settings(settings: Settings) -> None:
 async def _main(settings: Settings) -> int:
     from bot.adapters.slack.runner import serve  # slack-bolt loads only for this command
 
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
     try:
-        return await serve(settings, stop=stop)
+        return await until_signal(lambda stop: serve(settings, stop=stop))
     except StartupError as exc:
         print(exc, file=sys.stderr)
         return 2

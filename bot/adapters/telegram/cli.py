@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import logging
 import re
-import signal
 import sys
 from collections.abc import Callable
 from typing import Any
 
+from bot.adapters.launch import until_signal
 from bot.adapters.telegram import texts
 from bot.settings import Settings, load_settings
 
@@ -188,13 +187,8 @@ async def serve(
 
 
 async def _main(settings: Settings) -> int:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
     try:
-        return await serve(settings, stop=stop)
+        return await until_signal(lambda stop: serve(settings, stop=stop))
     except StartupError as exc:
         print(exc, file=sys.stderr)
         return 2
