@@ -230,6 +230,9 @@ class App:
             return
         async with self.db.read() as conn:
             state = await self.conversations.get(conn, ctx.person.id)
+        # A form continues only where it was started (or in a private chat): chatter in a group is no answer.
+        if state is not None and not incoming.is_private and state.chat_id != incoming.chat_id:
+            state = None
         if state is not None:
             if state.expired(ctx.now) or state.kind not in self.router.steps:
                 await ctx.end_conversation()

@@ -172,3 +172,27 @@ def test_questions_that_start_with_a_keyword_go_to_the_handbook() -> None:
     assert router.resolve("请假明天") == (router.commands["leave"], "明天")
     assert router.resolve("查询迟到怎么算？") == (router.commands["rule"], "迟到怎么算？")
     assert router.resolve("/leave 要提前几天？") == (router.commands["leave"], "要提前几天？")
+
+
+async def test_group_chatter_is_not_taken_as_the_next_form_step(app: App, clock: FakeClock) -> None:
+    from bot.messages import Incoming
+
+    chat = Chat(app, clock)
+    await chat.say("wangfang", "/lang")  # opens the language form in the private chat
+    person = await app.person("wangfang")
+    await app.handle(
+        Incoming(
+            "console",
+            "group-1",
+            "wangfang",
+            person,
+            clock.now(),
+            text="en",
+            is_private=False,
+            addressed_to_bot=False,
+        )
+    )
+    await app.deliver()
+    assert (await app.person("wangfang")).language == "zh-CN"  # type: ignore[union-attr]
+    done = await chat.say("wangfang", "en")  # the answer in the private chat still counts
+    assert done[0]["text"] == "OK, I will talk to you in English from now on."
