@@ -15,6 +15,7 @@ from bot.conversations import ConversationState
 from bot.messages import Button, Person
 from handlers import requests as decisions
 from handlers.common import cite, parse_day, policy
+from handlers.requests import Refusal
 from schedules.policy import LeaveType
 from schedules.timeutil import local_instant, shift_window
 
@@ -23,13 +24,6 @@ if TYPE_CHECKING:
 
 KIND = "leave"
 MAX_DAYS = 180
-
-
-class LeaveRefusal(Exception):
-    def __init__(self, key: str, **fields: Any) -> None:
-        super().__init__(key)
-        self.key = key
-        self.fields = fields
 
 
 def leave_name(leave_type: LeaveType, lang: str) -> str:
@@ -90,13 +84,13 @@ async def check(
     rules = policy(app).leave
     today = now.astimezone(app.tz).date()
     if end < start:
-        raise LeaveRefusal("leave.refused.order")
+        raise Refusal("leave.refused.order")
     days = (end - start).days + 1
     if days > MAX_DAYS:
-        raise LeaveRefusal("leave.refused.too_long", days=MAX_DAYS)
+        raise Refusal("leave.refused.too_long", days=MAX_DAYS)
     late_notice = False
     if leave_type.notice_days and (start - today).days < leave_type.notice_days:
-        raise LeaveRefusal(
+        raise Refusal(
             "leave.refused.notice",
             type=leave_type.name_zh,
             days=leave_type.notice_days,
@@ -125,20 +119,9 @@ async def create_leave(ctx: Context, leave_type: LeaveType, start: date, end: da
     async with app.db.transaction() as conn:
         try:
             facts = await check(conn, app, ctx.person, leave_type, start, end, ctx.now)
-        except LeaveRefusal as refusal:
-            fields = dict(refusal.fields)
-            if "article" in fields:
-                fields["article"] = cite(fields["article"], ctx.lang)
-            if "type" in fields:
-                fields["type"] = leave_name(leave_type, ctx.lang)
-            await app.audit_in(
-                conn,
-                actor=ctx.person.id,
-                action="leave.refused",
-                object_id=ctx.person.id,
-                after={"reason": refusal.key},
-            )
-            await ctx.send(ctx.answer(ctx.t(refusal.key, **fields)), conn=conn)
+        except Refusal as refusal:
+            names = {"type": leave_name(leave_type, ctx.lang)} if "type" in refusal.fields else {}
+            await decisions.refuse(conn, ctx, "leave.refused", refusal, **names)
             return
         payload = {
             "type": leave_type.code,

@@ -15,7 +15,7 @@ from bot import requests as engine
 from bot.context import Context
 from bot.conversations import ConversationState
 from bot.messages import Button, Outgoing, Person
-from handlers.common import policy
+from handlers.common import cite, policy
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -31,6 +31,26 @@ class KindSpec:
     summary: Summary
     on_approved: Effect | None = None
     decided_by_buttons: bool = True
+
+
+class Refusal(Exception):
+    """A request the handbook does not allow; `key` and `fields` make the catalog sentence."""
+
+    def __init__(self, key: str, **fields: Any) -> None:
+        super().__init__(key)
+        self.key = key
+        self.fields = fields
+
+
+async def refuse(conn: AsyncConnection, ctx: Context, action: str, refusal: Refusal, **fields: Any) -> None:
+    """Audit a refusal and tell the requester why, quoting the article in their language."""
+    values = {**refusal.fields, **fields}
+    if "article" in values:
+        values["article"] = cite(values["article"], ctx.lang)
+    await ctx.app.audit_in(
+        conn, actor=ctx.person.id, action=action, object_id=ctx.person.id, after={"reason": refusal.key}
+    )
+    await ctx.send(ctx.answer(ctx.t(refusal.key, **values)), conn=conn)
 
 
 def kinds(app: App) -> dict[str, KindSpec]:

@@ -15,7 +15,8 @@ from bot.context import Context
 from bot.messages import Button, Person
 from bot.schema import people, requests
 from handlers import requests as decisions
-from handlers.common import cite, parse_day, policy, shift_label
+from handlers.common import parse_day, policy, shift_label
+from handlers.requests import Refusal
 from schedules.timeutil import shift_window
 
 if TYPE_CHECKING:
@@ -24,15 +25,6 @@ if TYPE_CHECKING:
 SWAP, GIVE_AWAY = "swap", "give_away"
 LOOKAHEAD_DAYS = 14
 NEARBY_DAYS = 3
-
-
-class Refusal(Exception):
-    """A swap the handbook does not allow; `key` and `fields` make the catalog sentence."""
-
-    def __init__(self, key: str, **fields: Any) -> None:
-        super().__init__(key)
-        self.key = key
-        self.fields = fields
 
 
 def _day(value: Any) -> date:
@@ -244,17 +236,7 @@ async def create_swap(
                 conn, app, ctx.person, colleague, kind, day, their_day, ctx.now, urgent=urgent
             )
         except Refusal as refusal:
-            fields = dict(refusal.fields)
-            if "article" in fields:
-                fields["article"] = cite(fields["article"], ctx.lang)
-            await app.audit_in(
-                conn,
-                actor=ctx.person.id,
-                action=f"{kind}.refused",
-                object_id=ctx.person.id,
-                after={"reason": refusal.key},
-            )
-            await ctx.send(ctx.answer(ctx.t(refusal.key, **fields)), conn=conn)
+            await decisions.refuse(conn, ctx, f"{kind}.refused", refusal)
             return
         payload = {
             "day": day.isoformat(),
