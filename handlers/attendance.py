@@ -18,6 +18,7 @@ from bot.schema import people, punches, requests, teams
 from handlers import requests as decisions
 from handlers.common import calendar, cite, cite_all, parse_day, policy, shift_label
 from schedules.attendance import (
+    MatchedShift,
     PunchKind,
     Verdict,
     VerdictKind,
@@ -155,6 +156,37 @@ async def lead_of(conn: AsyncConnection, person: Person) -> str | None:
     return lead if lead != person.id else None
 
 
+async def punch_matched(
+    ctx: Context, conn: AsyncConnection, kind: str, matched: MatchedShift
+) -> tuple[str, bool]:
+    """Judge and store a punch on the shift it matched; returns the reply and whether it was stored
+    (a second punch of the same kind is answered politely and not stored again)."""
+    app, rules, now = ctx.app, policy(ctx.app), ctx.now
+    day, code = matched.entry.date, matched.shift_code
+    label = f"{shift_label(app, code, ctx.lang)} {hhmm(app, matched.start)}–{hhmm(app, matched.end)}"
+    already, done = (
+        ("clock.already_in", "clock.in_done")
+        if kind == "clock_in"
+        else (
+            "clock.already_out",
+            "clock.out_done",
+        )
+    )
+    before = await existing_punch(conn, ctx.person.id, day, code, kind)
+    if before is not None:
+        return ctx.t(already, time=hhmm(app, before), shift=label), False
+    if kind == "clock_in":
+        verdict = clock_in_verdict(matched.start, now, await grace_uses(conn, ctx.person.id, day), rules)
+    else:
+        verdict = clock_out_verdict(matched.end, now, rules)
+    stored = await record_punch(
+        conn, app, ctx.person.id, kind, now, day, code, verdict.kind.value, verdict, "chat", ctx.person.id
+    )
+    if not stored:
+        return ctx.t(already, time=hhmm(app, now), shift=label), False
+    return ctx.t(done, time=hhmm(app, now), shift=label) + "\n" + verdict_text(app, ctx.lang, verdict), True
+
+
 async def clock_in(ctx: Context) -> None:
     app, rules = ctx.app, policy(ctx.app)
     now = ctx.now
@@ -205,35 +237,7 @@ async def clock_in(ctx: Context) -> None:
             )
             await ctx.send(ctx.answer(ctx.t("clock.no_shift", time=hhmm(app, now))), conn=conn)
             return
-        day, code = matched.entry.date, matched.shift_code
-        label = f"{shift_label(app, code, ctx.lang)} {hhmm(app, matched.start)}–{hhmm(app, matched.end)}"
-        before = await existing_punch(conn, ctx.person.id, day, code, "clock_in")
-        if before is not None:
-            await ctx.send(
-                ctx.answer(ctx.t("clock.already_in", time=hhmm(app, before), shift=label)), conn=conn
-            )
-            return
-        verdict = clock_in_verdict(matched.start, now, await grace_uses(conn, ctx.person.id, day), rules)
-        if not await record_punch(
-            conn,
-            app,
-            ctx.person.id,
-            "clock_in",
-            now,
-            day,
-            code,
-            verdict.kind.value,
-            verdict,
-            "chat",
-            ctx.person.id,
-        ):
-            await ctx.send(ctx.answer(ctx.t("clock.already_in", time=hhmm(app, now), shift=label)), conn=conn)
-            return
-        text = (
-            ctx.t("clock.in_done", time=hhmm(app, now), shift=label)
-            + "\n"
-            + verdict_text(app, ctx.lang, verdict)
-        )
+        text, _ = await punch_matched(ctx, conn, "clock_in", matched)
         await ctx.send(ctx.answer(text), conn=conn)
 
 
@@ -246,38 +250,9 @@ async def clock_out(ctx: Context) -> None:
         if matched is None:
             await ctx.send(ctx.answer(ctx.t("clock.out_no_shift")), conn=conn)
             return
+        text, recorded = await punch_matched(ctx, conn, "clock_out", matched)
         day, code = matched.entry.date, matched.shift_code
-        label = f"{shift_label(app, code, ctx.lang)} {hhmm(app, matched.start)}–{hhmm(app, matched.end)}"
-        before = await existing_punch(conn, ctx.person.id, day, code, "clock_out")
-        if before is not None:
-            await ctx.send(
-                ctx.answer(ctx.t("clock.already_out", time=hhmm(app, before), shift=label)), conn=conn
-            )
-            return
-        verdict = clock_out_verdict(matched.end, now, rules)
-        if not await record_punch(
-            conn,
-            app,
-            ctx.person.id,
-            "clock_out",
-            now,
-            day,
-            code,
-            verdict.kind.value,
-            verdict,
-            "chat",
-            ctx.person.id,
-        ):
-            await ctx.send(
-                ctx.answer(ctx.t("clock.already_out", time=hhmm(app, now), shift=label)), conn=conn
-            )
-            return
-        text = (
-            ctx.t("clock.out_done", time=hhmm(app, now), shift=label)
-            + "\n"
-            + verdict_text(app, ctx.lang, verdict)
-        )
-        if await existing_punch(conn, ctx.person.id, day, code, "clock_in") is None:
+        if recorded and await existing_punch(conn, ctx.person.id, day, code, "clock_in") is None:
             text += "\n" + ctx.t("clock.out_without_in", day=f"{day:%m-%d}")
         await ctx.send(ctx.answer(text), conn=conn)
 
