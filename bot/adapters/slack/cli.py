@@ -15,10 +15,10 @@ import re
 import sys
 from typing import Any
 
-from bot.adapters.launch import until_signal
+from bot.adapters.launch import run_command
 from bot.adapters.slack import texts
 from bot.adapters.slack.texts import StartupError
-from bot.settings import Settings, load_settings
+from bot.settings import Settings
 
 log = logging.getLogger("deskmate.slack")
 
@@ -79,28 +79,16 @@ def check_settings(settings: Settings) -> None:
         raise StartupError(texts.MISSING_SIGNING_SECRET)
 
 
-async def _main(settings: Settings) -> int:
+async def _serve(settings: Settings, stop: asyncio.Event) -> int:
     from bot.adapters.slack.runner import serve  # slack-bolt loads only for this command
 
-    try:
-        return await until_signal(lambda stop: serve(settings, stop=stop))
-    except StartupError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+    return await serve(settings, stop=stop)
 
 
 def cmd_slack(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    setup_logging(settings)
-    try:
-        check_settings(settings)
-    except StartupError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    try:
-        return asyncio.run(_main(settings))
-    except KeyboardInterrupt:
-        return 130
+    return run_command(
+        setup_logging=setup_logging, check_settings=check_settings, serve=_serve, startup_error=StartupError
+    )
 
 
 def add_commands(subparsers: Any) -> None:

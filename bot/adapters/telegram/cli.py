@@ -14,9 +14,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bot.adapters.launch import until_signal
+from bot.adapters.launch import run_command
 from bot.adapters.telegram import texts
-from bot.settings import Settings, load_settings
+from bot.settings import Settings
 
 log = logging.getLogger("deskmate.telegram")
 
@@ -186,26 +186,14 @@ async def serve(
     return 0
 
 
-async def _main(settings: Settings) -> int:
-    try:
-        return await until_signal(lambda stop: serve(settings, stop=stop))
-    except StartupError as exc:
-        print(exc, file=sys.stderr)
-        return 2
+async def _serve(settings: Settings, stop: asyncio.Event) -> int:
+    return await serve(settings, stop=stop)
 
 
 def cmd_telegram(args: argparse.Namespace) -> int:
-    settings = load_settings()
-    setup_logging(settings)
-    try:
-        check_settings(settings)
-    except StartupError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    try:
-        return asyncio.run(_main(settings))
-    except KeyboardInterrupt:
-        return 130
+    return run_command(
+        setup_logging=setup_logging, check_settings=check_settings, serve=_serve, startup_error=StartupError
+    )
 
 
 def add_commands(subparsers: Any) -> None:
