@@ -4,7 +4,7 @@ who is on duty, shift reminders, and 补卡 (missed punch) requests decided by t
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -21,7 +21,6 @@ from schedules.attendance import (
     MatchedShift,
     PunchKind,
     Verdict,
-    VerdictKind,
     absence_threshold,
     check_missed_punch,
     clock_in_verdict,
@@ -577,6 +576,3 @@ def register(app: App) -> None:
         order=43,
         private_only=True,
     )(on_duty_view)
-
-
-__all__ = ["Any", "VerdictKind", "register"]

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from schedules.calendar import HolidayCalendar, load_holidays
-from schedules.policy import Article, Policy, PolicyError, default_policy, load_policy
+from schedules.policy import Article, Policy, default_policy, load_policy
 
 if TYPE_CHECKING:
     from bot.app import App
-    from bot.messages import Person
 
 
 def policy(app: App) -> Policy:
@@ -34,15 +33,6 @@ def calendar(app: App) -> HolidayCalendar | None:
     return found
 
 
-def check_policy_file(app: App) -> str | None:
-    """One line describing a bad policy file, or None; used at start so a bad file stops the bot."""
-    try:
-        policy(app)
-    except PolicyError as exc:
-        return f"setting POLICY_FILE: {exc}"
-    return None
-
-
 def cite(article: Article, lang: str) -> str:
     return article.en if lang == "en" else article.zh
 
@@ -50,10 +40,6 @@ def cite(article: Article, lang: str) -> str:
 def cite_all(articles: tuple[Article, ...] | list[Article], lang: str) -> str:
     """第二十九条、第三十条 / Article 29, Article 30."""
     return (", " if lang == "en" else "、").join(cite(a, lang) for a in articles)
-
-
-def local_now(app: App, now: datetime) -> datetime:
-    return now.astimezone(app.tz)
 
 
 _DATE_PATTERNS = (
@@ -89,10 +75,6 @@ def parse_day(text: str, today: date) -> date | None:
                 return None
         return candidate
     return None
-
-
-def display_name(person: Person | None, fallback: str = "?") -> str:
-    return person.name if person else fallback
 
 
 def shift_label(app: App, code: str | None, lang: str) -> str:

@@ -14,7 +14,7 @@ from bot import audit, forms, org, roster_store
 from bot import requests as engine
 from bot.context import Context
 from bot.conversations import ConversationState
-from bot.messages import Button, Outgoing, Person
+from bot.messages import Button, Outgoing
 from bot.schema import people, requests
 from handlers import requests as decisions
 from handlers.common import cite, policy
@@ -577,6 +577,3 @@ def register(app: App) -> None:
                 )
             )
         await ctx.reply("\n".join(lines))
-
-
-__all__ = ["Person", "register"]

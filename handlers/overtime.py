@@ -3,7 +3,7 @@ monthly cap (第二十五条). Staying late itself is counted from the clock-out
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+from datetime import time, timedelta
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -101,6 +101,3 @@ def register(app: App) -> None:
     app.router.command(
         "overtime", keywords=("加班申请",), help_key="help.desc.overtime", order=34, takes_args=True
     )(request_overtime)
-
-
-__all__ = ["datetime", "register"]

@@ -8,8 +8,8 @@ import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Literal
+from datetime import date, timedelta
+from typing import TYPE_CHECKING, Literal
 
 import sqlalchemy as sa
 
@@ -263,14 +263,3 @@ def register(app: App) -> None:
             ctx.t("report.ready", first=f"{first:%m-%d}", last=f"{last:%m-%d}"),
             file=FileOut(name, data, MIMES["xlsx"]),
         )
-
-
-def parse_iso(value: str) -> date:
-    return date.fromisoformat(value)
-
-
-def now_local(app: App) -> datetime:
-    return app.clock.now().astimezone(app.tz)
-
-
-__all__ = ["Any", "attendance_report", "import_roster", "register"]
