@@ -206,10 +206,12 @@ def fast_limiter(clock: FakeClock) -> RateLimiter:
     """The global rate, timed by the fake clock and never really sleeping: tests stay fast. (Per-chat
     and per-group pacing is the adapter's own, on the App's fake clock already.)"""
 
-    async def no_sleep(seconds: float) -> None:
-        return None
+    skipped = [0.0]  # time "slept" runs on here, so the limiter sees its waits as passed
 
-    return RateLimiter(SEND_PER_SECOND, now=lambda: clock.now().timestamp(), sleep=no_sleep)
+    async def no_sleep(seconds: float) -> None:
+        skipped[0] += seconds
+
+    return RateLimiter(SEND_PER_SECOND, now=lambda: clock.now().timestamp() + skipped[0], sleep=no_sleep)
 
 
 StartTelegram = Callable[..., Awaitable[Telegram]]
