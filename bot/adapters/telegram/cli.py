@@ -122,6 +122,7 @@ async def check_connection(settings: Settings) -> None:
     database is touched."""
     from telegram import Bot
 
+    from bot.adapters.telegram.aiohttp_request import AiohttpRequest
     from bot.adapters.telegram.render import file_url_for
 
     assert settings.telegram_token is not None
@@ -129,6 +130,8 @@ async def check_connection(settings: Settings) -> None:
         settings.telegram_token.get_secret_value(),
         base_url=settings.telegram_base_url,
         base_file_url=file_url_for(settings.telegram_base_url),
+        request=AiohttpRequest(),
+        get_updates_request=AiohttpRequest(connection_pool_size=1),
     )
     try:
         async with bot:
