@@ -37,8 +37,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(REPO))
 
+import aiosqlite  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
+from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
 
 from bot.adapters.telegram.runner import TelegramBot  # noqa: E402
 from bot.adapters.telegram.transport import SEND_PER_SECOND  # noqa: E402
@@ -193,6 +195,8 @@ async def clock_in_burst(agents: int, seconds: float, limiter: RateLimiter, labe
                 replied_at.clear()
                 replies.clear()
                 seen_before = bot.updates_seen
+                statements = count_statements(app)
+                cpu_start = time.process_time()
                 start = time.monotonic()
                 for i in range(agents):
                     due = start + seconds * i / agents
@@ -207,6 +211,8 @@ async def clock_in_burst(agents: int, seconds: float, limiter: RateLimiter, labe
                 await wait_until(lambda: len(replied_at) >= agents, 120)
                 await wait_until(lambda: _idle(app), 120)
                 all_replied_in = time.monotonic() - start
+                cpu_used = time.process_time() - cpu_start
+                statement_count = statements.stop()
                 await asyncio.sleep(0.2)  # anything sent twice would show up now
             punched = await punches_per_person(app) if attendance else {}
         finally:
@@ -233,7 +239,59 @@ async def clock_in_burst(agents: int, seconds: float, limiter: RateLimiter, labe
             f"{statistics.median(latencies):.1f} / {p95:.1f} / {percentile(latencies, 0.99):.1f} / "
             f"{max(latencies):.1f} ms"
         )
+    per_update = cpu_used / agents * 1000
+    print(
+        f"  CPU per update:        {per_update:.1f} ms (this process: bot, fake API and driver), "
+        f"{statement_count / agents:.1f} SQL statements; {agents} in one second leaves "
+        f"{1000 / agents:.1f} ms on one core"
+    )
     return recorded == agents and once == agents and p95 <= 100
+
+
+class StatementCounter:
+    """Counts SQL statements the App sends while a burst runs."""
+
+    def __init__(self, app: App) -> None:
+        self.engine = app.db.engine.sync_engine
+        self.count = 0
+        sa.event.listen(self.engine, "before_cursor_execute", self._seen)
+
+    def _seen(self, *_args: object) -> None:
+        self.count += 1
+
+    def stop(self) -> int:
+        sa.event.remove(self.engine, "before_cursor_execute", self._seen)
+        return self.count
+
+
+def count_statements(app: App) -> StatementCounter:
+    return StatementCounter(app)
+
+
+async def storage_floor(rounds: int = 2000) -> None:
+    """What one statement costs the event loop's thread before any of our code runs: aiosqlite sends
+    each to its own thread and back, SQLAlchemy adds building and caching on top."""
+    with tempfile.TemporaryDirectory(prefix="deskmate-bench-") as tmp:
+        path = Path(tmp) / "floor.db"
+        async with aiosqlite.connect(path) as raw:
+            await raw.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)")
+            await raw.execute("INSERT INTO t VALUES (1, 'x')")
+            started = time.process_time()
+            for _ in range(rounds):
+                async with raw.execute("SELECT v FROM t WHERE id = ?", (1,)) as cursor:
+                    await cursor.fetchone()
+            raw_ms = (time.process_time() - started) / rounds * 1000
+        engine = create_async_engine(f"sqlite+aiosqlite:///{path}")
+        table = sa.table("t", sa.column("id"), sa.column("v"))
+        async with engine.connect() as conn:
+            started = time.process_time()
+            for _ in range(rounds):
+                (await conn.execute(sa.select(table.c.v).where(table.c.id == 1))).first()
+            sqla_ms = (time.process_time() - started) / rounds * 1000
+        await engine.dispose()
+    print("[the floor under one statement, CPU of the event loop's thread]")
+    print(f"  aiosqlite alone:       {raw_ms:.2f} ms per SELECT by primary key")
+    print(f"  through SQLAlchemy:    {sqla_ms:.2f} ms per SELECT by primary key")
 
 
 async def _idle(app: App) -> bool:
@@ -295,6 +353,7 @@ async def run(people: int, reminders: int, extra: bool) -> int:
         production = RateLimiter(SEND_PER_SECOND)
         await clock_in_burst(people, 1.0, production, "1c: the 1st burst with the production limiter")
         print(f"  ({people} replies need at least {people / SEND_PER_SECOND:.1f} s at {SEND_PER_SECOND}/s)")
+    await storage_floor()
     reminders_ok = await reminders_at_the_limit(reminders)
     print(f"  target (<= 10% over the limit's time, no 429): {'met' if reminders_ok else 'MISSED'}")
     return 0 if burst_ok and reminders_ok else 1

@@ -10,6 +10,7 @@ import importlib
 import logging
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -17,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot import audit, buttons, migrate, org
+from bot import audit, buttons, housekeeping, migrate, org
 from bot.clock import Clock, SystemClock
 from bot.context import Context
 from bot.conversations import Conversations
@@ -50,6 +51,10 @@ FEATURES = (
 MAX_TEXT = 4096
 
 
+class AlreadyHandled(Exception):
+    """The platform delivered this update before, and it was handled then: drop it, say nothing."""
+
+
 def error_code() -> str:
     return "E" + secrets.token_hex(3).upper()
 
@@ -75,6 +80,7 @@ class App:
         self.dispatcher: Dispatcher | None = None
         self.metrics = Metrics()
         self.direct_sender: Transport | None = None
+        housekeeping.register(self)
         for name in features:
             importlib.import_module(name).register(self)
 
@@ -108,9 +114,10 @@ class App:
             self.db,
             self.clock,
             transport,
-            self.directory.by_id,
+            self.directory.by_ids,
             limiter=limiter,
             on_blocked=self.on_blocked,
+            on_reached=self.on_reached,
             claim_seconds=self.settings.outbox_claim_seconds,
         )
         self.dispatcher.metrics = self.metrics
@@ -122,11 +129,24 @@ class App:
     # ----- incoming ---------------------------------------------------------------------------
     async def first_time(self, platform: str, update_id: str) -> bool:
         """True the first time an update id is seen; platforms redeliver, we act once."""
-        values = {"platform": platform, "update_id": update_id, "at": self.clock.now()}
         async with self.db.transaction() as conn:
-            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-            result = await conn.execute(insert(processed_updates).values(values).on_conflict_do_nothing())
-            return bool(result.rowcount)
+            return await self._record_update(conn, platform, update_id)
+
+    def update_recorder(self, platform: str, update_id: str) -> Callable[[AsyncConnection], Awaitable[None]]:
+        """For `db.first_write`: records the update id with the update's first effect, or raises
+        AlreadyHandled (rolling that transaction back) when it was recorded before."""
+
+        async def record(conn: AsyncConnection) -> None:
+            if not await self._record_update(conn, platform, update_id):
+                raise AlreadyHandled(f"{platform} update {update_id}")
+
+        return record
+
+    async def _record_update(self, conn: AsyncConnection, platform: str, update_id: str) -> bool:
+        values = {"platform": platform, "update_id": update_id, "at": self.clock.now()}
+        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+        result = await conn.execute(insert(processed_updates).values(values).on_conflict_do_nothing())
+        return bool(result.rowcount)
 
     async def resolve_person(self, platform: str, user_id: str) -> Person | None:
         async with self.db.read() as conn:
@@ -144,6 +164,8 @@ class App:
         started = time.perf_counter()
         try:
             await self._dispatch(ctx)
+        except AlreadyHandled:
+            pass  # a redelivered update: the adapter that recorded it says so
         except Exception as exc:
             code = error_code()
             storage = is_storage_failure(exc)
@@ -158,6 +180,8 @@ class App:
         try:
             async with self.db.transaction() as conn:
                 await enqueue(conn, out, self.clock.now())
+        except AlreadyHandled:
+            return
         except Exception:
             # The database itself is failing: tell the user directly rather than stay silent.
             log.exception("could not queue an error reply; sending it directly")
@@ -193,6 +217,8 @@ class App:
                     object_id=incoming.chat_id,
                 )
                 await enqueue(conn, out, now)
+        except AlreadyHandled:
+            return
         except Exception:
             log.exception("could not answer an unregistered sender")
 
@@ -312,6 +338,27 @@ class App:
                 )
                 for hook in self.services.get("on_blocked", []):
                     await hook(self, conn, person_id)
+
+    async def on_reached(self, conn: AsyncConnection, person_ids: list[str]) -> None:
+        """Messages reached these people: whoever had blocked the bot has unblocked it (so blocking
+        it again tells their lead again)."""
+        from bot.schema import people
+
+        was_blocked = people.c.id.in_(person_ids) & people.c.blocked_at.is_not(None)
+        unblocked = list((await conn.execute(sa.select(people.c.id).where(was_blocked))).scalars())
+        if not unblocked:
+            return
+        await conn.execute(people.update().where(was_blocked).values(blocked_at=None))
+        now = self.clock.now()
+        for person_id in unblocked:
+            await audit.record(
+                conn,
+                at=now,
+                actor=audit.SYSTEM,
+                action="person.unblocked_bot",
+                object_type="person",
+                object_id=person_id,
+            )
 
     def text_for(self, person: Person, key: str, **fields: Any) -> str:
         return self.catalog.t(person.language, key, **fields)

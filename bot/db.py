@@ -7,8 +7,10 @@ instead of failing half-way, which is what makes compare-and-set transitions saf
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,34 @@ STORAGE_ERROR_MARKERS = (
 def is_storage_failure(exc: BaseException) -> bool:
     text = str(exc).lower()
     return any(marker in text for marker in STORAGE_ERROR_MARKERS)
+
+
+@dataclass
+class FirstWrite:
+    """Work committed with the first write transaction of the task that set it (see `first_write`)."""
+
+    run: Callable[[AsyncConnection], Awaitable[None]]
+    done: bool = False
+    failed: BaseException | None = None
+
+
+_first_write: ContextVar[FirstWrite | None] = ContextVar("first_write", default=None)
+
+
+@contextmanager
+def first_write(run: Callable[[AsyncConnection], Awaitable[None]]) -> Iterator[FirstWrite]:
+    """Run `run` inside the next write transaction this task opens, and only that one.
+
+    An adapter records an update id this way: it commits with the update's first effect (the punch and
+    its reply), so a crash cannot leave an update marked as handled but not handled, and handling costs
+    one transaction instead of two. A transaction that fails leaves it for the next one.
+    """
+    pending = FirstWrite(run)
+    token = _first_write.set(pending)
+    try:
+        yield pending
+    finally:
+        _first_write.reset(token)
 
 
 def _prepare_sqlite_file(url: str) -> None:
@@ -80,12 +110,29 @@ class Database:
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
         """A write transaction: committed on exit, rolled back on error."""
-        if self._write_lock is None:
-            async with self.engine.begin() as conn:
+        pending = _first_write.get()
+        if pending is not None and pending.done:
+            pending = None
+        try:
+            async with self._writing(), self.engine.begin() as conn:
+                if pending is not None:
+                    await pending.run(conn)
                 yield conn
+        except BaseException as exc:
+            if pending is not None:
+                pending.failed = exc
+            raise
+        if pending is not None:
+            pending.done = True
+
+    @asynccontextmanager
+    async def _writing(self) -> AsyncIterator[None]:
+        """SQLite has one writer: queue here rather than on its busy timeout."""
+        if self._write_lock is None:
+            yield
             return
-        async with self._write_lock, self.engine.begin() as conn:
-            yield conn
+        async with self._write_lock:
+            yield
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

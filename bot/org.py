@@ -297,6 +297,13 @@ class Directory:
         row = (await conn.execute(sa.select(people).where(people.c.id == person_id, people.c.active))).first()
         return _to_person(row) if row else None
 
+    async def by_ids(self, conn: AsyncConnection, person_ids: list[str]) -> dict[str, Person]:
+        """Many people in one query (the outbox looks up a whole batch of recipients at once)."""
+        if not person_ids:
+            return {}
+        rows = await conn.execute(sa.select(people).where(people.c.id.in_(person_ids), people.c.active))
+        return {person.id: person for person in map(_to_person, rows)}
+
     async def by_platform(self, conn: AsyncConnection, platform: str, user_id: str) -> Person | None:
         column = people.c.telegram_id if platform == "telegram" else people.c.slack_id
         row = (await conn.execute(sa.select(people).where(column == user_id, people.c.active))).first()

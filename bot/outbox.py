@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import os
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -73,6 +75,26 @@ class Delivery:
     edit_copies: list[Copy] = field(default_factory=list)
 
 
+@dataclass(frozen=True)
+class Claimed:
+    """A row this worker claimed, and what the transport needs to send it."""
+
+    row: dict[str, Any]
+    item: Delivery
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A claimed row's outcome, waiting for the shared transaction that stores it."""
+
+    row_id: int
+    values: dict[str, Any]
+    copies: list[Copy]
+    message_id: str
+    done: asyncio.Future[None]
+    reached: str | None  # the person a sent row reached (so they no longer block the bot)
+
+
 class Transport(Protocol):
     """Implemented by each adapter."""
 
@@ -129,6 +151,9 @@ async def enqueue(
     return bool(result.rowcount)
 
 
+PeopleLookup = Callable[[AsyncConnection, list[str]], Awaitable[dict[str, Person]]]
+
+
 def backoff_seconds(attempts: int) -> float:
     return float(min(2 ** min(attempts, 10), 300))
 
@@ -141,10 +166,11 @@ class Dispatcher:
         db: Database,
         clock: Clock,
         transport: Transport,
-        people_lookup: Any,
+        people_lookup: PeopleLookup,
         *,
         limiter: RateLimiter | None = None,
         on_blocked: Any = None,
+        on_reached: Callable[[AsyncConnection, list[str]], Awaitable[None]] | None = None,
         worker_id: str | None = None,
         batch: int = 100,
         claim_seconds: int = CLAIM_SECONDS,
@@ -155,14 +181,17 @@ class Dispatcher:
         self.people_lookup = people_lookup
         self.limiter = limiter
         self.on_blocked = on_blocked
+        self.on_reached = on_reached
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.batch = batch
         self.claim_seconds = claim_seconds
         self.wakeup = asyncio.Event()
         self.metrics: Any = None
         self.sent_count = 0
+        self._finishing: list[Finished] = []
+        self._finisher: asyncio.Task[None] | None = None
 
-    async def _claim(self, now: datetime) -> list[dict[str, Any]]:
+    async def _claim(self, now: datetime) -> list[Claimed]:
         earlier = outbox.alias("earlier")
         # A message waits while an earlier one to the same chat is still pending: order per chat.
         blocked_by_earlier = (
@@ -189,23 +218,23 @@ class Dispatcher:
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             rows = [dict(r._mapping) for r in await conn.execute(query)]
-            if rows:
-                await conn.execute(
-                    outbox.update()
-                    .where(outbox.c.id.in_([r["id"] for r in rows]))
-                    .values(
-                        claimed_by=self.worker_id, claimed_until=now + timedelta(seconds=self.claim_seconds)
-                    )
-                )
-            return rows
+            if not rows:
+                return []
+            await conn.execute(
+                outbox.update()
+                .where(outbox.c.id.in_([r["id"] for r in rows]))
+                .values(claimed_by=self.worker_id, claimed_until=now + timedelta(seconds=self.claim_seconds))
+            )
+            return await self._deliveries(conn, rows)
 
-    async def _delivery(self, row: dict[str, Any]) -> Delivery:
-        payload = row["payload"]
-        recipient = None
-        copies: list[Copy] = []
-        async with self.db.read() as conn:
-            if row["to_person"]:
-                recipient = await self.people_lookup(conn, row["to_person"])
+    async def _deliveries(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[Claimed]:
+        """What each claimed row needs on screen, read in the claim's own transaction: one query for
+        all recipients, and the earlier copies of any message to edit."""
+        recipients = await self.people_lookup(conn, sorted({r["to_person"] for r in rows if r["to_person"]}))
+        claimed = []
+        for row in rows:
+            payload = row["payload"]
+            copies: list[Copy] = []
             if payload.get("edit_of"):
                 result = await conn.execute(
                     sa.select(message_copies.c.chat_id, message_copies.c.platform_message_id).where(
@@ -214,40 +243,86 @@ class Dispatcher:
                     )
                 )
                 copies = [Copy(r.chat_id, r.platform_message_id) for r in result]
-        return Delivery(
-            outbox_id=row["id"],
-            message_id=row["message_id"],
-            text=payload["text"],
-            recipient=recipient,
-            chat_id=row["to_chat"],
-            buttons=payload.get("buttons") or [],
-            file_name=payload.get("file_name"),
-            file_mime=payload.get("file_mime"),
-            file_data=row["file_data"],
-            edit_of=payload.get("edit_of"),
-            edit_copies=copies,
-        )
-
-    async def _finish(self, row_id: int, values: dict[str, Any], copies: list[Copy], message_id: str) -> None:
-        async with self.db.transaction() as conn:
-            await conn.execute(
-                outbox.update()
-                .where(outbox.c.id == row_id, outbox.c.claimed_by == self.worker_id)
-                .values(claimed_by=None, claimed_until=None, **values)
+            item = Delivery(
+                outbox_id=row["id"],
+                message_id=row["message_id"],
+                text=payload["text"],
+                recipient=recipients.get(row["to_person"]) if row["to_person"] else None,
+                chat_id=row["to_chat"],
+                buttons=payload.get("buttons") or [],
+                file_name=payload.get("file_name"),
+                file_mime=payload.get("file_mime"),
+                file_data=row["file_data"],
+                edit_of=payload.get("edit_of"),
+                edit_copies=copies,
             )
-            if copies:
-                await conn.execute(
-                    message_copies.insert(),
-                    [
-                        {
-                            "message_id": message_id,
-                            "platform": self.transport.platform,
-                            "chat_id": c.chat_id,
-                            "platform_message_id": c.platform_message_id,
-                        }
-                        for c in copies
-                    ],
-                )
+            claimed.append(Claimed(row, item))
+        return claimed
+
+    async def _finish(
+        self,
+        row_id: int,
+        values: dict[str, Any],
+        copies: list[Copy],
+        message_id: str,
+        *,
+        reached: str | None = None,
+    ) -> None:
+        """Release a claimed row with its outcome. Senders working at the same time share one
+        transaction (see `_write_finished`); each returns only once its own outcome is stored."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._finishing.append(Finished(row_id, values, copies, message_id, done, reached))
+        if self._finisher is None or self._finisher.done():
+            # A fresh context: the writer works for every sender, not as part of one of them.
+            self._finisher = asyncio.get_running_loop().create_task(
+                self._write_finished(), context=contextvars.Context()
+            )
+        await done
+
+    async def _write_finished(self) -> None:
+        while self._finishing:
+            batch, self._finishing = self._finishing, []
+            try:
+                async with self.db.transaction() as conn:
+                    await self._store_outcomes(conn, batch)
+            except Exception as exc:
+                for item in batch:
+                    if not item.done.done():
+                        item.done.set_exception(exc)
+                continue
+            for item in batch:
+                if not item.done.done():
+                    item.done.set_result(None)
+
+    async def _store_outcomes(self, conn: AsyncConnection, batch: list[Finished]) -> None:
+        # Rows with the same kind of outcome (sent, retry, undeliverable …) go in one executemany.
+        by_columns: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for item in batch:
+            by_columns.setdefault(tuple(sorted(item.values)), []).append(
+                {"row_id": item.row_id, **{f"new_{k}": v for k, v in item.values.items()}}
+            )
+        for columns, params in by_columns.items():
+            statement = (
+                outbox.update()
+                .where(outbox.c.id == sa.bindparam("row_id"), outbox.c.claimed_by == self.worker_id)
+                .values(claimed_by=None, claimed_until=None, **{c: sa.bindparam(f"new_{c}") for c in columns})
+            )
+            await conn.execute(statement, params)
+        copies = [
+            {
+                "message_id": item.message_id,
+                "platform": self.transport.platform,
+                "chat_id": c.chat_id,
+                "platform_message_id": c.platform_message_id,
+            }
+            for item in batch
+            for c in item.copies
+        ]
+        if copies:
+            await conn.execute(message_copies.insert(), copies)
+        reached = sorted({item.reached for item in batch if item.reached})
+        if reached and self.on_reached is not None:
+            await self.on_reached(conn, reached)
 
     async def deliver_due(self) -> int:
         """Deliver everything due now; returns how many rows were sent.
@@ -256,21 +331,20 @@ class Dispatcher:
         concurrently (the transport's `concurrency`, default 8) while each chat keeps its order.
         """
         now = self.clock.now()
-        rows = await self._claim(now)
-        by_chat: dict[str, list[dict[str, Any]]] = {}
-        for row in rows:
-            by_chat.setdefault(row["chat_key"], []).append(row)
+        by_chat: dict[str, list[Claimed]] = {}
+        for claimed in await self._claim(now):
+            by_chat.setdefault(claimed.row["chat_key"], []).append(claimed)
         gate = asyncio.Semaphore(max(1, int(getattr(self.transport, "concurrency", 8))))
 
-        async def one_chat(chat_rows: list[dict[str, Any]]) -> int:
+        async def one_chat(chat_rows: list[Claimed]) -> int:
             async with gate:
                 done = 0
-                for index, row in enumerate(chat_rows):
-                    if await self._deliver_one(row):
+                for index, claimed in enumerate(chat_rows):
+                    if await self._deliver_one(claimed.row, claimed.item):
                         done += 1
                         continue
                     for later in chat_rows[index + 1 :]:  # keep this chat's order: release the rest
-                        await self._finish(later["id"], {}, [], later["message_id"])
+                        await self._finish(later.row["id"], {}, [], later.row["message_id"])
                     break
                 return done
 
@@ -280,9 +354,8 @@ class Dispatcher:
             self.metrics.messages_out.labels(self.transport.platform).inc(sent)
         return sent
 
-    async def _deliver_one(self, row: dict[str, Any]) -> bool:
+    async def _deliver_one(self, row: dict[str, Any], item: Delivery) -> bool:
         """Send one claimed row; True when the platform accepted it."""
-        item = await self._delivery(row)
         if self.limiter is not None:
             await self.limiter.acquire(row["chat_key"])
         try:
@@ -305,7 +378,11 @@ class Dispatcher:
             await self._retry(row, backoff_seconds(row["attempts"]), repr(exc))
             return False
         await self._finish(
-            row["id"], {"status": SENT, "sent_at": self.clock.now()}, copies, row["message_id"]
+            row["id"],
+            {"status": SENT, "sent_at": self.clock.now()},
+            copies,
+            row["message_id"],
+            reached=row["to_person"],
         )
         return True
 

@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import forms, home, roster_store
@@ -37,6 +37,10 @@ if TYPE_CHECKING:
 
 MISSED = "missed_punch"
 NO_SHIFT = "-"
+
+
+# punches' unique key: one punch of each kind per person and shift
+PUNCH_KEY = ["person_id", "shift_day", "shift_code", "kind"]
 
 
 def hhmm(app: App, moment: datetime) -> str:
@@ -116,10 +120,11 @@ async def record_punch(
         "source": source,
         "created_at": app.clock.now(),
     }
-    try:
-        async with conn.begin_nested():
-            await conn.execute(punches.insert().values(values))
-    except IntegrityError:
+    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
+    stored = await conn.execute(
+        insert(punches).values(values).on_conflict_do_nothing(index_elements=PUNCH_KEY)
+    )
+    if not stored.rowcount:
         # Another replica or a double tap stored the same punch a moment ago: keep theirs.
         return False
     await app.audit_in(

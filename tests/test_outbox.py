@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import heapq
 from datetime import timedelta
+from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
 from bot import outbox
@@ -12,7 +16,8 @@ from bot.clock import FakeClock
 from bot.messages import Button, Outgoing
 from bot.outbox import Copy, Delivery, RecipientBlocked, RetryLater
 from bot.ratelimit import RateLimiter
-from bot.schema import audit_log, people
+from bot.schema import audit_log, message_copies, people
+from bot.schema import outbox as outbox_table
 
 
 class FlakyTransport:
@@ -137,6 +142,62 @@ async def test_rate_limiter_spaces_global_and_per_chat() -> None:
     assert waits[0] == 1 / 30 and abs(now[0] - 1.0) < 1e-9
 
 
+class StallingTime:
+    """Virtual time for concurrent sleepers; every `stall_every`-th wake-up comes 300 ms late, as on a
+    busy event loop, and whoever was due meanwhile wakes together with it."""
+
+    def __init__(self, stall_every: int) -> None:
+        self.now = 0.0
+        self.stall_every = stall_every
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._woken = 0
+
+    async def sleep(self, seconds: float) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self.now + seconds, id(future), future))
+        await future
+
+    async def drive(self, work: asyncio.Future[Any]) -> None:
+        while not work.done():
+            for _ in range(20):  # let every runnable task reach its next sleep
+                await asyncio.sleep(0)
+            if not self._sleepers:
+                continue
+            due, _, future = heapq.heappop(self._sleepers)
+            self._woken += 1
+            late = 0.3 if self.stall_every and self._woken % self.stall_every == 0 else 0.0
+            self.now = max(self.now, due + late)
+            future.set_result(None)
+
+
+async def _send_through(limiter: RateLimiter, time_: StallingTime, senders: int, each: int) -> list[float]:
+    granted: list[float] = []
+
+    async def sender(s: int) -> None:
+        for i in range(each):
+            await limiter.acquire(f"chat{s}-{i}")
+            granted.append(time_.now)
+
+    work = asyncio.ensure_future(asyncio.gather(*(sender(s) for s in range(senders))))
+    await time_.drive(work)
+    return granted
+
+
+async def test_rate_limiter_late_wakeups_never_put_more_than_the_rate_in_a_rolling_second() -> None:
+    """The outbox sends to 8 chats at once; when the loop wakes them late they go out together. Counted
+    by when they really left, no rolling second may hold more than the rate."""
+    late = StallingTime(stall_every=7)
+    limiter = RateLimiter(29, now=lambda: late.now, sleep=late.sleep)
+    granted = await _send_through(limiter, late, senders=8, each=40)
+    busiest = max(sum(1 for t in granted if start <= t < start + 1.0) for start in granted)
+    assert len(granted) == 320 and busiest == 29  # catching up to the rate, never beyond it
+
+    on_time = StallingTime(stall_every=0)
+    limiter = RateLimiter(29, now=lambda: on_time.now, sleep=on_time.sleep)
+    granted = await _send_through(limiter, on_time, senders=8, each=40)
+    assert abs(max(granted) - 319 / 29) < 1e-6  # the check costs nothing when sleepers wake on time
+
+
 async def test_platform_down_for_30_seconds_then_back_delivers_everything_once_in_order(
     app: App, clock: FakeClock
 ) -> None:
@@ -169,3 +230,64 @@ async def test_platform_down_for_30_seconds_then_back_delivers_everything_once_i
             f"{person}-{i}" for i in range(4)
         ]
     assert len(transport.delivered) == 12
+
+
+class SlowTransport(FlakyTransport):
+    """Eight chats in flight at once, each send taking a moment, as over a network."""
+
+    concurrency = 8
+
+    async def deliver(self, item: Delivery) -> list[Copy]:
+        await asyncio.sleep(0.01)
+        return await super().deliver(item)
+
+
+PEOPLE = ["wangfang", "liuyang", "chenjing", "zhanglei", "lina", "maqiang", "liujun", "chenhui"]
+
+
+async def test_senders_working_together_store_their_outcomes_in_shared_transactions(app: App) -> None:
+    transport = SlowTransport()
+    app.attach(transport)
+    await queue(app, *(Outgoing(f"{p}-{i}", to_person=p) for i in range(3) for p in PEOPLE))
+    writes = [0]
+    real = app.db.transaction
+
+    def counting() -> Any:
+        writes[0] += 1
+        return real()
+
+    app.db.transaction = counting  # type: ignore[method-assign]
+    await app.deliver()
+    app.db.transaction = real  # type: ignore[method-assign]
+    assert len(transport.delivered) == 24 and await app.dispatcher.pending_count() == 0  # type: ignore[union-attr]
+    # 3 claims and, for 24 rows sent 8 at a time, far fewer than 24 finishing transactions.
+    assert writes[0] <= 3 + 6
+    async with app.db.read() as conn:
+        rows = (await conn.execute(sa.select(outbox_table.c.status, outbox_table.c.claimed_by))).all()
+        copies = (await conn.execute(sa.select(sa.func.count()).select_from(message_copies))).scalar()
+    assert {tuple(r) for r in rows} == {("sent", None)} and copies == 24
+
+
+async def test_an_outcome_that_cannot_be_stored_leaves_the_row_claimed_then_sent_again_not_lost(
+    app: App, clock: FakeClock
+) -> None:
+    transport = FlakyTransport()
+    app.attach(transport)
+    await queue(app, Outgoing("hello", to_person="wangfang"))
+    real = app.dispatcher._store_outcomes  # type: ignore[union-attr]
+    broken = [True]
+
+    async def store(conn: Any, batch: Any) -> None:
+        if broken.pop() if broken else False:
+            raise ConnectionError("could not connect to server")
+        await real(conn, batch)
+
+    app.dispatcher._store_outcomes = store  # type: ignore[union-attr,method-assign]
+    with pytest.raises(ConnectionError):
+        await app.deliver()
+    assert transport.delivered == [("wangfang", "hello")]
+    assert await app.deliver() == 0  # still claimed: not sent again at once
+    clock.set(clock.now() + timedelta(seconds=app.settings.outbox_claim_seconds + 1))
+    await app.deliver()  # the claim ran out: sent again (at least once, never lost)
+    assert transport.delivered == [("wangfang", "hello")] * 2
+    assert await app.dispatcher.pending_count() == 0  # type: ignore[union-attr]

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 import aiohttp
 import pytest
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import outbox
 from bot.app import App
@@ -90,20 +93,30 @@ async def test_webhook_answers_500_when_the_update_could_not_be_recorded(
     start_telegram: StartTelegram, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     telegram = await start_telegram(webhook=True)
-    real_first_time = telegram.app.first_time
+    real_recorder = telegram.app.update_recorder
     outage = [True]
 
-    async def first_time(platform: str, update_id: str) -> bool:
+    def update_recorder(platform: str, update_id: str) -> Callable[[AsyncConnection], Awaitable[None]]:
         if outage.pop() if outage else False:
-            raise ConnectionError("database unreachable")
-        return await real_first_time(platform, update_id)
+            # The database is down for the whole first delivery: the reply and the apology both fail.
+            async def unreachable(conn: AsyncConnection) -> None:
+                raise ConnectionError("could not connect to server")
 
-    monkeypatch.setattr(telegram.app, "first_time", first_time)
+            return unreachable
+        return real_recorder(platform, update_id)
+
+    monkeypatch.setattr(telegram.app, "update_recorder", update_recorder)
     update = telegram.api.text_update(TG["wangfang"], "/whoami")
     assert await telegram.post_webhook(update) == 500  # Telegram keeps it and sends it again
-    assert telegram.api.deliveries() == []
+    # Nothing was stored; the apology goes out directly, saying that this did not take effect.
+    [apology] = telegram.to("wangfang")
+    assert "无法记录" in (apology.text or "") and "没有生效" in (apology.text or "")
     assert await telegram.post_webhook(update) == 200
-    assert len(telegram.to("wangfang")) == 1
+    replies = telegram.to("wangfang")
+    assert len(replies) == 2 and "王芳" in (replies[1].text or "")
+    async with telegram.app.db.read() as conn:
+        recorded = (await conn.execute(sa.select(sa.func.count()).select_from(processed_updates))).scalar()
+    assert recorded == 1
 
 
 # ----- duplicates ------------------------------------------------------------------------------
@@ -184,6 +197,23 @@ async def test_a_blocked_user_is_marked_and_their_lead_told_once(telegram: Teleg
         403,
     ]
     assert await telegram.app.dispatcher.pending_count() == 0  # type: ignore[union-attr]
+
+
+async def test_unblocking_clears_the_mark_so_a_second_block_is_reported_again(telegram: Telegram) -> None:
+    app = telegram.app
+    telegram.api.block(TG["wangfang"])
+    await telegram.say("wangfang", "/whoami")
+    telegram.api.blocked.discard(TG["wangfang"])  # she unblocks the bot and writes again
+    assert len(await telegram.say("wangfang", "/whoami")) == 1
+    async with app.db.read() as conn:
+        mark = (await conn.execute(sa.select(people.c.blocked_at).where(people.c.id == "wangfang"))).scalar()
+    assert mark is None
+    assert await count(app, audit_log, audit_log.c.action == "person.unblocked_bot") == 1
+    telegram.api.block(TG["wangfang"])  # and blocks it again
+    await queue(app, Outgoing("排班提醒", to_person="wangfang"))
+    await telegram.flush()
+    assert len(telegram.to("zhanglei")) == 2  # her lead hears of each block once
+    assert await count(app, audit_log, audit_log.c.action == "person.blocked_bot") == 2
 
 
 async def test_a_blocked_lead_is_reported_to_their_supervisor(telegram: Telegram) -> None:
