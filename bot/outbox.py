@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 
 PENDING, SENT, FAILED, UNDELIVERABLE = "pending", "sent", "failed", "undeliverable"
 CLAIM_SECONDS = 60
+EDIT_KEY = "edit:"  # chat_key prefix of an edit, which has no chat of its own: "edit:<message id>"
 MAX_ATTEMPTS = 50
 
 
@@ -135,7 +136,7 @@ async def enqueue(
         "message_id": out.id,
         "to_person": out.to_person,
         "to_chat": out.to_chat,
-        "chat_key": (out.to_person or out.to_chat or f"edit:{out.edit_of}")[:64],
+        "chat_key": (out.to_person or out.to_chat or f"{EDIT_KEY}{out.edit_of}")[:64],
         "payload": _payload(out, rendered),
         "file_data": out.file.data if out.file else None,
         "status": PENDING,
@@ -203,6 +204,19 @@ class Dispatcher:
             )
             .exists()
         )
+        # An edit (keyed "edit:<message id>") also waits while the message it edits is pending: sent in
+        # the same pass, it could find no copy of it to change yet.
+        edited = outbox.alias("edited")
+        waits_for_original = (
+            sa.select(edited.c.id)
+            .where(
+                outbox.c.chat_key.startswith(EDIT_KEY),
+                edited.c.message_id == sa.func.substr(outbox.c.chat_key, len(EDIT_KEY) + 1),  # indexed
+                edited.c.status == PENDING,
+                edited.c.id < outbox.c.id,
+            )
+            .exists()
+        )
         due = (
             outbox.c.status == PENDING,
             outbox.c.next_attempt_at <= now,
@@ -214,7 +228,12 @@ class Dispatcher:
             if (await conn.execute(probe)).first() is None:
                 return []
         async with self.db.transaction() as conn:
-            query = sa.select(outbox).where(*due, ~blocked_by_earlier).order_by(outbox.c.id).limit(self.batch)
+            query = (
+                sa.select(outbox)
+                .where(*due, ~blocked_by_earlier, ~waits_for_original)
+                .order_by(outbox.c.id)
+                .limit(self.batch)
+            )
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             rows = [dict(r._mapping) for r in await conn.execute(query)]
@@ -229,20 +248,12 @@ class Dispatcher:
 
     async def _deliveries(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[Claimed]:
         """What each claimed row needs on screen, read in the claim's own transaction: one query for
-        all recipients, and the earlier copies of any message to edit."""
+        all recipients. (The copies an edit changes are read just before it is sent, see `_copies_to_edit`:
+        the message it edits may go out in this same pass.)"""
         recipients = await self.people_lookup(conn, sorted({r["to_person"] for r in rows if r["to_person"]}))
         claimed = []
         for row in rows:
             payload = row["payload"]
-            copies: list[Copy] = []
-            if payload.get("edit_of"):
-                result = await conn.execute(
-                    sa.select(message_copies.c.chat_id, message_copies.c.platform_message_id).where(
-                        message_copies.c.message_id == payload["edit_of"],
-                        message_copies.c.platform == self.transport.platform,
-                    )
-                )
-                copies = [Copy(r.chat_id, r.platform_message_id) for r in result]
             item = Delivery(
                 outbox_id=row["id"],
                 message_id=row["message_id"],
@@ -254,10 +265,19 @@ class Dispatcher:
                 file_mime=payload.get("file_mime"),
                 file_data=row["file_data"],
                 edit_of=payload.get("edit_of"),
-                edit_copies=copies,
             )
             claimed.append(Claimed(row, item))
         return claimed
+
+    async def _copies_to_edit(self, message_id: str) -> list[Copy]:
+        async with self.db.read() as conn:
+            result = await conn.execute(
+                sa.select(message_copies.c.chat_id, message_copies.c.platform_message_id).where(
+                    message_copies.c.message_id == message_id,
+                    message_copies.c.platform == self.transport.platform,
+                )
+            )
+            return [Copy(r.chat_id, r.platform_message_id) for r in result]
 
     async def _finish(
         self,
@@ -356,6 +376,8 @@ class Dispatcher:
 
     async def _deliver_one(self, row: dict[str, Any], item: Delivery) -> bool:
         """Send one claimed row; True when the platform accepted it."""
+        if item.edit_of:
+            item.edit_copies = await self._copies_to_edit(item.edit_of)
         if self.limiter is not None:
             await self.limiter.acquire(row["chat_key"])
         try:

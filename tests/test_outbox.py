@@ -198,6 +198,25 @@ async def test_rate_limiter_late_wakeups_never_put_more_than_the_rate_in_a_rolli
     assert abs(max(granted) - 319 / 29) < 1e-6  # the check costs nothing when sleepers wake on time
 
 
+async def test_an_edit_waits_for_the_message_it_edits_even_in_the_same_pass(app: App) -> None:
+    """A card still pending (an outage) when it is decided: its edit must not go out first, to no copy."""
+    transport = SlowTransport()
+    app.attach(transport)
+    card = Outgoing("approve?", to_person="zhanglei", buttons=[[Button("OK", "x.ok")]])
+    await queue(app, card, Outgoing("approved by 张磊", edit_of=card.id))
+    seen: list[Delivery] = []
+    real = transport.deliver
+
+    async def deliver(item: Delivery) -> list[Copy]:
+        seen.append(item)
+        return await real(item)
+
+    transport.deliver = deliver  # type: ignore[method-assign]
+    await app.deliver()
+    assert [item.text for item in seen] == ["approve?", "approved by 张磊"]
+    assert [c.chat_id for c in seen[1].edit_copies] == ["zhanglei"]
+
+
 async def test_platform_down_for_30_seconds_then_back_delivers_everything_once_in_order(
     app: App, clock: FakeClock
 ) -> None:
