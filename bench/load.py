@@ -34,11 +34,11 @@ inside the clock-in window, and the verdict is "on time" (the output counts the 
 recorded, so a window that started late would show). With windows under about 13 minutes the shift's
 15-minute reminder falls before the replicas start, so no reminders compete with the replies.
 
-Telegram allows a bot about 30 messages a second. Each replica's outbox paces its own sends at
-SEND_PER_SECOND (29/s, bot/adapters/telegram/transport.py), independently of the other replica: one replica
-cannot send 2,000 replies faster than about 69 s, and two replicas together may send up to 58/s, more than
-Telegram would accept (the fake does not refuse; the output shows the busiest second it saw, timed on
-arrival in this process, whose event loop adds a little jitter).
+Telegram allows a bot about 30 messages a second. The outbox paces the bot's sends at SEND_PER_SECOND
+(29/s, bot/adapters/telegram/transport.py); on PostgreSQL the replicas share that rate's slots through the
+database (bot/shared_rate.py), so two replicas together also keep to 29/s: 2,000 replies need about 69 s
+however many replicas there are. The fake does not refuse; the output shows the busiest second it saw, timed
+on arrival in this process, whose event loop adds a little jitter.
 Everything is bounded: start-up, the window, the wait for replies (--drain). Replicas get SIGTERM then
 SIGKILL, the PostgreSQL databases (deskmate_load_<pid>_<set-up>) are dropped and the temporary files removed,
 whatever happens. Exit code 0 when every set-up lost nothing and duplicated nothing.
@@ -701,11 +701,7 @@ def report(result: Result, seconds: float) -> None:
     print(
         f"  Bot API send rate:   busiest rolling second {result.peak_per_second} messages; "
         f"{result.seconds_over_limit} clock second(s) over Telegram's {TELEGRAM_PER_SECOND}/s"
-        + (
-            f" (each replica paces itself at {SEND_PER_SECOND:.0f}/s, not the bot as a whole)"
-            if s.replicas > 1
-            else ""
-        )
+        + (f" (the replicas share one pace of {SEND_PER_SECOND:.0f}/s for the bot)" if s.replicas > 1 else "")
     )
     for line in result.replica_lines:
         print(f"  {line}")
@@ -769,11 +765,11 @@ async def run(args: argparse.Namespace) -> int:
         results.append(result)
     table(results)
     print(
-        f"\nEach replica's outbox paces its own sends at {SEND_PER_SECOND:.0f}/s: one replica needs at "
-        f"least {args.agents / SEND_PER_SECOND:.0f} s for {args.agents} replies, whatever the database. "
-        "Two replicas pace themselves independently, so together they may send up to "
-        f"{2 * SEND_PER_SECOND:.0f}/s, more than Telegram's ~{TELEGRAM_PER_SECOND}/s per bot: the real Bot "
-        "API would answer 429 and the outbox would wait retry_after (later, not lost); the fake accepts all."
+        f"\nThe bot's sends are paced at {SEND_PER_SECOND:.0f}/s (Telegram allows "
+        f"~{TELEGRAM_PER_SECOND}/s per bot): {args.agents} replies need at least "
+        f"{args.agents / SEND_PER_SECOND:.0f} s, whatever the "
+        "database; replicas on PostgreSQL share that pace, so a second replica adds handling capacity, "
+        "not sending capacity."
     )
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"\nload average after the runs: {load}")

@@ -44,8 +44,7 @@ class RateLimiter:
     async def acquire(self, chat: str) -> None:
         async with self._lock:
             now = self._now()
-            start = max(now, self._next_global, self._next_chat.get(chat, 0.0))
-            self._next_global = start + self.interval
+            start = max(now, await self._global_slot(now), self._next_chat.get(chat, 0.0))
             if self.chat_interval:
                 self._next_chat[chat] = start + self.chat_interval
                 if len(self._next_chat) > 10_000:
@@ -54,6 +53,12 @@ class RateLimiter:
         if wait > 0:
             await self._sleep(wait)
         await self._within_window()
+
+    async def _global_slot(self, now: float) -> float:
+        """Reserve the next slot of the global grid; returns when it starts."""
+        start = max(now, self._next_global)
+        self._next_global = start + self.interval
+        return start
 
     async def _within_window(self) -> None:
         """Wait (holding everyone else back, as the window is full for all) until a grant now keeps

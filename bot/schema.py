@@ -160,6 +160,14 @@ scheduler_state = sa.Table(
     sa.Column("last_run", UTCDateTime, nullable=False),
 )
 
+# The next free send slot of a platform-wide rate (seconds since the epoch), shared by replicas.
+send_slots = sa.Table(
+    "send_slots",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("next_at", sa.Float, nullable=False),
+)
+
 # ----- roster, attendance, requests (migration 0002) ---------------------------------------------
 
 roster_entries = sa.Table(

@@ -40,6 +40,7 @@ from bot.db import first_write
 from bot.i18n import normalise_language
 from bot.messages import FileIn, Incoming, Person
 from bot.ratelimit import RateLimiter
+from bot.shared_rate import SharedRateLimiter
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,14 @@ class PerChatProcessor(BaseUpdateProcessor):
         return None
 
 
+def default_limiter(app: App, token: str) -> RateLimiter:
+    """Telegram's ~30 messages a second are per bot: one process keeps to them alone, replicas (on
+    PostgreSQL) together. The slot row is named by the bot's id, the token's public part."""
+    if app.db.is_sqlite:
+        return RateLimiter(SEND_PER_SECOND)
+    return SharedRateLimiter(app.db, f"telegram:{token.split(':', 1)[0]}", SEND_PER_SECOND)
+
+
 class TelegramBot:
     """Runs the core App on Telegram: long polling, or a webhook when TELEGRAM_WEBHOOK_URL is set."""
 
@@ -110,8 +119,9 @@ class TelegramBot:
         self.app = app
         self.settings = settings
         # The global rate spaces every send (short sleeps in the outbox worker); per-chat and per-group
-        # limits put off only the chat concerned (see transport.Pacing), timed by the App's clock.
-        self.limiter = limiter or RateLimiter(SEND_PER_SECOND)
+        # limits put off only the chat concerned (see transport.Pacing), timed by the App's clock. On
+        # PostgreSQL, where replicas run, they share the rate's slots through the database.
+        self.limiter = limiter or default_limiter(app, settings.telegram_token.get_secret_value())
         self.pacing = pacing or Pacing(now=lambda: app.clock.now().timestamp())
         self.poll_timeout = poll_timeout
         self.webhook_url = settings.telegram_webhook_url
