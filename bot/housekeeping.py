@@ -1,7 +1,10 @@
-"""Housekeeping: forget the update ids kept against redelivery once no platform can redeliver them.
+"""Housekeeping, once a day: forget what only guarded against redelivery, and the bytes of files already
+delivered.
 
 Telegram keeps an undelivered update for 24 hours and Slack retries an event within the hour, so a week
-of ids is plenty; without this the table grows by every message anyone ever sent the bot.
+of update ids is plenty; without this the table grows by every message anyone ever sent the bot. A report
+or roster picture stays in the outbox only until it is sent (the person has it in the chat then); a week
+later its bytes are dropped, the row itself stays as the record of what was sent.
 """
 
 from __future__ import annotations
@@ -11,7 +14,8 @@ from datetime import datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING
 
 from bot import audit
-from bot.schema import processed_updates
+from bot.outbox import SENT
+from bot.schema import outbox, processed_updates
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -19,6 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 UPDATE_IDS_KEPT = timedelta(days=7)
+SENT_FILES_KEPT = timedelta(days=7)
 # Local time of the daily clean-up: far from any shift start, when SQLite's single writer is idle.
 RUN_AT = time(3, 30)
 
@@ -34,16 +39,21 @@ def passes(start: datetime, end: datetime, tz: tzinfo, at: time) -> bool:
     return False
 
 
-async def forget_old_update_ids(app: App, start: datetime, end: datetime) -> None:
+async def daily(app: App, start: datetime, end: datetime) -> None:
     if not passes(start, end, app.tz, RUN_AT):
         return
-    cutoff = end - UPDATE_IDS_KEPT
+    await forget_old_update_ids(app, end)
+    await drop_sent_files(app, end)
+
+
+async def forget_old_update_ids(app: App, now: datetime) -> None:
+    cutoff = now - UPDATE_IDS_KEPT
     async with app.db.transaction() as conn:
         result = await conn.execute(processed_updates.delete().where(processed_updates.c.at < cutoff))
         await audit.record(
             conn,
-            at=end,
-            actor="system",
+            at=now,
+            actor=audit.SYSTEM,
             action="housekeeping.update_ids_forgotten",
             object_type="processed_updates",
             object_id="*",
@@ -52,5 +62,22 @@ async def forget_old_update_ids(app: App, start: datetime, end: datetime) -> Non
     log.info("forgot %s update ids older than %s", result.rowcount, cutoff.isoformat())
 
 
+async def drop_sent_files(app: App, now: datetime) -> None:
+    cutoff = now - SENT_FILES_KEPT
+    sent_long_ago = (outbox.c.status == SENT) & (outbox.c.sent_at < cutoff) & outbox.c.file_data.is_not(None)
+    async with app.db.transaction() as conn:
+        result = await conn.execute(outbox.update().where(sent_long_ago).values(file_data=None))
+        await audit.record(
+            conn,
+            at=now,
+            actor=audit.SYSTEM,
+            action="housekeeping.sent_files_dropped",
+            object_type="outbox",
+            object_id="*",
+            after={"sent_before": cutoff.isoformat(), "rows": result.rowcount},
+        )
+    log.info("dropped the bytes of %s files sent before %s", result.rowcount, cutoff.isoformat())
+
+
 def register(app: App) -> None:
-    app.ticks.register("housekeeping", forget_old_update_ids)
+    app.ticks.register("housekeeping", daily)
