@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
 
@@ -46,6 +46,16 @@ _NUMBER_WORDS = {
 # 几声, 几遍, 多少位: asking for a quantity says nothing about the topic.
 _QUANTITY_QUESTION = re.compile(r"^(?:几|多少)[\u4e00-\u9fff]?$")
 
+# How colleagues are named in speech: 小王, 老李, 阿张. Surnames that also make everyday words
+# with 小/老 (小时, 小于, 老公, 老师) are left out.
+_SURNAMES = (
+    "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘蒋蔡余杜叶"
+    "苏魏吕丁任沈姚卢姜崔钟谭陆汪范廖贾夏韦付方邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵武戴莫孔汤"
+)
+# ...unless a word goes on (小王子, 老李家, 小任务).
+_NOT_A_NAME = "子家板师婆爷年人孩务便虎"
+_NICKNAME = re.compile(rf"(?:小|老|阿)[{_SURNAMES}](?![{_NOT_A_NAME}])")
+
 _jieba_lock = threading.Lock()
 _jieba_state: dict[str, object] = {}
 
@@ -74,13 +84,21 @@ def default_cache_dir() -> Path:
     return Path(os.environ.get("KB_CACHE_DIR") or Path("var") / "cache" / "kb")
 
 
-def _domain_words() -> list[str]:
+def without_nicknames(norm: str) -> str:
+    """The question with colleagues' nicknames blanked: 小王 is no topic, nor a typo of 小组."""
+    if "小" not in norm and "老" not in norm and "阿" not in norm:
+        return norm
+    return _NICKNAME.sub(" ", norm).strip()
+
+
+@lru_cache(maxsize=1)
+def domain_words() -> tuple[str, ...]:
     words = []
     for line in (DATA_DIR / "domain_dict.txt").read_text(encoding="utf-8").splitlines():
         line = line.split("#", 1)[0].strip()
         if line:
             words.append(line.split()[0])
-    return words
+    return tuple(words)
 
 
 def jieba_tokenizer(cache_dir: Path | None = None) -> object:
@@ -100,7 +118,7 @@ def jieba_tokenizer(cache_dir: Path | None = None) -> object:
             except OSError:
                 pass  # jieba falls back to the system temp directory
             tokenizer.initialize()
-            for word in _domain_words():
+            for word in domain_words():
                 tokenizer.add_word(word)
             _jieba_state["tokenizer"] = tokenizer
             _jieba_state["added"] = set()
@@ -218,6 +236,25 @@ def _made_of_stopwords(token: str, stop: frozenset[str]) -> bool:
     return any(token[:i] in stop and token[i:] in stop for i in range(1, len(token)))
 
 
+def _search_cut(tokenizer: object, norm: str) -> Iterator[str]:
+    """jieba's search mode, except that a function word keeps its pieces to itself.
+
+    Search mode adds the dictionary words inside each word; inside 能不能 or 有没有 those
+    are 不能 and 没有, which would turn a way of asking into a topic of the question.
+    """
+    freq = tokenizer.FREQ  # type: ignore[attr-defined]
+    stop = stopwords()
+    for word in tokenizer.cut(norm, HMM=False):  # type: ignore[attr-defined]
+        if word not in stop:
+            for size in (2, 3):
+                if len(word) > size:
+                    for i in range(len(word) - size + 1):
+                        part = word[i : i + size]
+                        if freq.get(part):
+                            yield part
+        yield word
+
+
 def words(norm: str, *, search: bool = True, full: bool = False) -> list[str]:
     """Word terms of normalised text, in order.
 
@@ -236,7 +273,7 @@ def words(norm: str, *, search: bool = True, full: bool = False) -> list[str]:
     if full:
         tokens = tokenizer.cut(norm, cut_all=True)  # type: ignore[attr-defined]
     elif search:
-        tokens = tokenizer.cut_for_search(norm, HMM=False)  # type: ignore[attr-defined]
+        tokens = _search_cut(tokenizer, norm)
     else:
         tokens = tokenizer.cut(norm, HMM=False)  # type: ignore[attr-defined]
     # One call for the whole text: jieba's per-call overhead dominates on short clauses.
@@ -347,14 +384,14 @@ _TYPE_CUES = {
         r"(?:\s+(and\s+(?:start|begin|end|finish|open|close))s?\b)?)?"
         r"|(when)\b.{0,40}?\b(start|begin|end|finish|open|close)s?\b"
         r"(?:\s+(and\s+(?:start|begin|end|finish|open|close))s?\b)?"
-        r"|(\bhours\b|\bopen(?:ing)? hours|\d\s*(?:am|pm)\b)"
+        r"|((?<!many )(?<!\d )\bhours\b|\bopen(?:ing)? hours|\d\s*(?:am|pm)\b)"
     ),
     "#money": re.compile(
         r"多少钱|几块|多少元|扣多少|罚多少|赔多少|奖多少|奖励多少|多少奖金|多少补贴"
         r"|how much money|\brmb\b|\byuan\b"
     ),
     "#percent": re.compile(
-        r"比例|百分之|百分比|几成|权重|占比|各占|占多少"
+        r"比例|百分之|百分比|几成|打几折|几折|权重|占比|各占|占多少"
         r"|\bpercent|\bpercentage|\bratio\b|\bweight|\bhow much .* paid\b"
     ),
     "#date": re.compile(
@@ -367,8 +404,8 @@ _TYPE_CUES = {
     ),
     "#quantity": re.compile(
         r"多久|多长|几[天次个年周月日分小秒声人条位遍]|多少[天次个年周月日分小秒声人条位遍]|几成"
-        r"|how long|how many|how often|how soon|how far|how quickly|how fast|how early|how late"
-        r"|within how|how much time"
+        r"|how long|how many times|how many|how often|how soon|how far|how quickly|how fast|how early"
+        r"|how late|within how|how much time"
     ),
 }
 INDEXED_KINDS = frozenset(_TYPE_PATTERNS)

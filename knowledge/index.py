@@ -26,6 +26,7 @@ from knowledge.textnorm import has_cjk, normalize, to_simplified
 
 _LEAD_ZH = re.compile(r"[，。；：,;:]")
 _LEAD = re.compile(r"\b(?:must|may|is|are|shall|should|will)\b")
+_LATIN_WORD = re.compile(r"[a-z]+")
 _CHAPTER_PREFIX = re.compile(r"^(第\s*\S+?\s*章|chapter\s+\d+)\s*[:：.]?\s*", re.IGNORECASE)
 
 
@@ -207,6 +208,12 @@ class _LangIndex:
             found = self._sentences[i] = passages.prepare(self.articles[i].text)
         return found
 
+    def present(self, alternatives: passages.Alternatives) -> passages.Alternatives:
+        """The alternatives whose terms all occur in this index (an English question's concept
+        also lists its Chinese synonyms); the clause-level checks only need those."""
+        vocab = self.words.vocab
+        return tuple((tokens, w) for tokens, w in alternatives if all(t in vocab for t in tokens))
+
     # --- spelling mistakes ------------------------------------------------------------
 
     def _typo_masks(self) -> dict[str, list[str]]:
@@ -369,11 +376,12 @@ class KnowledgeIndex:
         index = self._langs[lang]
         return self._search(index, lang, query, max(1, top))
 
-    def _expand_typos(self, index: _LangIndex, query: Query) -> list[Concept]:
+    def _expand_typos(self, index: _LangIndex, query: Query) -> tuple[list[Concept], dict[str, str]]:
         """Add close spellings for words the handbook never uses.
 
         Chinese typos mostly leave jieba with loose single characters (补咔 -> 补 + 咔), so
-        adjacent loose characters are tried as a two-character word too.
+        adjacent loose characters are tried as a two-character word too. Also returns the
+        question's words that read like a handbook word, with that word (kuanggong -> 旷工).
         """
         from rapidfuzz.distance import Levenshtein
 
@@ -381,6 +389,9 @@ class KnowledgeIndex:
         weight = self.config.typo_weight
         concepts: list[Concept] = []
         sounds, resolved = self._homophones(index, query)
+        # Words the question typed otherwise (kuanggong, 矿工), for the embedding model; runs of
+        # loose characters (天假 in 请一天假) are too often two real words to be rewritten.
+        readings: dict[str, str] = {}
         for concept in query.concepts:
             single = len(concept.alternatives) == 1 and len(concept.alternatives[0][0]) == 1
             token = concept.alternatives[0][0][0] if single else ""
@@ -388,6 +399,11 @@ class KnowledgeIndex:
                 continue  # a character of a homophone typo (斑 of 换斑) is not a word of its own
             if not single or token in index.words.vocab or token.startswith("#"):
                 concepts.append(concept)
+                continue
+            raw, typed = self._typed_pinyin(index, query, token)
+            if typed:
+                concepts.append(Concept(concept.label, (*concept.alternatives, *typed)))
+                readings[raw] = _best_reading(typed)
                 continue
             if token.isascii() and any(
                 Levenshtein.distance(token, s, score_cutoff=_STOP_TYPO_LIMIT) <= _STOP_TYPO_LIMIT
@@ -407,6 +423,7 @@ class KnowledgeIndex:
                 # Same pinyin (矿工 for 旷工): the usual typo of pinyin input, even as a real word.
                 share = self.config.homophone_weight * (0.6 if real_word else 1.0)
                 options = [(t, share * w) for t, w in same_sound]
+                readings[token] = _best_reading(same_sound)
             else:
                 options = [] if real_word else [((o,), weight) for o in index.typo_candidates(token)]
             if options:
@@ -415,6 +432,7 @@ class KnowledgeIndex:
             else:
                 concepts.append(concept)
         concepts.extend(sounds)
+        readings = {label: word for label, word in readings.items() if word}
         halves = {ch for word in query.joined for ch in word} | resolved
         loose = [t for t in analysis.words(query.norm, search=False) if len(t) == 1 and has_cjk(t)]
         for first, second in itertools.pairwise(loose):
@@ -425,7 +443,7 @@ class KnowledgeIndex:
             if spellings and pair in query.norm.replace(" ", ""):
                 share = weight * min(1.0, 2.0 / len(spellings))
                 concepts.append(Concept(pair, tuple(((o,), share) for o in spellings)))
-        return concepts
+        return concepts, readings
 
     def _sound_alike(self, index: _LangIndex, parts: Sequence[str]) -> list[tuple[tuple[str, ...], float]]:
         """Alternatives (index terms, relative weight) read like ``parts``: 年价 -> 年休假.
@@ -458,6 +476,26 @@ class KnowledgeIndex:
                     weight = 1.0 if term.surface == surface else self.config.synonym_weight
                     weights[term.tokens] = max(weight, weights.get(term.tokens, 0.0))
         return list(weights.items())
+
+    def _typed_pinyin(
+        self, index: _LangIndex, query: Query, token: str
+    ) -> tuple[str, list[tuple[tuple[str, ...], float]]]:
+        """Handbook words read like a Latin word of a Chinese question (chidao -> 迟到).
+
+        Someone without a pinyin keyboard at hand types the syllables; ``token`` is the
+        stemmed form, so the question's own spelling is looked up first (and returned).
+        """
+        if not token.isascii() or not token.isalpha() or not has_cjk(query.norm):
+            return token, []
+        weight = self.config.homophone_weight
+        for raw in dict.fromkeys(_LATIN_WORD.findall(query.norm)):
+            if analysis.english_term(raw) != token:
+                continue
+            for parts in pinyin.segmentations(raw):
+                options = self._sound_alike(index, parts)
+                if options:
+                    return raw, [(t, weight * w) for t, w in options]
+        return token, []
 
     def _without_function_chars(self, index: _LangIndex, token: str) -> Concept | None:
         """The concept of an unknown word once leading/trailing function characters are cut.
@@ -528,12 +566,17 @@ class KnowledgeIndex:
         total_weight = 0.0
         unknown_weight = 0.0
         unknown_max = 0.0  # the most specific word of the question the handbook never uses
-        known_tokens = [t for t in query.tokens if t in index.words.vocab and has_cjk(t)]
+        # Known words of two or more characters; a lone 打 does not explain an unknown 打折.
+        known_tokens = [t for t in query.tokens if len(t) > 1 and t in index.words.vocab and has_cjk(t)]
         topic: list[tuple[passages.Alternatives, float]] = []
-        for concept in self._expand_typos(index, query):
-            scores, reference, own_known = index.concept_scores(concept, config.typo_weight)
+        expanded, readings = self._expand_typos(index, query)
+        scored = [(c, *index.concept_scores(c, config.typo_weight)) for c in expanded]
+        unknown_labels = [c.label for c, _s, reference, _k in scored if reference <= 0 and has_cjk(c.label)]
+        for concept, scores, reference, own_known in scored:
             if reference <= 0 and any(t in concept.label and t != concept.label for t in known_tokens):
                 continue  # 电话响 is 电话 plus a verb: the known part already speaks for it
+            if reference <= 0 and any(concept.label in u and concept.label != u for u in unknown_labels):
+                continue  # 下子 is a piece of 一下子, which already counts as unknown
             if reference <= 0:
                 specificity = _specificity(concept.label)
                 weight = index.words.max_idf * config.unknown_factor * specificity
@@ -551,13 +594,13 @@ class KnowledgeIndex:
                 coverage += reference * matched
                 total_weight += reference
                 if not concept.label.startswith("#"):
-                    topic.append((concept.alternatives, reference))
+                    topic.append((index.present(concept.alternatives), reference))
             else:
                 # Only a spelling variant matched: weigh it like an unknown word, half covered.
                 weight = index.words.max_idf * config.unknown_factor * _specificity(concept.label)
                 coverage += weight * matched
                 total_weight += weight
-                topic.append((concept.alternatives, weight))
+                topic.append((index.present(concept.alternatives), weight))
                 unknown_weight += weight * (1.0 - config.typo_weight)
                 unknown_max = max(unknown_max, _specificity(concept.label) * (1.0 - config.typo_weight))
         if total_weight > 0:
@@ -578,7 +621,7 @@ class KnowledgeIndex:
             gram_coverage /= gram_total
         cosine: FloatArray | None = None
         if self.embedder is not None and index.vectors is not None and len(index.vectors):
-            qvec = self.embedder.embed_queries([to_simplified(query.text)])[0]
+            qvec = self.embedder.embed_queries([_as_read(to_simplified(query.text), readings)])[0]
             cosine = (index.vectors @ qvec).astype(np.float64)
         unknown_share = unknown_weight / total_weight if total_weight else 1.0
         return Components(
@@ -687,6 +730,23 @@ def _specificity(word: str) -> float:
         return 0.0
     general_idf = analysis.general_idf(word)
     return min(1.0, max(0.2, (general_idf - 7.0) / 5.0))
+
+
+def _best_reading(alternatives: passages.Alternatives) -> str:
+    """The Chinese word a misspelt or pinyin-typed word most likely stands for ('' if none)."""
+    words = [(w, "".join(t)) for t, w in alternatives if all(has_cjk(x) for x in t)]
+    return max(words, key=lambda item: item[0])[1] if words else ""
+
+
+def _as_read(text: str, readings: dict[str, str]) -> str:
+    """The question with its misspelt words replaced, for the embedding model.
+
+    e5 reads 旷工 but not kuanggong or 矿工; the lexical side already knows what they stand for.
+    """
+    lowered = text.lower()
+    for written, word in readings.items():
+        lowered = lowered.replace(written, word)
+    return lowered if readings else text
 
 
 def _is_han(ch: str) -> bool:

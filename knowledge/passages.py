@@ -26,8 +26,20 @@ _SENTENCE = re.compile(r"(?<=[。；！？])|(?<=[.;!?])\s+")
 _EXAMPLE_MARK = r"例如|比如|譬如|for example|for instance|e\.g\."
 _EXAMPLE = re.compile(_EXAMPLE_MARK, re.IGNORECASE)
 _EXAMPLE_END = re.compile(r"[）)；;。]")
-# An example runs from its marker to the closing bracket or the end of the clause.
-_EXAMPLE_SPAN = re.compile(rf"(?:{_EXAMPLE_MARK})[^）)；;。]*", re.IGNORECASE)
+# "Where it is impossible to apply 24 hours in advance": a value inside such a clause names the
+# situation an exception covers, not the rule itself, so it binds like an example does.
+_UNABLE = re.compile(r"无法|不能|来不及|未能|没法|\bimpossible\b|\bunable\b|\bcannot\b|can't", re.IGNORECASE)
+# An example runs from its marker to the closing bracket or the end of the clause; in the index
+# the rarer "unable" markers get the same treatment up to the end of their clause (不能 and
+# cannot also state plain prohibitions, so they are left out there).
+_EXAMPLE_SPAN = re.compile(
+    rf"(?:{_EXAMPLE_MARK})[^）)；;。]*|(?:无法|来不及|未能|没法|\bimpossible\b|\bunable\b)[^，,）)；;。]*",
+    re.IGNORECASE,
+)
+# Literal openings of the spans above, tested before the regex runs.
+_SPAN_MARKERS: tuple[str, ...] = ("例如", "比如", "譬如", "for example", "for instance", "e.g.")
+_SPAN_MARKERS += ("无法", "来不及", "未能", "没法", "impossible", "unable")
+_CLAUSE_END = re.compile(r"[，,；;。）)]")
 _UNIT = re.compile(r"[a-z]+|[0-9]+|[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 EXAMPLE_FACTOR = 0.5
@@ -47,6 +59,9 @@ class Sentence:
         self.examples = tuple(
             (self.unit(m.start()), self.unit(_example_end(text, m.end()))) for m in _EXAMPLE.finditer(text)
         )  # unit spans that only give an example
+        self.examples += tuple(
+            (self.unit(m.start()), self.unit(_clause_end(text, m.end()))) for m in _UNABLE.finditer(text)
+        )  # ... or only describe a situation someone cannot meet the rule in
         self._stems: list[tuple[str, int]] | None = None
         self._values: dict[str, list[tuple[int, int]]] = {}
 
@@ -90,8 +105,21 @@ def _example_end(text: str, start: int) -> int:
     return end.start() if end else len(text)
 
 
+def _clause_end(text: str, start: int) -> int:
+    end = _CLAUSE_END.search(text, start)
+    return end.start() if end else len(text)
+
+
 def split_examples(text: str) -> tuple[str, list[str]]:
-    """(the text without its examples, the examples): 例如… up to the closing bracket or clause."""
+    """(the text without its examples, the examples): 例如… up to the closing bracket or clause.
+
+    Clauses about being unable to follow a rule (无法提前24小时申请的) count as examples too.
+    Most articles have neither, and plain substring tests rule that out far faster than the
+    regex would (this runs for every article of an index build).
+    """
+    lower = text.lower()
+    if not any(marker in lower for marker in _SPAN_MARKERS):
+        return text, []
     examples = [m.group(0) for m in _EXAMPLE_SPAN.finditer(text)]
     if not examples:
         return text, []

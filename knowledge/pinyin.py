@@ -86,3 +86,37 @@ def key(parts: Sequence[str]) -> str | None:
             return None
         out.append(reading)
     return "".join(out)
+
+
+@lru_cache(maxsize=1)
+def _voiced() -> frozenset[str]:
+    """Syllables with a vowel: the interjections m, n, ng and hm are no part of a typed word."""
+    return frozenset(s for s in syllables() if any(v in s for v in "aeiouv"))
+
+
+def segmentations(word: str, most: int = 4) -> list[list[str]]:
+    """Ways to read a Latin word as 2 to ``most`` pinyin syllables, fewest syllables first.
+
+    A word typed in pinyin without its characters (chidao, nianjia) then reads like the
+    handbook word it stands for; most such words split only one way.
+    """
+    known = _voiced()
+    if not known or not word.isascii() or not word.isalpha() or len(word) > 6 * most:
+        return []
+    found: list[list[str]] = []
+
+    def walk(start: int, parts: list[str]) -> None:
+        if start == len(word):
+            if len(parts) >= 2:
+                found.append(list(parts))
+            return
+        if len(parts) == most:
+            return
+        for end in range(min(len(word), start + 6), start, -1):
+            if word[start:end] in known:
+                parts.append(word[start:end])
+                walk(end, parts)
+                parts.pop()
+
+    walk(0, [])
+    return sorted(found, key=len)

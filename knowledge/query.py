@@ -16,6 +16,10 @@ from knowledge.analysis import answer_types_asked
 from knowledge.synonyms import SynonymTable
 from knowledge.textnorm import detect_language, has_cjk, normalize
 
+# A yes/no question doubles its verb around 不 or 没 (能不能, 可不可以, 有没有, 算不算); the
+# doubled form only asks, and left whole it would add 不能 or 不算 as a topic.
+_A_NOT_A = re.compile(r"([\u4e00-\u9fff])[不没]\1([\u4e00-\u9fff]?)")
+
 # 第三条 cites an article when nothing follows or a word about it does (第三条讲的是什么), not
 # when 条 counts something else (第一条消息, 第二条短信).
 _ZH_REF = re.compile(r"第\s*(\d+)\s*条(?=$|[^\u4e00-\u9fff]|[讲说规写是的里中内提怎什和与跟呢吗啊有要])")
@@ -67,13 +71,16 @@ def analyze(
     number_weight: float = 0.3,
 ) -> Query:
     """Normalise, detect the language, tokenise and group the question into concepts."""
-    norm = normalize(text)
+    asked = analysis.without_nicknames(normalize(text))
+    norm = _A_NOT_A.sub(r"\1\2", asked)
     lang = detect_language(norm)
     tokens = analysis.words(norm)
     grams = analysis.grams(norm)
     # A split verb (换几次班) is one word, 换班: its halves are not concepts of their own, and
     # it counts as a bigram of the question like an unsplit 换班 would.
-    joined = [w for w in dict.fromkeys(analysis.rejoined(norm)) if w not in norm.replace(" ", "")]
+    spoken = synonyms.rejoin(norm) if synonyms is not None and has_cjk(norm) else []
+    joined = [w for w in dict.fromkeys(analysis.rejoined(norm) + spoken) if w not in norm.replace(" ", "")]
+    tokens += [w for w in joined if w not in tokens]
     halves = {ch for w in joined for ch in w}
     grams = grams + joined
     concepts: list[Concept] = []
@@ -97,12 +104,15 @@ def analyze(
         cjk_surfaces = [s for s in covered if has_cjk(s)]
         covered.update(t for t in tokens if has_cjk(t) and any(t in s for s in cjk_surfaces))
     kinds = []
-    for kind, cue in answer_types_asked(norm):
+    for kind, cue in answer_types_asked(asked):  # 算不算 still asks for a definition
         kinds.append(kind)
         if kind in analysis.INDEXED_KINDS:
             weight = answer_type_weight * analysis.ANSWER_TYPE_WEIGHTS.get(kind, 1.0)
             concepts.append(Concept(kind, (((kind,), weight),)))
             # The cue's own words ask for the kind of answer ("what time", 几点); they are not the topic.
+            covered.update(analysis.words(cue))
+        elif not has_cjk(cue):
+            # Nor is "times" in "how many times"; a Chinese unit (多少分) does name what is counted.
             covered.update(analysis.words(cue))
     seen: set[str] = set()
     for token in tokens:

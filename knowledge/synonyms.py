@@ -18,6 +18,9 @@ from knowledge.textnorm import has_cjk, normalize
 DEFAULT_FILE = analysis.DATA_DIR / "synonyms.txt"
 ENV_EXTRA = "KB_SYNONYMS"
 _SPLIT = re.compile(r"[,，、;；]")
+# What spoken Chinese puts inside a verb-object word: aspect, counts, 不/得 (喝了点酒, 打不了卡).
+_FILLER = frozenset("了过着个点些几一两三四五六七八九十半次回天周下不得的这那0123456789")
+_MAX_FILLER = 4
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,9 @@ class SynonymTable:
                     continue
                 seen.add(surface)
                 tokens = tuple(analysis.words(surface, search=False))
+                if not tokens and has_cjk(surface) and " " not in surface:
+                    # A function word (一直, 几次) is no index term, but it still names the group.
+                    tokens = (surface,)
                 if tokens:
                     terms.append(Term(surface, tokens))
             if len(terms) >= 2:
@@ -89,6 +95,11 @@ class SynonymTable:
         self._cjk_by_first: dict[str, list[str]] = {}
         for surface in self._cjk:
             self._cjk_by_first.setdefault(surface[0], []).append(surface)
+        # Two-character words that speech may split (喝酒 in 喝了点酒), by their first character.
+        self._pairs: dict[str, set[str]] = {}
+        for word in [*self._cjk, *analysis.domain_words()]:
+            if len(word) == 2 and all(_is_han(ch) for ch in word) and not _FILLER.intersection(word):
+                self._pairs.setdefault(word[0], set()).add(word[1])
 
     @classmethod
     def load(cls, files: Sequence[str | Path] | None = None) -> SynonymTable:
@@ -105,6 +116,21 @@ class SynonymTable:
     def groups_of(self, word: str) -> list[int]:
         """Groups listing a (normalised, CJK) word as one of their terms."""
         return list(self._cjk.get(word, ()))
+
+    def rejoin(self, norm: str) -> list[str]:
+        """Known two-character words that the question splits with filler (打不了卡 -> 打卡)."""
+        compact = norm.replace(" ", "")
+        found: list[str] = []
+        for i, first in enumerate(compact):
+            seconds = self._pairs.get(first)
+            if not seconds:
+                continue
+            j = i + 1
+            while j < len(compact) and j - i - 1 < _MAX_FILLER and compact[j] in _FILLER:
+                j += 1
+                if j < len(compact) and compact[j] in seconds and first + compact[j] not in found:
+                    found.append(first + compact[j])
+        return found
 
     def find(self, norm: str, tokens: Sequence[str]) -> list[tuple[int, str]]:
         """(group index, matched text) for every group mentioned in the question.
@@ -138,3 +164,7 @@ class SynonymTable:
             if not inside and (group, surface) not in found:
                 found.append((group, surface))
         return found
+
+
+def _is_han(ch: str) -> bool:
+    return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf"

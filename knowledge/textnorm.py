@@ -18,8 +18,15 @@ _LATIN_WORD = re.compile(r"[A-Za-z]+")
 # Everything that is not a letter, digit or CJK character separates words.
 _SEPARATORS = re.compile(r"[\W_]+")
 # A Chinese numeral directly followed by a counting unit: 三次, 两周, 十五天, 一百元.
-_UNIT_CHARS = "个次天日周年月号点时分秒元块名人级项位倍岁班声条章届期"
+_UNIT_CHARS = "个次回天日周年月号点时分秒元块名人级项位倍岁班声条章届期"
 _CN_NUMBER = re.compile(rf"(?<![{NUMERAL_CHARS}])([{NUMERAL_CHARS}]+)(?=[{_UNIT_CHARS}]|小时|分钟|星期|礼拜)")
+
+# Spoken units the handbook writes otherwise: 200块(钱) is 200元, 三回 is 3次. A lone 一块 is
+# usually "together" (一块去), and 回 before 来, 电, 复… is a verb, so those stay.
+_SPOKEN_UNITS = (
+    (re.compile(r"(?<!\d)(?:(1)块(?=钱)|([02-9]|\d{2,})块)钱?"), lambda m: f"{m.group(1) or m.group(2)}元"),
+    (re.compile(r"(\d)回(?![来去电复访家应答拨头事])"), lambda m: f"{m.group(1)}次"),
+)
 
 _t2s_lock = threading.Lock()
 _t2s_state: dict[str, object] = {}
@@ -81,6 +88,9 @@ def normalize(text: str) -> str:
     text = to_simplified(text)
     text = text.lower()
     text = _CN_NUMBER.sub(_number_to_digits, text)
+    if "块" in text or "回" in text:
+        for pattern, spoken in _SPOKEN_UNITS:
+            text = pattern.sub(spoken, text)
     text = _SEPARATORS.sub(" ", text)
     return text.strip()
 
