@@ -131,7 +131,7 @@ class AiohttpRequest(BaseRequest):
         """Close the session and its connections; a no-op when there is none."""
         session, self._session = self._session, None
         if session is None or session.closed:
-            log.debug("This AiohttpRequest is already shut down. Returning.")
+            log.debug("aiohttp request backend: nothing to close")
             return
         await session.close()
 
