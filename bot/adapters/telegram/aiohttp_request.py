@@ -148,7 +148,7 @@ class AiohttpRequest(BaseRequest):
         """One HTTP request; (status, body) whatever the status, for PTB to interpret."""
         session, slots = self._session, self._slots
         if session is None or session.closed or slots is None:
-            raise RuntimeError("This AiohttpRequest is not initialized!")
+            raise RuntimeError("AiohttpRequest not initialized (call initialize first, again after shutdown)")
         has_files = request_data is not None and request_data.contains_files
         # Timeouts not given for this call (PTB's DEFAULT_NONE) are the ones this instance was made with.
         if isinstance(read_timeout, DefaultValue):
