@@ -59,6 +59,7 @@ class Person:
     language: str
     telegram: str | None = None
     slack: str | None = None
+    blocked: bool = False  # a platform refused our messages to them (403) and none has reached them since
 
 
 @dataclass

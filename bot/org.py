@@ -287,7 +287,16 @@ async def import_org(conn: AsyncConnection, org: Org, *, actor: str, now: dateti
 
 def _to_person(row: Any) -> Person:
     m = row._mapping
-    return Person(m["id"], m["name"], m["role"], m["team"], m["language"], m["telegram_id"], m["slack_id"])
+    return Person(
+        m["id"],
+        m["name"],
+        m["role"],
+        m["team"],
+        m["language"],
+        m["telegram_id"],
+        m["slack_id"],
+        m["blocked_at"] is not None,
+    )
 
 
 class Directory:

@@ -93,7 +93,7 @@ class Finished:
     copies: list[Copy]
     message_id: str
     done: asyncio.Future[None]
-    reached: str | None  # the person a sent row reached (so they no longer block the bot)
+    reached: str | None  # a person marked blocked whom this sent row reached: they unblocked the bot
 
 
 class Transport(Protocol):
@@ -404,7 +404,8 @@ class Dispatcher:
             {"status": SENT, "sent_at": self.clock.now()},
             copies,
             row["message_id"],
-            reached=row["to_person"],
+            # Only the rare recipient marked blocked costs the outcome's transaction anything more.
+            reached=item.recipient.id if item.recipient is not None and item.recipient.blocked else None,
         )
         return True
 
