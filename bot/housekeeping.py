@@ -10,12 +10,16 @@ later its bytes are dropped, the row itself stays as the record of what was sent
 from __future__ import annotations
 
 import logging
-from datetime import datetime, time, timedelta, tzinfo
-from typing import TYPE_CHECKING
+from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.sql.expression import Executable
 
 from bot import audit
 from bot.outbox import SENT
 from bot.schema import outbox, processed_updates
+from schedules.timeutil import local_instant
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -28,12 +32,11 @@ SENT_FILES_KEPT = timedelta(days=7)
 RUN_AT = time(3, 30)
 
 
-def passes(start: datetime, end: datetime, tz: tzinfo, at: time) -> bool:
+def passes(start: datetime, end: datetime, tz: ZoneInfo, at: time) -> bool:
     """Whether the window (start, end] holds a local `at` o'clock."""
     day = start.astimezone(tz).date()
     while day <= end.astimezone(tz).date():
-        moment = datetime.combine(day, at, tzinfo=tz)
-        if start < moment <= end:
+        if start < local_instant(day, at, tz) <= end:
             return True
         day += timedelta(days=1)
     return False
@@ -42,41 +45,44 @@ def passes(start: datetime, end: datetime, tz: tzinfo, at: time) -> bool:
 async def daily(app: App, start: datetime, end: datetime) -> None:
     if not passes(start, end, app.tz, RUN_AT):
         return
-    await forget_old_update_ids(app, end)
-    await drop_sent_files(app, end)
-
-
-async def forget_old_update_ids(app: App, now: datetime) -> None:
-    cutoff = now - UPDATE_IDS_KEPT
-    async with app.db.transaction() as conn:
-        result = await conn.execute(processed_updates.delete().where(processed_updates.c.at < cutoff))
-        await audit.record(
-            conn,
-            at=now,
-            actor=audit.SYSTEM,
-            action="housekeeping.update_ids_forgotten",
-            object_type="processed_updates",
-            object_id="*",
-            after={"before": cutoff.isoformat(), "rows": result.rowcount},
-        )
-    log.info("forgot %s update ids older than %s", result.rowcount, cutoff.isoformat())
-
-
-async def drop_sent_files(app: App, now: datetime) -> None:
-    cutoff = now - SENT_FILES_KEPT
+    cutoff = end - UPDATE_IDS_KEPT
+    await _clean_up(
+        app,
+        end,
+        processed_updates.delete().where(processed_updates.c.at < cutoff),
+        "housekeeping.update_ids_forgotten",
+        "processed_updates",
+        {"before": cutoff.isoformat()},
+    )
+    cutoff = end - SENT_FILES_KEPT
     sent_long_ago = (outbox.c.status == SENT) & (outbox.c.sent_at < cutoff) & outbox.c.file_data.is_not(None)
+    await _clean_up(
+        app,
+        end,
+        outbox.update().where(sent_long_ago).values(file_data=None),
+        "housekeeping.sent_files_dropped",
+        "outbox",
+        {"sent_before": cutoff.isoformat()},
+    )
+
+
+async def _clean_up(
+    app: App, now: datetime, statement: Executable, action: str, object_type: str, after: dict[str, Any]
+) -> None:
+    """Run one clean-up statement with its audit row (how many rows it touched) in one transaction."""
     async with app.db.transaction() as conn:
-        result = await conn.execute(outbox.update().where(sent_long_ago).values(file_data=None))
+        result = await conn.execute(statement)
+        after = {**after, "rows": result.rowcount}
         await audit.record(
             conn,
             at=now,
             actor=audit.SYSTEM,
-            action="housekeeping.sent_files_dropped",
-            object_type="outbox",
+            action=action,
+            object_type=object_type,
             object_id="*",
-            after={"sent_before": cutoff.isoformat(), "rows": result.rowcount},
+            after=after,
         )
-    log.info("dropped the bytes of %s files sent before %s", result.rowcount, cutoff.isoformat())
+    log.info("%s: %s", action, after)
 
 
 def register(app: App) -> None:
