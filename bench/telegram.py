@@ -195,7 +195,7 @@ async def clock_in_burst(agents: int, seconds: float, limiter: RateLimiter, labe
                 replied_at.clear()
                 replies.clear()
                 seen_before = bot.updates_seen
-                statements = count_statements(app)
+                statements = StatementCounter(app)
                 cpu_start = time.process_time()
                 start = time.monotonic()
                 for i in range(agents):
@@ -262,10 +262,6 @@ class StatementCounter:
     def stop(self) -> int:
         sa.event.remove(self.engine, "before_cursor_execute", self._seen)
         return self.count
-
-
-def count_statements(app: App) -> StatementCounter:
-    return StatementCounter(app)
 
 
 async def storage_floor(rounds: int = 2000) -> None:
