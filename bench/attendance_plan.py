@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from schedules.policy import default_policy
 from schedules.reminders import due_reminders
-from schedules.roster import RosterEntry
+from schedules.roster.model import RosterEntry
 from schedules.timeutil import local_instant
 
 

@@ -30,7 +30,7 @@ from schedules.attendance import (
     match_shift,
 )
 from schedules.reminders import Reminder, ReminderKind, due_reminders, still_useful
-from schedules.roster import RosterEntry
+from schedules.roster.model import RosterEntry
 from schedules.timeutil import local_instant, shift_window
 
 if TYPE_CHECKING:

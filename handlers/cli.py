@@ -38,7 +38,7 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from handlers.roster import import_roster, problem_text
-    from schedules.roster import RosterError
+    from schedules.roster.model import RosterError
 
     path = Path(args.file)
     try:
@@ -78,7 +78,7 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
 def cmd_roster_generate(args: argparse.Namespace) -> int:
     from bot import roster_store
     from handlers.common import policy
-    from schedules.roster import generate_roster
+    from schedules.roster.generator import generate_roster
 
     if args.to < args.from_:
         print("--to is before --from", file=sys.stderr)

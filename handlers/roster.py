@@ -20,7 +20,9 @@ from bot.schema import people, punches, roster_entries
 from handlers.common import parse_day, policy
 from schedules.attendance import PunchKind, PunchRecord, Verdict, VerdictKind, VerdictRecord
 from schedules.report import SummaryRow, render_roster_png, summarise, write_csv, write_png, write_xlsx
-from schedules.roster import RosterEntry, RosterError, RosterProblem, parse_roster, validate_roster
+from schedules.roster.checks import validate_roster
+from schedules.roster.importing import parse_roster
+from schedules.roster.model import RosterEntry, RosterError, RosterProblem
 
 if TYPE_CHECKING:
     from bot.app import App

@@ -22,17 +22,11 @@ from schedules.attendance import (
 from schedules.calendar import HolidayCalendar, add_workdays, is_workday, load_holidays
 from schedules.policy import Article, Policy, PolicyError, default_policy, load_policy
 from schedules.reminders import Reminder, ReminderKind, due_reminders, still_useful
-from schedules.roster import (
-    RosterEntry,
-    RosterError,
-    RosterGenerationError,
-    RosterProblem,
-    RosterViolation,
-    generate_roster,
-    parse_roster,
-    validate_roster,
-    write_roster_csv,
-)
+from schedules.roster.checks import RosterViolation, validate_roster
+from schedules.roster.export import write_roster_csv
+from schedules.roster.generator import RosterGenerationError, generate_roster
+from schedules.roster.importing import parse_roster
+from schedules.roster.model import RosterEntry, RosterError, RosterProblem
 from schedules.rules import (
     Refusal,
     SwapRequest,

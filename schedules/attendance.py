@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from schedules.calendar import HolidayCalendar, add_workdays
 from schedules.policy import Article, Policy
-from schedules.roster import RosterEntry
+from schedules.roster.model import RosterEntry
 from schedules.timeutil import require_utc, shift_window
 
 __all__ = [

@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from schedules.attendance import absence_threshold, grace_end
 from schedules.policy import Article, Policy, QuietHours
-from schedules.roster import RosterEntry
+from schedules.roster.model import RosterEntry
 from schedules.timeutil import local_instant, require_utc, shift_window
 
 __all__ = ["Reminder", "ReminderKind", "due_reminders", "reminder_key", "still_useful"]

@@ -20,7 +20,7 @@ from typing import IO, Any, Literal
 
 from schedules.attendance import PunchKind, PunchRecord, VerdictKind, VerdictRecord
 from schedules.policy import Policy, default_policy
-from schedules.roster import RosterEntry
+from schedules.roster.model import RosterEntry
 
 __all__ = [
     "COLUMNS",

@@ -16,7 +16,8 @@ from zoneinfo import ZoneInfo
 
 from schedules.calendar import HolidayCalendar
 from schedules.policy import LEVELS, Article, Level, Policy
-from schedules.roster import RosterEntry, validate_roster
+from schedules.roster.checks import validate_roster
+from schedules.roster.model import RosterEntry
 from schedules.timeutil import local_instant, require_utc, shift_window
 
 __all__ = [

@@ -15,7 +15,8 @@ from bot.clock import FakeClock
 from bot.settings import Settings
 from handlers.common import parse_day
 from schedules.policy import default_policy
-from schedules.roster import RosterError, parse_roster
+from schedules.roster.importing import parse_roster
+from schedules.roster.model import RosterError
 from tests.conftest import REPO, local
 from tests.helpers import Chat
 

@@ -22,7 +22,7 @@ from schedules.attendance import (
 )
 from schedules.calendar import HolidayCalendar
 from schedules.policy import Policy, policy_from_mapping
-from schedules.roster import RosterEntry
+from schedules.roster.model import RosterEntry
 
 UTC = dt.UTC
 SHANGHAI = ZoneInfo("Asia/Shanghai")

@@ -12,7 +12,8 @@ import pytest
 from schedules.attendance import PunchKind, PunchRecord
 from schedules.policy import Policy, policy_from_mapping
 from schedules.reminders import Reminder, ReminderKind, due_reminders, reminder_key, still_useful
-from schedules.roster import RosterEntry, generate_roster
+from schedules.roster.generator import generate_roster
+from schedules.roster.model import RosterEntry
 from schedules.timeutil import local_instant
 
 UTC = dt.UTC

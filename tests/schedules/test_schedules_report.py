@@ -14,7 +14,7 @@ from schedules import report
 from schedules.attendance import PunchKind, PunchRecord, VerdictRecord, clock_in_verdict, clock_out_verdict
 from schedules.policy import Policy
 from schedules.report import render_roster_png, summarise, write_csv, write_png, write_xlsx
-from schedules.roster import RosterEntry
+from schedules.roster.model import RosterEntry
 
 UTC = dt.UTC
 PNG = b"\x89PNG\r\n\x1a\n"

@@ -11,7 +11,8 @@ import pytest
 from openpyxl import Workbook
 
 from schedules.policy import Policy, policy_from_mapping
-from schedules.roster import RosterEntry, RosterError, RosterProblem, parse_roster
+from schedules.roster.importing import parse_roster
+from schedules.roster.model import RosterEntry, RosterError, RosterProblem
 
 PEOPLE = ["wangfang", "liuyang", "chenjing"]
 NAMES = {"wangfang": "王芳", "liuyang": ["刘洋", "Liu Yang"], "chenjing": "陈静"}

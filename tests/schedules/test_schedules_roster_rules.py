@@ -11,13 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from schedules.policy import Policy, policy_from_mapping
-from schedules.roster import (
-    RosterEntry,
-    RosterGenerationError,
-    generate_roster,
-    parse_roster,
-    validate_roster,
-)
+from schedules.roster.checks import validate_roster
+from schedules.roster.generator import RosterGenerationError, generate_roster
+from schedules.roster.importing import parse_roster
+from schedules.roster.model import RosterEntry
 from schedules.timeutil import shift_window
 
 D = dt.date

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from schedules.calendar import HolidayCalendar
 from schedules.policy import Policy, policy_from_mapping
-from schedules.roster import RosterEntry
+from schedules.roster.model import RosterEntry
 from schedules.rules import (
     Refusal,
     SwapRequest,
