@@ -38,7 +38,9 @@ log = logging.getLogger(__name__)
 FEATURES = (
     "handlers.help",
     "handlers.requests",
-    "handlers.attendance",
+    "handlers.clock",
+    "handlers.shifts",
+    "handlers.missed",
     "handlers.roster",
     "handlers.swap",
     "handlers.leave",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from schedules.calendar import HolidayCalendar, load_holidays
@@ -86,3 +86,8 @@ def shift_label(app: App, code: str | None, lang: str) -> str:
     except KeyError:
         return code
     return shift.name_en if lang == "en" else shift.name_zh
+
+
+def hhmm(app: App, moment: datetime) -> str:
+    """An instant as the department's local HH:MM."""
+    return moment.astimezone(app.tz).strftime("%H:%M")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from bot import forms
 from bot.context import Context
 from bot.forms import Field, Form
-from handlers import attendance, escalation, leave, swap
+from handlers import escalation, leave, missed, swap
 from handlers.common import policy
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ async def submit_missed(
         return {"day": ctx.t("form.problem.date")}
     punch, at = values.get("punch", "in"), values.get("time", "").strip()
     ctx.args = f"{values['day']} {punch} {at} {values.get('reason', '-')}"
-    await attendance.missed_punch(ctx)
+    await missed.missed_punch(ctx)
     return None
 
 

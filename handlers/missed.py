@@ -1,0 +1,175 @@
+"""补卡: missed-punch requests, checked against the deadline and the monthly limit and decided by the lead
+(第三十四、三十五条); on approval the punch is recorded at the stated time and judged like any other."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot import forms, roster_store
+from bot import requests as engine
+from bot.context import Context
+from bot.punch_store import existing_punch, grace_uses, record_punch
+from bot.schema import requests
+from handlers import requests as decisions
+from handlers.common import calendar, cite, parse_day, policy
+from schedules.attendance import check_missed_punch, clock_in_verdict, clock_out_verdict
+from schedules.timeutil import local_instant, shift_window
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+MISSED = "missed_punch"
+
+
+def missed_summary(app: App, request: engine.Request, lang: str) -> str:
+    p = request.payload
+    kind = app.catalog.t(lang, f"missed.kind.{p['punch']}")
+    return app.catalog.t(
+        lang,
+        "missed.summary",
+        name=p["requester_name"],
+        day=p["day"][5:],
+        kind=kind,
+        time=p["time"],
+        reason=p["reason"],
+    )
+
+
+async def apply_missed(conn: AsyncConnection, app: App, request: engine.Request, now: datetime) -> None:
+    """On approval the punch is recorded at the stated time and judged like any other punch."""
+    p = request.payload
+    day = date.fromisoformat(p["day"])
+    rules = policy(app)
+    at = local_instant(
+        day if p.get("time_day") is None else date.fromisoformat(p["time_day"]),
+        time.fromisoformat(p["time"]),
+        app.tz,
+    )
+    code = p["shift"]
+    start, end = shift_window(day, rules.shift(code), app.tz)
+    if await existing_punch(conn, request.requester_id, day, code, p["punch"]) is not None:
+        return
+    if p["punch"] == "clock_in":
+        verdict = clock_in_verdict(start, at, await grace_uses(conn, request.requester_id, day), rules)
+    else:
+        verdict = clock_out_verdict(end, at, rules)
+    await record_punch(
+        conn,
+        app,
+        request.requester_id,
+        p["punch"],
+        at,
+        day,
+        code,
+        verdict.kind.value,
+        verdict,
+        "missed_punch",
+        request.decided_by or "system",
+    )
+
+
+async def missed_punch(ctx: Context) -> None:
+    """`/missed 12-01 in 09:02 原因`: check the deadline and the monthly limit, then ask the lead."""
+    app, rules = ctx.app, policy(ctx.app)
+    words = ctx.args.split(maxsplit=3)
+    today = ctx.now.astimezone(app.tz).date()
+    kinds = {"in": "clock_in", "上班": "clock_in", "out": "clock_out", "下班": "clock_out"}
+    day = parse_day(words[0], today) if words else None
+    punch = kinds.get(words[1].lower()) if len(words) > 1 else None
+    at: time | None = None
+    if len(words) > 2:
+        try:
+            hour, _, minute = words[2].replace("：", ":").partition(":")
+            at = time(int(hour), int(minute))
+        except ValueError:
+            at = None
+    if not words:
+        from handlers.forms import missed_form
+
+        if await forms.offer(ctx, missed_form(ctx)):
+            return
+    if day is None or punch is None or at is None or len(words) < 4:
+        await ctx.reply(ctx.t("missed.usage"))
+        return
+    if day > today:
+        day = day.replace(year=day.year - 1) if (day - today).days > 180 else day
+    async with app.db.transaction() as conn:
+        entry = await roster_store.entry(conn, ctx.person.id, day)
+        if entry is None or entry.shift_code is None:
+            await ctx.send(ctx.answer(ctx.t("missed.no_shift", day=f"{day:%m-%d}")), conn=conn)
+            return
+        if await existing_punch(conn, ctx.person.id, day, entry.shift_code, punch) is not None:
+            await ctx.send(ctx.answer(ctx.t("missed.exists", day=f"{day:%m-%d}")), conn=conn)
+            return
+        month_start = day.replace(day=1)
+        used = [
+            r
+            for r in (
+                await conn.execute(
+                    sa.select(requests.c.payload).where(
+                        requests.c.kind == MISSED,
+                        requests.c.requester_id == ctx.person.id,
+                        requests.c.state.in_([engine.PENDING, engine.APPROVED]),
+                    )
+                )
+            ).scalars()
+            if str(r.get("day", "")).startswith(month_start.strftime("%Y-%m"))
+        ]
+        verdict = check_missed_punch(day, today, len(used), rules, calendar(app))
+        if not verdict.allowed:
+            await app.audit_in(
+                conn,
+                actor=ctx.person.id,
+                action="missed_punch.refused",
+                object_id=ctx.person.id,
+                after={"reason": verdict.reason},
+            )
+            await ctx.send(
+                ctx.answer(
+                    ctx.t(
+                        f"missed.refused.{verdict.reason}",
+                        deadline=f"{verdict.deadline:%m-%d}",
+                        limit=rules.missed_punch.per_month,
+                        article=cite(verdict.article, ctx.lang),
+                    )
+                ),
+                conn=conn,
+            )
+            return
+        start, _ = shift_window(day, rules.shift(entry.shift_code), app.tz)
+        time_day = (
+            day + timedelta(days=1) if at < start.astimezone(app.tz).time() and punch == "clock_out" else day
+        )
+        payload = {
+            "day": day.isoformat(),
+            "punch": punch,
+            "time": at.strftime("%H:%M"),
+            "shift": entry.shift_code,
+            "reason": words[3][:300],
+            "requester_name": ctx.person.name,
+            "time_day": time_day.isoformat() if time_day != day else None,
+        }
+        deadline_at = local_instant(verdict.deadline + timedelta(days=1), time(0), app.tz)
+        request = await decisions.submit_for_decision(
+            conn, ctx, kind=MISSED, level="lead", payload=payload, expires_at=deadline_at + timedelta(days=2)
+        )
+        await ctx.send(
+            ctx.answer(
+                ctx.t(
+                    "missed.sent", summary=decisions.summary(app, request, ctx.lang), left=verdict.uses_left
+                )
+            ),
+            conn=conn,
+        )
+    await decisions.refresh_homes(app, ctx.person.id, request.decider_id)
+
+
+def register(app: App) -> None:
+    decisions.register_kind(app, MISSED, decisions.KindSpec(missed_summary, apply_missed))
+    app.router.command("missed", keywords=("补卡",), help_key="help.desc.missed", order=13, takes_args=True)(
+        missed_punch
+    )
