@@ -37,12 +37,12 @@ typecheck: $(DEV_STAMP)
 	$(BIN)/mypy bot handlers knowledge schedules
 
 unit: $(DEV_STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest -q
 
 test: lint typecheck unit
 
 eval: $(STAMP)
-	$(BIN)/deskmate kb eval ../shared/handbook/dev-questions.jsonl
+	$(BIN)/deskmate kb eval tests/knowledge/data/dev-questions.jsonl
 
 bench: $(STAMP)
 	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done

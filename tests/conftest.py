@@ -19,7 +19,6 @@ from bot.clock import FakeClock
 from bot.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
@@ -160,3 +159,12 @@ async def app(settings: Settings, clock: FakeClock) -> AsyncIterator[App]:
     await application.prepare()
     yield application
     await application.close()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A run that selects no test is a mistake in its command, never a pass: fail it (exit 1, not 5)."""
+    if exitstatus == pytest.ExitCode.NO_TESTS_COLLECTED:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("no test was selected: check the paths and the -m/-k expression", red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
