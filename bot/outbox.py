@@ -188,7 +188,6 @@ class Dispatcher:
         self.claim_seconds = claim_seconds
         self.wakeup = asyncio.Event()
         self.metrics: Any = None
-        self.sent_count = 0
         self._finishing: list[Finished] = []
         self._finisher: asyncio.Task[None] | None = None
 
@@ -369,7 +368,6 @@ class Dispatcher:
                 return done
 
         sent = sum(await asyncio.gather(*(one_chat(chat_rows) for chat_rows in by_chat.values())))
-        self.sent_count += sent
         if self.metrics is not None:
             self.metrics.messages_out.labels(self.transport.platform).inc(sent)
         return sent

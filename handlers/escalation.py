@@ -441,7 +441,7 @@ def category_buttons(app: App, lang: str) -> list[list[Button]]:
 
 def register(app: App) -> None:
     router = app.router
-    decisions.register_kind(app, KIND, decisions.KindSpec(escalation_summary, decided_by_buttons=False))
+    decisions.register_kind(app, KIND, decisions.KindSpec(escalation_summary))
     app.ticks.register("escalations", climb)
 
     @router.command(

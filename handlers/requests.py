@@ -30,7 +30,6 @@ class KindSpec:
 
     summary: Summary
     on_approved: Effect | None = None
-    decided_by_buttons: bool = True
 
 
 class Refusal(Exception):

@@ -64,10 +64,6 @@ class BM25:
         tid = self.vocab.get(term)
         return None if tid is None else float(self.idf[tid])
 
-    def ceiling(self, idf: float) -> float:
-        """Largest contribution a term of this idf can make (tf -> infinity)."""
-        return idf * (self._k1 + 1.0)
-
     def score_terms(self, terms: Sequence[str]) -> FloatArray:
         """Plain BM25 of a bag of query terms (the baseline)."""
         scores = np.zeros(self.size, dtype=np.float64)

@@ -28,10 +28,6 @@ def _converter() -> Callable[[str], list[str]] | None:
         return _state["lazy"]  # type: ignore[return-value]
 
 
-def available() -> bool:
-    return _converter() is not None
-
-
 def _strip_tone(syllable: str) -> str:
     decomposed = unicodedata.normalize("NFD", syllable).replace("u\u0308", "v")
     return "".join(c for c in decomposed if not unicodedata.combining(c))

@@ -75,23 +75,3 @@ def in_quiet_hours(moment: datetime, quiet: QuietHours | None, tz: ZoneInfo) -> 
     if quiet is None:
         return False
     return quiet.contains(require_utc(moment).astimezone(tz).time().replace(tzinfo=None))
-
-
-def quiet_end_after(moment: datetime, quiet: QuietHours, tz: ZoneInfo) -> datetime:
-    """The first instant at or after ``moment`` when quiet hours are over (moment must be inside them)."""
-    local = require_utc(moment).astimezone(tz)
-    day = local.date()
-    candidate = local_instant(day, quiet.end, tz)
-    if candidate < moment:
-        candidate = local_instant(day + timedelta(days=1), quiet.end, tz)
-    return candidate
-
-
-def quiet_start_before(moment: datetime, quiet: QuietHours, tz: ZoneInfo) -> datetime:
-    """The instant quiet hours began, for a ``moment`` inside them."""
-    local = require_utc(moment).astimezone(tz)
-    day = local.date()
-    candidate = local_instant(day, quiet.start, tz)
-    if candidate > moment:
-        candidate = local_instant(day - timedelta(days=1), quiet.start, tz)
-    return candidate

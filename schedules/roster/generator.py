@@ -473,10 +473,3 @@ def _weekend_target(
             rest += dt.timedelta(days=limit + 1)
     free_later = sum(max(0, capacity - due[d]) for d in later)
     return max(math.ceil(wanting / (len(later) + 1)), wanting - free_later)
-
-
-def _weekend_days_left(day: dt.date, end: dt.date) -> int:
-    """Saturdays and Sundays from ``day`` to the end of its month (or the period), inclusive."""
-    month_end = dt.date(day.year + day.month // 12, day.month % 12 + 1, 1) - dt.timedelta(days=1)
-    last = min(month_end, end)
-    return sum(1 for i in range((last - day).days + 1) if (day + dt.timedelta(days=i)).weekday() >= 5)
