@@ -38,13 +38,17 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from handlers.roster import import_roster, problem_text
+    from schedules.filelimits import ROSTER_LIMITS, FileLimitError, read_bytes
     from schedules.roster.model import RosterError
 
     path = Path(args.file)
     try:
-        data = path.read_bytes()
+        data = read_bytes(path, ROSTER_LIMITS)
     except OSError as exc:
         print(f"{path}: cannot read the file ({exc.strerror})", file=sys.stderr)
+        return 2
+    except FileLimitError as exc:
+        print(f"{path}: {exc}; nothing was imported", file=sys.stderr)
         return 2
 
     async def work(app: Any) -> int:

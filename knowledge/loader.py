@@ -15,6 +15,7 @@ from pathlib import Path
 from knowledge.model import Article, HandbookError
 from knowledge.numerals import NUMERAL_CHARS, format_ref, parse_chinese
 from knowledge.textnorm import detect_language
+from schedules.filelimits import HANDBOOK_LIMITS, FileLimitError, read_docx_paragraphs, read_text_lines
 
 SUFFIXES = (".md", ".markdown", ".txt", ".docx")
 DEFAULT_DIR = Path(__file__).parent / "data" / "handbook"
@@ -99,16 +100,16 @@ def load_file(path: str | Path) -> list[Article]:
 
 def _text_lines(path: Path, *, markdown: bool) -> list[_Line]:
     try:
-        data = path.read_bytes()
+        lines = read_text_lines(path, HANDBOOK_LIMITS)
     except OSError as exc:
         raise HandbookError(path, 0, f"cannot read file: {exc.strerror or exc}") from exc
-    try:
-        text = data.decode("utf-8-sig")
+    except FileLimitError as exc:
+        raise HandbookError(path, 0, str(exc)) from None
     except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
+        line = exc.object[: exc.start].count(b"\n") + 1
         raise HandbookError(path, line, "not valid UTF-8 text") from exc
     out: list[_Line] = []
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(lines, start=1):
         stripped = raw.strip()
         heading = _HEADING.match(stripped)
         if heading and (markdown or heading.group(1) == "#"):
@@ -120,18 +121,18 @@ def _text_lines(path: Path, *, markdown: bool) -> list[_Line]:
 
 def _docx_lines(path: Path) -> list[_Line]:
     try:
-        import docx
-
-        document = docx.Document(str(path))
-    except Exception as exc:  # python-docx raises several unrelated types for bad packages
+        paragraphs = read_docx_paragraphs(path, HANDBOOK_LIMITS)
+    except FileLimitError as exc:
+        raise HandbookError(path, 0, str(exc)) from None
+    except Exception as exc:  # a bad package fails in zipfile or the XML parser, with several types
         raise HandbookError(path, 0, f"cannot read .docx file: {exc}") from exc
     out: list[_Line] = []
-    for number, paragraph in enumerate(document.paragraphs, start=1):
-        style = (paragraph.style.name if paragraph.style is not None else "") or ""
+    for number, paragraph in enumerate(paragraphs, start=1):
+        style = paragraph.style.lower()
         level = 0
-        if style == "Title" or style == "Heading 1":
+        if style in ("title", "heading 1"):
             level = 1
-        elif style.startswith("Heading"):
+        elif style.startswith("heading"):
             level = 2
         out.append(_Line(number, paragraph.text.strip(), level))
     return out

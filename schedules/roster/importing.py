@@ -6,58 +6,28 @@ supervisor can fix the file in one go and nothing half-imported becomes the basi
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
-import io
 import re
 import unicodedata
-import warnings
 from collections import defaultdict
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from schedules.filelimits import (
+    ROSTER_LIMITS,
+    Cell,
+    FileLimitError,
+    read_bytes,
+    read_csv_rows,
+    read_xlsx_rows,
+)
 from schedules.policy import Policy, normalise_word
 from schedules.roster.model import Progress, RosterEntry, RosterError, RosterProblem, column_letter
 
 # ---------------------------------------------------------------------------------------------- reading
 
-Cell = str | int | float | dt.date | dt.datetime | dt.time | bool | None
 MAX_PROBLEMS = 200
-
-
-def _read_csv(data: bytes) -> list[list[Cell]]:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            text = data.decode(encoding)
-            break
-        except UnicodeDecodeError:
-            continue
-    else:  # pragma: no cover - gb18030 decodes almost anything
-        raise ValueError("not UTF-8 or GB18030 text")
-    first = text.split("\n", 1)[0]
-    delimiter = max((",", "\t", ";"), key=first.count)
-    return [list(row) for row in csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)]
-
-
-def _read_xlsx(data: bytes, progress: Progress | None) -> list[list[Cell]]:
-    import openpyxl  # imported here: only XLSX imports pay for it
-
-    with warnings.catch_warnings():
-        # openpyxl warns about spreadsheet features it ignores (data validation, styles): not our concern
-        warnings.simplefilter("ignore")
-        wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-        try:
-            ws = wb.worksheets[0]
-            total = ws.max_row or 0
-            rows: list[list[Cell]] = []
-            for i, values in enumerate(ws.iter_rows(min_row=1, values_only=True), start=1):
-                rows.append(list(values))  # type: ignore[arg-type]
-                if progress is not None and i % 1000 == 0:
-                    progress(i, total)
-        finally:
-            wb.close()
-    return rows
 
 
 def _cell_text(value: Cell) -> str:
@@ -265,14 +235,15 @@ def parse_roster(
     ``names`` maps person id → display name(s) so a file may use names; ``reference`` (e.g. today's local
     date) picks the year for headers without one. Raises :class:`RosterError` with every problem.
     """
-    if isinstance(source, Path) or (isinstance(source, str) and not filename):
-        path = Path(source)
-        filename = filename or path.name
-        data = path.read_bytes()
-    elif isinstance(source, str):
-        data = Path(source).read_bytes()
-    else:
+    limits = replace(ROSTER_LIMITS, max_rows=max_rows + 1)
+    if isinstance(source, bytes):
         data = source
+    else:
+        filename = filename or Path(source).name
+        try:
+            data = read_bytes(source, limits)
+        except FileLimitError as exc:
+            raise RosterError([RosterProblem(f"limit_{exc.kind}", params=exc.params)]) from None
     name = (filename or "").lower()
     out = _Collector()
     ext = name.rsplit(".", 1)[-1] if "." in name else ""
@@ -282,13 +253,13 @@ def parse_roster(
         raise RosterError([RosterProblem("empty_file")])
     try:
         if ext in ("xlsx", "xlsm") or (ext not in ("csv", "txt", "tsv") and data[:2] == b"PK"):
-            rows = _read_xlsx(data, progress)
+            rows = read_xlsx_rows(data, limits, progress)
         else:
-            rows = _read_csv(data)
+            rows = read_csv_rows(data, limits)
+    except FileLimitError as exc:  # over a limit: refused before the rest of the file is read
+        raise RosterError([RosterProblem(f"limit_{exc.kind}", params=exc.params)]) from None
     except Exception as exc:  # any reader failure is a problem with the file, reported like the others
         raise RosterError([RosterProblem("unreadable", params={"reason": type(exc).__name__})]) from None
-    if len(rows) > max_rows + 1:
-        raise RosterError([RosterProblem("too_many_rows", params={"limit": str(max_rows)})])
 
     numbered = [(i, row) for i, row in enumerate(rows, start=1) if any(_cell_text(c) for c in row)]
     if not numbered:

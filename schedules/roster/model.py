@@ -10,6 +10,8 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from schedules.filelimits import LIMIT_TEXT
+
 Progress = Callable[[int, int], None]
 """Called as ``progress(rows_done, rows_total)`` while a big file is read; total may be 0 if unknown."""
 
@@ -48,7 +50,7 @@ _PROBLEM_TEXT: dict[str, str] = {
     "bad_date": "{value!r} is not a date",
     "unknown_shift": "{value!r} is not a shift; use one of {known} or 休 for rest",
     "blank_cell": "the cell is empty; write a shift or 休 for a rest day",
-    "too_many_rows": "the file has more than {limit} rows",
+    **{f"limit_{kind}": text for kind, text in LIMIT_TEXT.items()},
     "too_many_problems": "more problems not listed; fix these first",
 }
 
