@@ -33,7 +33,8 @@ def main() -> int:
     from knowledge.loader import load_file
     from knowledge.model import HandbookError
     from schedules.policy import default_policy
-    from schedules.roster import RosterError, parse_roster
+    from schedules.roster.importing import parse_roster
+    from schedules.roster.model import RosterError
 
     policy = default_policy()
     people = ["wangfang", "liuyang"]
