@@ -146,13 +146,6 @@ processed_updates = sa.Table(
     sa.Column("at", UTCDateTime, nullable=False),
 )
 
-job_keys = sa.Table(
-    "job_keys",
-    metadata,
-    sa.Column("key", sa.String(200), primary_key=True),
-    sa.Column("at", UTCDateTime, nullable=False),
-)
-
 scheduler_state = sa.Table(
     "scheduler_state",
     metadata,

@@ -460,7 +460,6 @@ class EscalationRules(_Model):
     )
     duty_supervisor_start: LocalTime = time(18, 0)
     duty_supervisor_end: LocalTime = time(23, 0)
-    skip_level_notify_minutes: int = Field(default=60, ge=1)
     article_order: Article = _a("第八十条", "Article 80")
     article_respond: Article = _a("第八十三条", "Article 83")
     article_auto: Article = _a("第八十四条", "Article 84")
