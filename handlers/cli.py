@@ -82,6 +82,7 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
 def cmd_roster_generate(args: argparse.Namespace) -> int:
     from bot import roster_store
     from handlers.common import policy
+    from schedules.cellsafe import csv_row
     from schedules.roster.generator import generate_roster
 
     if args.to < args.from_:
@@ -112,7 +113,7 @@ def cmd_roster_generate(args: argparse.Namespace) -> int:
         writer = csv.writer(out)
         writer.writerow(["person", *(d.isoformat() for d in days)])
         for person_id in sorted(grid):
-            writer.writerow([person_id, *(grid[person_id].get(d, "") for d in days)])
+            writer.writerow(csv_row([person_id, *(grid[person_id].get(d, "") for d in days)]))
         if args.output:
             Path(args.output).write_text(out.getvalue(), encoding="utf-8")
         else:

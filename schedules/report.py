@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from schedules.attendance import PunchKind, PunchRecord, VerdictKind, VerdictRecord
+from schedules.cellsafe import csv_row, xlsx_append
 from schedules.policy import Policy, default_policy
 from schedules.roster.model import RosterEntry
 
@@ -167,7 +168,7 @@ def write_csv(rows: Sequence[SummaryRow], target: str | Path | IO[str], *, lang:
     writer = csv.writer(target)
     writer.writerow(_header(lang))
     for row in rows:
-        writer.writerow(_values(row, lang))
+        writer.writerow(csv_row(_values(row, lang)))
 
 
 def write_xlsx(
@@ -190,7 +191,7 @@ def write_xlsx(
     for cell in ws[1]:
         cell.font = Font(bold=True)
     for row in rows:
-        ws.append(_values(row, lang))
+        xlsx_append(ws, _values(row, lang))
     ws.freeze_panes = "B2"
     for index, col in enumerate(ws.columns, start=1):
         width = max(len(str(c.value or "")) for c in col)

@@ -7,6 +7,7 @@ import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from schedules.cellsafe import csv_row
 from schedules.policy import Policy
 from schedules.roster.model import RosterEntry
 
@@ -48,6 +49,6 @@ def write_roster_csv(
     rows = roster_grid(entries, policy, lang=lang, people=people)
     if isinstance(target, str | Path):
         with Path(target).open("w", encoding="utf-8-sig", newline="") as fh:
-            csv.writer(fh, lineterminator="\n").writerows(rows)
+            csv.writer(fh, lineterminator="\n").writerows(map(csv_row, rows))
         return
-    csv.writer(target, lineterminator="\n").writerows(rows)
+    csv.writer(target, lineterminator="\n").writerows(map(csv_row, rows))
