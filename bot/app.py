@@ -15,14 +15,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import audit, buttons, housekeeping, migrate, org
 from bot.clock import Clock, SystemClock
 from bot.context import Context
 from bot.conversations import Conversations
-from bot.db import Database, is_storage_failure
+from bot.db import Database, insert_or_ignore, is_storage_failure
 from bot.i18n import Catalog, default_catalog, normalise_language
 from bot.messages import Incoming, Outgoing, Person
 from bot.metrics import Metrics
@@ -146,8 +145,7 @@ class App:
 
     async def _record_update(self, conn: AsyncConnection, platform: str, update_id: str) -> bool:
         values = {"platform": platform, "update_id": update_id, "at": self.clock.now()}
-        insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-        result = await conn.execute(insert(processed_updates).values(values).on_conflict_do_nothing())
+        result = await conn.execute(insert_or_ignore(conn, processed_updates, values))
         return bool(result.rowcount)
 
     async def resolve_person(self, platform: str, user_id: str) -> Person | None:

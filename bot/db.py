@@ -7,14 +7,16 @@ instead of failing half-way, which is what makes compare-and-set transitions saf
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -37,6 +39,41 @@ STORAGE_ERROR_MARKERS = (
 def is_storage_failure(exc: BaseException) -> bool:
     text = str(exc).lower()
     return any(marker in text for marker in STORAGE_ERROR_MARKERS)
+
+
+Excluded = sa.ColumnCollection[str, sa.ColumnElement[Any]]
+
+
+def _dialect_insert(conn: AsyncConnection, table: sa.Table) -> postgresql.Insert | sqlite.Insert:
+    return postgresql.insert(table) if conn.dialect.name == "postgresql" else sqlite.insert(table)
+
+
+def insert_or_ignore(
+    conn: AsyncConnection, table: sa.Table, values: Any, *, key: Sequence[str] | None = None
+) -> postgresql.Insert | sqlite.Insert:
+    """INSERT that skips rows already there (same ``key`` columns, or any unique key when None).
+
+    The statement's rowcount says how many rows went in, so a caller learns whether it was first.
+    """
+    return _dialect_insert(conn, table).values(values).on_conflict_do_nothing(index_elements=key)
+
+
+def upsert(
+    conn: AsyncConnection,
+    table: sa.Table,
+    values: Any,
+    *,
+    key: Sequence[str],
+    update: Callable[[Excluded], Mapping[str, Any]],
+) -> postgresql.Insert | sqlite.Insert:
+    """INSERT, or on a clash of ``key`` UPDATE with ``update(excluded)`` (the rejected row's columns)."""
+    statement = _dialect_insert(conn, table).values(values)
+    return statement.on_conflict_do_update(index_elements=key, set_=update(statement.excluded))
+
+
+def greatest(conn: AsyncConnection, *values: Any) -> sa.ColumnElement[Any]:
+    """The largest of ``values`` in SQL: GREATEST on PostgreSQL, the many-argument MAX on SQLite."""
+    return sa.func.greatest(*values) if conn.dialect.name == "postgresql" else sa.func.max(*values)
 
 
 @dataclass

@@ -16,12 +16,11 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import buttons as button_store
 from bot.clock import Clock
-from bot.db import Database
+from bot.db import Database, insert_or_ignore
 from bot.messages import Outgoing, Person
 from bot.ratelimit import RateLimiter
 from bot.schema import message_copies, outbox
@@ -114,17 +113,6 @@ def _payload(out: Outgoing, rendered_buttons: list[list[dict[str, str]]]) -> dic
     }
 
 
-def _insert_ignoring_duplicates(conn: AsyncConnection, values: dict[str, Any]) -> Any:
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        return (
-            postgresql.insert(outbox)
-            .values(values)
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        )
-    return sqlite.insert(outbox).values(values).on_conflict_do_nothing(index_elements=["idempotency_key"])
-
-
 async def enqueue(
     conn: AsyncConnection, out: Outgoing, now: datetime, *, idempotency_key: str | None = None
 ) -> bool:
@@ -148,7 +136,7 @@ async def enqueue(
     if idempotency_key is None:
         await conn.execute(outbox.insert().values(values))
         return True
-    result = await conn.execute(_insert_ignoring_duplicates(conn, values))
+    result = await conn.execute(insert_or_ignore(conn, outbox, values, key=["idempotency_key"]))
     return bool(result.rowcount)
 
 

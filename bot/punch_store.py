@@ -10,9 +10,9 @@ from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot.db import insert_or_ignore
 from bot.schema import punches
 from schedules.attendance import Verdict
 
@@ -87,10 +87,7 @@ async def record_punch(
         "source": source,
         "created_at": app.clock.now(),
     }
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-    stored = await conn.execute(
-        insert(punches).values(values).on_conflict_do_nothing(index_elements=PUNCH_KEY)
-    )
+    stored = await conn.execute(insert_or_ignore(conn, punches, values, key=PUNCH_KEY))
     if not stored.rowcount:
         # Another replica or a double tap stored the same punch a moment ago: keep theirs.
         return False

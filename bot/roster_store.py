@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import date, datetime
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot import db
 from bot.schema import roster_entries
 
 
@@ -38,19 +38,21 @@ async def upsert(
     ]
     if not values:
         return 0
-    insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
     for start in range(0, len(values), 500):
         chunk = values[start : start + 500]
-        statement = insert(roster_entries).values(chunk)
-        statement = statement.on_conflict_do_update(
-            index_elements=["person_id", "day"],
-            set_={
-                "shift_code": statement.excluded.shift_code,
-                "note": statement.excluded.note,
-                "updated_at": statement.excluded.updated_at,
-            },
+        await conn.execute(
+            db.upsert(
+                conn,
+                roster_entries,
+                chunk,
+                key=["person_id", "day"],
+                update=lambda new: {
+                    "shift_code": new.shift_code,
+                    "note": new.note,
+                    "updated_at": new.updated_at,
+                },
+            )
         )
-        await conn.execute(statement)
     return len(values)
 
 

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
+from bot.db import greatest, upsert
 from bot.schema import scheduler_state
 
 if TYPE_CHECKING:
@@ -52,20 +52,15 @@ class Ticks:
                 log.exception("scheduled work %s failed for (%s, %s]; it will be retried", name, start, now)
                 continue
             async with app.db.transaction() as conn:
-                insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-                statement = insert(scheduler_state).values(name=name, last_run=now)
                 # Replicas may finish the same window together: keep the latest time, never fail.
                 await conn.execute(
-                    statement.on_conflict_do_update(
-                        index_elements=["name"],
-                        set_={
-                            "last_run": sa.func.max(scheduler_state.c.last_run, statement.excluded.last_run)
-                        }
-                        if conn.dialect.name == "sqlite"
-                        else {
-                            "last_run": sa.func.greatest(
-                                scheduler_state.c.last_run, statement.excluded.last_run
-                            )
+                    upsert(
+                        conn,
+                        scheduler_state,
+                        {"name": name, "last_run": now},
+                        key=["name"],
+                        update=lambda new: {
+                            "last_run": greatest(conn, scheduler_state.c.last_run, new.last_run)
                         },
                     )
                 )

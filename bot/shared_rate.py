@@ -12,10 +12,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 
-import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
-
-from bot.db import Database
+from bot.db import Database, greatest, upsert
 from bot.ratelimit import RateLimiter
 from bot.schema import send_slots
 
@@ -37,18 +34,14 @@ class SharedRateLimiter(RateLimiter):
 
     async def _global_slot(self, now: float) -> float:
         async with self.db.transaction() as conn:
-            insert = postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert
-            later = sa.func.greatest if conn.dialect.name == "postgresql" else sa.func.max
             # The first send of this bot creates the row; every later one moves it on by one interval
             # from wherever it stands (or from now, when the bot has been quiet).
-            reserve = (
-                insert(send_slots)
-                .values(name=self.name, next_at=now + self.interval)
-                .on_conflict_do_update(
-                    index_elements=["name"],
-                    set_={"next_at": later(send_slots.c.next_at, now) + self.interval},
-                )
-                .returning(send_slots.c.next_at)
-            )
+            reserve = upsert(
+                conn,
+                send_slots,
+                {"name": self.name, "next_at": now + self.interval},
+                key=["name"],
+                update=lambda _new: {"next_at": greatest(conn, send_slots.c.next_at, now) + self.interval},
+            ).returning(send_slots.c.next_at)
             next_at = float((await conn.execute(reserve)).scalar_one())
         return next_at - self.interval
