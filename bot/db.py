@@ -20,6 +20,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from schedules.private_files import private_dir, private_file
+
 
 class StorageUnavailable(Exception):
     """The database refused a write (read-only or full disk, unreachable server)."""
@@ -105,9 +107,15 @@ def first_write(run: Callable[[AsyncConnection], Awaitable[None]]) -> Iterator[F
 
 
 def _prepare_sqlite_file(url: str) -> None:
+    """The database's folder (var/) and file exist owner-only before SQLite opens them; SQLite then
+    creates -wal and -shm with the database file's mode."""
     database = make_url(url).database
-    if database and database != ":memory:":
-        Path(database).parent.mkdir(parents=True, exist_ok=True)
+    if database and database != ":memory:" and not database.startswith("file:"):
+        private_dir(Path(database).parent)
+        private_file(database)
+        for suffix in ("-wal", "-shm", "-journal"):
+            if Path(database + suffix).exists():
+                private_file(database + suffix)
 
 
 class Database:

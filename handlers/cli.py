@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.settings import load_settings
+from schedules.private_files import open_private
 
 
 def _date(value: str) -> date:
@@ -115,7 +116,8 @@ def cmd_roster_generate(args: argparse.Namespace) -> int:
         for person_id in sorted(grid):
             writer.writerow(csv_row([person_id, *(grid[person_id].get(d, "") for d in days)]))
         if args.output:
-            Path(args.output).write_text(out.getvalue(), encoding="utf-8")
+            with open_private(args.output, "w", encoding="utf-8") as fh:
+                fh.write(out.getvalue())
         else:
             sys.stdout.write(out.getvalue())
         if args.apply:
@@ -150,7 +152,8 @@ def cmd_report(args: argparse.Namespace) -> int:
         if output == "-":
             sys.stdout.buffer.write(data)
         else:
-            Path(output).write_bytes(data)
+            with open_private(output, "wb") as fh:
+                fh.write(data)
             print(f"wrote {output}")
         return 0
 

@@ -15,6 +15,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from knowledge.textnorm import has_cjk
+from schedules.private_files import private_dir
 
 DATA_DIR = Path(__file__).parent / "data"
 
@@ -113,7 +114,7 @@ def jieba_tokenizer(cache_dir: Path | None = None) -> object:
             tokenizer = jieba.Tokenizer()
             directory = cache_dir or default_cache_dir()
             try:
-                directory.mkdir(parents=True, exist_ok=True)
+                private_dir(directory)
                 tokenizer.tmp_dir = str(directory)
             except OSError:
                 pass  # jieba falls back to the system temp directory

@@ -21,6 +21,8 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
+from schedules.private_files import private_dir
+
 Vectors = npt.NDArray[np.float32]
 ENV_DISABLE = "KB_SEMANTIC"  # set to 0/off/false to force the lexical search
 
@@ -127,7 +129,7 @@ class EmbeddingCache:
         vectors = np.stack([entries[k] for k in keys]).astype(np.float32)
         with self._lock:
             try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
+                private_dir(self.path.parent)
                 fd, tmp = tempfile.mkstemp(prefix=".emb-", suffix=".npz", dir=self.path.parent)
                 with os.fdopen(fd, "wb") as handle:
                     np.savez(handle, keys=keys, vectors=vectors)

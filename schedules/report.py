@@ -21,6 +21,7 @@ from typing import IO, Any, Literal
 from schedules.attendance import PunchKind, PunchRecord, VerdictKind, VerdictRecord
 from schedules.cellsafe import csv_row, xlsx_append
 from schedules.policy import Policy, default_policy
+from schedules.private_files import open_private
 from schedules.roster.model import RosterEntry
 
 __all__ = [
@@ -162,7 +163,7 @@ def _values(row: SummaryRow, lang: Lang) -> list[str | int]:
 def write_csv(rows: Sequence[SummaryRow], target: str | Path | IO[str], *, lang: Lang = "zh") -> None:
     """CSV with a BOM when written to a path, so Excel opens the Chinese headers correctly."""
     if isinstance(target, str | Path):
-        with Path(target).open("w", encoding="utf-8-sig", newline="") as fh:
+        with open_private(target, "w", encoding="utf-8-sig", newline="") as fh:
             write_csv(rows, fh, lang=lang)
         return
     writer = csv.writer(target)
@@ -196,6 +197,10 @@ def write_xlsx(
     for index, col in enumerate(ws.columns, start=1):
         width = max(len(str(c.value or "")) for c in col)
         ws.column_dimensions[get_column_letter(index)].width = min(30, max(8, width * 2 + 2))
+    if isinstance(target, str | Path):
+        with open_private(target, "wb") as fh:
+            wb.save(fh)
+        return
     wb.save(target)
 
 
@@ -300,7 +305,8 @@ def write_png(rows: Sequence[SummaryRow], target: str | Path | None = None, *, l
         fig.tight_layout()
         png = _render(fig)
     if target is not None:
-        Path(target).write_bytes(png)
+        with open_private(target, "wb") as fh:
+            fh.write(png)
     return png
 
 

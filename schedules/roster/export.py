@@ -9,6 +9,7 @@ from pathlib import Path
 
 from schedules.cellsafe import csv_row
 from schedules.policy import Policy
+from schedules.private_files import open_private
 from schedules.roster.model import RosterEntry
 
 
@@ -48,7 +49,7 @@ def write_roster_csv(
     """Write the grid form as UTF-8 CSV (with a BOM for a path, so Excel shows Chinese)."""
     rows = roster_grid(entries, policy, lang=lang, people=people)
     if isinstance(target, str | Path):
-        with Path(target).open("w", encoding="utf-8-sig", newline="") as fh:
+        with open_private(target, "w", encoding="utf-8-sig", newline="") as fh:
             csv.writer(fh, lineterminator="\n").writerows(map(csv_row, rows))
         return
     csv.writer(target, lineterminator="\n").writerows(map(csv_row, rows))
