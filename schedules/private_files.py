@@ -3,7 +3,9 @@ people's names, punches and leave reasons, so they are created 0600/0700 whateve
 
 from __future__ import annotations
 
+import contextlib
 import os
+import stat
 from pathlib import Path
 from typing import IO, Any
 
@@ -26,10 +28,17 @@ def private_dir(path: str | Path) -> Path:
 
 
 def private_file(path: str | Path) -> Path:
-    """Make sure ``path`` exists and is 0600 (created empty if missing; an existing file we own is
-    narrowed to 0600). SQLite gives a database's -wal and -shm files the database file's mode."""
+    """Make sure ``path`` exists owner-only: created empty as 0600, or an existing file narrowed (group
+    and others lose access). SQLite gives a database's -wal and -shm files the database file's mode."""
     path = Path(path)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT, FILE_MODE)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    except FileExistsError:
+        # Narrow only: the owner keeps what it had (a read-only database stays read-only). A file that
+        # is not ours to change is left to SQLite to report.
+        with contextlib.suppress(PermissionError):
+            os.chmod(path, stat.S_IMODE(path.stat().st_mode) & FILE_MODE)
+        return path
     try:
         os.fchmod(fd, FILE_MODE)
     finally:
