@@ -21,7 +21,7 @@ from bot import audit, buttons, housekeeping, migrate, org
 from bot.clock import Clock, SystemClock
 from bot.context import Context
 from bot.conversations import Conversations
-from bot.db import Database, insert_or_ignore, is_storage_failure
+from bot.db import Database, StorageUnavailable, insert_or_ignore
 from bot.i18n import Catalog, default_catalog, normalise_language
 from bot.messages import Incoming, Outgoing, Person
 from bot.metrics import Metrics
@@ -168,7 +168,7 @@ class App:
             pass  # a redelivered update: the adapter that recorded it says so
         except Exception as exc:
             code = error_code()
-            storage = is_storage_failure(exc)
+            storage = isinstance(exc, StorageUnavailable)
             self.metrics.errors.labels("storage" if storage else "handler").inc()
             log.exception("[%s] handling a message from %s failed", code, incoming.person.id)
             text = ctx.t("error.storage" if storage else "error.internal", code=code)

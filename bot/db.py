@@ -24,23 +24,44 @@ from schedules.private_files import private_dir, private_file
 
 
 class StorageUnavailable(Exception):
-    """The database refused a write (read-only or full disk, unreachable server)."""
+    """The database cannot store or read now (read-only or full disk, I/O error, server unreachable).
+
+    `Database.transaction` and `Database.read` raise it in place of the driver's error (kept as the cause), so
+    callers tell "try again later" from a bug by type, not by the wording of a driver's message.
+    """
 
 
-STORAGE_ERROR_MARKERS = (
-    "readonly database",
-    "read-only",
-    "disk is full",
-    "disk i/o error",
-    "unable to open database",
-    "connection refused",
-    "could not connect",
-)
+# SQLite primary result codes that mean the file cannot be used now (https://sqlite.org/rescode.html):
+# READONLY, IOERR, CORRUPT, FULL, CANTOPEN, NOTADB.
+_SQLITE_UNAVAILABLE = frozenset({8, 10, 11, 13, 14, 26})
+# PostgreSQL SQLSTATE classes and codes of the same kind: connection exception (08), insufficient
+# resources such as a full disk (53), operator intervention such as a shutdown (57P), system/I-O error (58),
+# read-only transaction (25006), corrupted data (XX001, XX002).
+_PG_UNAVAILABLE_CLASSES = ("08", "53", "57P", "58")
+_PG_UNAVAILABLE_CODES = frozenset({"25006", "XX001", "XX002"})
 
 
-def is_storage_failure(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return any(marker in text for marker in STORAGE_ERROR_MARKERS)
+def _unavailable(exc: BaseException) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in _SQLITE_UNAVAILABLE
+    state = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
+    if isinstance(state, str):
+        return state in _PG_UNAVAILABLE_CODES or state.startswith(_PG_UNAVAILABLE_CLASSES)
+    return isinstance(exc, OSError)  # the server cannot be reached at all
+
+
+def storage_failure(exc: BaseException) -> bool:
+    """True when ``exc``, or the driver error it wraps, says the database cannot be used now."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if _unavailable(current):
+            return True
+        orig = getattr(current, "orig", None)
+        current = orig if isinstance(orig, BaseException) else current.__cause__
+    return False
 
 
 Excluded = sa.ColumnCollection[str, sa.ColumnElement[Any]]
@@ -166,6 +187,8 @@ class Database:
         except BaseException as exc:
             if pending is not None:
                 pending.failed = exc
+            if storage_failure(exc):
+                raise StorageUnavailable(str(exc)) from exc
             raise
         if pending is not None:
             pending.done = True
@@ -182,11 +205,16 @@ class Database:
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
         """A read-only snapshot that never takes SQLite's write lock."""
-        async with self.engine.connect() as conn:
-            if self.is_sqlite:
-                conn = await conn.execution_options(sqlite_begin="DEFERRED")
-            async with conn.begin():
-                yield conn
+        try:
+            async with self.engine.connect() as conn:
+                if self.is_sqlite:
+                    conn = await conn.execution_options(sqlite_begin="DEFERRED")
+                async with conn.begin():
+                    yield conn
+        except Exception as exc:
+            if storage_failure(exc):
+                raise StorageUnavailable(str(exc)) from exc
+            raise
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -6,12 +6,13 @@ import os
 from datetime import date
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 from sqlalchemy import event
 
 from bot.app import App
 from bot.clock import FakeClock
-from bot.db import Database
+from bot.db import Database, StorageUnavailable
 from bot.schema import punches
 from tests.conftest import local
 from tests.helpers import Chat
@@ -57,11 +58,34 @@ async def test_full_disk(app: App, clock: FakeClock) -> None:
             for _ in range(10_000):
                 async with app.db.transaction() as conn:
                     await conn.execute(audit_log.insert().values(**filler, after={"blob": "x" * size}))
-        except sa.exc.OperationalError as exc:
-            assert "full" in str(exc)
+        except StorageUnavailable as exc:
+            assert "full" in str(exc.__cause__)
         else:
             raise AssertionError("the database never filled up")
     sent = await _clock_in_refused(app, clock)
     texts = [m["text"] for m in sent]
     assert not any(t.startswith("✅") for t in texts)
     assert any("现在无法记录" in t for t in texts), texts
+
+
+async def test_unreachable_server_is_storage_unavailable() -> None:
+    # Nothing listens on port 1: the driver's connection error arrives as StorageUnavailable, with the
+    # driver's error kept as its cause.
+    db = Database("postgresql+asyncpg://postgres@127.0.0.1:1/deskmate")
+    try:
+        with pytest.raises(StorageUnavailable) as raised:
+            async with db.transaction():
+                pass
+        assert raised.value.__cause__ is not None
+        with pytest.raises(StorageUnavailable):
+            async with db.read():
+                pass
+    finally:
+        await db.dispose()
+
+
+async def test_a_bug_is_not_storage_unavailable(app: App) -> None:
+    # A statement the database rejects for what it says (a missing table) is a bug, not a storage failure.
+    with pytest.raises(sa.exc.OperationalError, match="no such table"):
+        async with app.db.read() as conn:
+            await conn.execute(sa.text("SELECT * FROM no_such_table"))
