@@ -1,14 +1,85 @@
-"""What every long-running adapter command shares: run until SIGINT or SIGTERM, then stop cleanly."""
+"""The one start-up path of every platform command (`deskmate telegram`, `deskmate slack`).
+
+Settings are loaded and checked before any network call, every log line passes a filter that masks the
+platform's secrets and anything shaped like one, and the bot serves until SIGINT or SIGTERM. Whatever stops
+it from starting is one line on stderr and exit code 2; Ctrl-C is 130.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import signal
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 from bot.settings import Settings, load_settings
+
+REDACTED = "(redacted)"
+
+
+class StartupError(Exception):
+    """Something an operator must fix before the bot can start; the message is the one line to print."""
+
+
+class Redactor(logging.Filter):
+    """Masks known secrets, and text shaped like a platform token, in every record a handler writes
+    (HTTP libraries put tokens in request URLs and in exception text)."""
+
+    def __init__(self, secrets: Sequence[str], shapes: Callable[[str], str]) -> None:
+        super().__init__()
+        self.secrets = [s for s in secrets if s and len(s) >= 6]
+        self.shapes = shapes
+
+    def redact(self, text: str) -> str:
+        for secret in self.secrets:
+            text = text.replace(secret, REDACTED)
+        return self.shapes(text)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        cleaned = self.redact(message)
+        if cleaned != message:
+            record.msg, record.args = cleaned, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = self.redact(record.exc_text)
+        return True
+
+
+@dataclass(frozen=True)
+class Platform:
+    """What differs between platform commands; `run_command` does the rest the same way for all."""
+
+    secrets: Callable[[Settings], list[str]]
+    """The settings' secret values, masked wherever they appear in a log line."""
+    token_shapes: Callable[[str], str]
+    """Masks anything shaped like this platform's tokens, known or not."""
+    check_settings: Callable[[Settings], None]
+    """Raises StartupError for a missing or malformed setting, before any network call."""
+    serve: Callable[[Settings, asyncio.Event], Awaitable[int]]
+    """Runs the bot until the event is set; raises StartupError when it cannot start."""
+    quiet_loggers: tuple[str, ...] = ()
+    """Libraries whose INFO lines would only repeat request URLs: kept to warnings."""
+
+    def redactor(self, settings: Settings) -> Redactor:
+        return Redactor(self.secrets(settings), self.token_shapes)
+
+
+def setup_logging(settings: Settings, platform: Platform) -> None:
+    logging.basicConfig(
+        level=getattr(logging, settings.log_level),
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    redactor = platform.redactor(settings)
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redactor)
+    for name in platform.quiet_loggers:
+        logging.getLogger(name).setLevel(logging.WARNING)
 
 
 async def until_signal(serve: Callable[[asyncio.Event], Awaitable[int]]) -> int:
@@ -21,22 +92,15 @@ async def until_signal(serve: Callable[[asyncio.Event], Awaitable[int]]) -> int:
     return await serve(stop)
 
 
-def run_command(
-    *,
-    setup_logging: Callable[[Settings], None],
-    check_settings: Callable[[Settings], None],
-    serve: Callable[[Settings, asyncio.Event], Awaitable[int]],
-    startup_error: type[Exception],
-) -> int:
-    """`deskmate telegram` and `deskmate slack`: settings, logging, checks, then serve until a signal.
-    A startup problem is one line on stderr and exit code 2; Ctrl-C is 130."""
+def run_command(platform: Platform) -> int:
+    """Settings, logging with redaction, checks, then serve until a signal."""
     settings = load_settings()
-    setup_logging(settings)
+    setup_logging(settings, platform)
     try:
-        check_settings(settings)
-        return asyncio.run(until_signal(lambda stop: serve(settings, stop)))
-    except startup_error as exc:
-        print(exc, file=sys.stderr)
+        platform.check_settings(settings)
+        return asyncio.run(until_signal(lambda stop: platform.serve(settings, stop)))
+    except StartupError as exc:
+        print(platform.redactor(settings).redact(str(exc)), file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130

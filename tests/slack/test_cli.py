@@ -15,8 +15,8 @@ import aiohttp
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.adapters.slack.cli import RedactSecrets, check_settings
-from bot.adapters.slack.texts import StartupError
+from bot.adapters.launch import Redactor, StartupError
+from bot.adapters.slack.cli import check_settings, token_shapes
 from bot.settings import Settings
 from tests.conftest import REPO
 from tests.slack.conftest import WANGFANG
@@ -107,7 +107,7 @@ def test_settings_are_checked_before_any_call() -> None:
 def test_the_log_filter_masks_tokens() -> None:
     import logging
 
-    redactor = RedactSecrets(["my-signing-secret"])
+    redactor = Redactor(["my-signing-secret"], token_shapes)
     record = logging.LogRecord(
         "x", logging.INFO, __file__, 1, "token %s secret %s", ("xoxb-1-2-abc", "my-signing-secret"), None
     )

@@ -9,8 +9,9 @@ import pytest
 from pydantic import SecretStr
 from telegram import Update
 
+from bot.adapters.launch import Redactor, StartupError
 from bot.adapters.telegram import render
-from bot.adapters.telegram.cli import RedactToken, StartupError, check_settings
+from bot.adapters.telegram.cli import check_settings, token_shapes
 from bot.adapters.telegram.render import file_url_for
 from bot.adapters.telegram.runner import PerChatProcessor, webhook_path
 from bot.adapters.telegram.transport import Pacing, SendWindow
@@ -116,14 +117,14 @@ async def test_per_chat_processor_keeps_order_in_a_chat_and_runs_chats_together(
 
 
 def test_redaction_hides_the_token_wherever_it_appears() -> None:
-    redactor = RedactToken([TOKEN])
+    redactor = Redactor([TOKEN], token_shapes)
     record = logging.LogRecord(
         "httpx", logging.INFO, __file__, 1, "POST %s", (f"https://x/bot{TOKEN}/getMe",), None
     )
     redactor.filter(record)
     assert TOKEN not in record.getMessage() and "(redacted)" in record.getMessage()
     other = "7071234567:AAH3kq9_fake-looking-token-0123456789abc"
-    assert other not in RedactToken([]).redact(f"url /bot{other}/x")
+    assert other not in Redactor([], token_shapes).redact(f"url /bot{other}/x")
 
 
 def base_settings(**values: object) -> Settings:

@@ -12,12 +12,10 @@ import argparse
 import asyncio
 import logging
 import re
-import sys
 from typing import Any
 
-from bot.adapters.launch import run_command
+from bot.adapters.launch import REDACTED, Platform, StartupError, run_command
 from bot.adapters.slack import texts
-from bot.adapters.slack.texts import StartupError
 from bot.settings import Settings
 
 log = logging.getLogger("deskmate.slack")
@@ -25,44 +23,13 @@ log = logging.getLogger("deskmate.slack")
 TOKEN_PATTERN = re.compile(r"\b(xox[a-z]|xapp)-[A-Za-z0-9-]+")
 
 
-class RedactSecrets(logging.Filter):
-    """Masks tokens and secrets in every record a handler writes, whichever library logged it."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self.secrets = [s for s in secrets if s and len(s) >= 6]
-
-    def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "(redacted)")
-        return TOKEN_PATTERN.sub(lambda m: m.group(1) + "-(redacted)", text)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = self.redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
-        return True
-
-
 def secrets_of(settings: Settings) -> list[str]:
     values = (settings.slack_bot_token, settings.slack_app_token, settings.slack_signing_secret)
     return [v.get_secret_value() for v in values if v is not None]
 
 
-def setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=getattr(logging, settings.log_level),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    redactor = RedactSecrets(secrets_of(settings))
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(redactor)
+def token_shapes(text: str) -> str:
+    return TOKEN_PATTERN.sub(lambda m: f"{m.group(1)}-{REDACTED}", text)
 
 
 def check_settings(settings: Settings) -> None:
@@ -85,10 +52,11 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> int:
     return await serve(settings, stop=stop)
 
 
+SLACK = Platform(secrets=secrets_of, token_shapes=token_shapes, check_settings=check_settings, serve=_serve)
+
+
 def cmd_slack(args: argparse.Namespace) -> int:
-    return run_command(
-        setup_logging=setup_logging, check_settings=check_settings, serve=_serve, startup_error=StartupError
-    )
+    return run_command(SLACK)
 
 
 def add_commands(subparsers: Any) -> None:

@@ -13,9 +13,9 @@ from aiohttp import web
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.adapters.launch import StartupError
 from bot.adapters.slack import texts
 from bot.adapters.slack.adapter import EVENTS_PATH, SlackAdapter, api_base_url
-from bot.adapters.slack.texts import StartupError
 from bot.adapters.slack.transport import api_error
 from bot.settings import Settings
 

@@ -17,7 +17,3 @@ API_UNREACHABLE = "cannot reach the Slack Web API at {url} ({reason}); check SLA
 IDENTITY = "@{user} in {team}"
 LISTENING = "deskmate slack: {who}, listening on {url}"
 SOCKET_MODE = "deskmate slack: {who}, connected in Socket Mode"
-
-
-class StartupError(Exception):
-    """Something an operator must fix before the bot can start; the message is the one line to print."""

@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from bot.adapters.launch import run_command
+from bot.adapters.launch import REDACTED, Platform, StartupError, run_command
 from bot.adapters.telegram import texts
 from bot.settings import Settings
 
@@ -25,51 +25,13 @@ SECRET_FORMAT = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 TOKEN_IN_TEXT = re.compile(r"(?<![0-9])[0-9]{6,}:[A-Za-z0-9_-]{30,}")  # anything shaped like a bot token
 
 
-class StartupError(Exception):
-    """Something an operator must fix before the bot can start; the message is the one line to print."""
-
-
-class RedactToken(logging.Filter):
-    """Masks the token in every record a handler writes: PTB and httpx put it in request URLs."""
-
-    def __init__(self, secrets: list[str]) -> None:
-        super().__init__()
-        self.secrets = [s for s in secrets if s and len(s) >= 6]
-
-    def redact(self, text: str) -> str:
-        for secret in self.secrets:
-            text = text.replace(secret, "(redacted)")
-        return TOKEN_IN_TEXT.sub("(redacted)", text)
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = self.redact(message)
-        if cleaned != message:
-            record.msg, record.args = cleaned, None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self.redact(record.exc_text)
-        return True
-
-
 def secrets_of(settings: Settings) -> list[str]:
     values = (settings.telegram_token, settings.telegram_secret_token)
     return [v.get_secret_value() for v in values if v is not None]
 
 
-def setup_logging(settings: Settings) -> None:
-    logging.basicConfig(
-        level=getattr(logging, settings.log_level),
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    redactor = RedactToken(secrets_of(settings))
-    for handler in logging.getLogger().handlers:
-        handler.addFilter(redactor)
-    # httpx logs every request URL at INFO, and the URL carries the token: keep it to warnings.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
-    logging.getLogger("httpcore").setLevel(logging.WARNING)
+def token_shapes(text: str) -> str:
+    return TOKEN_IN_TEXT.sub(REDACTED, text)
 
 
 def check_settings(settings: Settings) -> None:
@@ -91,14 +53,14 @@ def check_settings(settings: Settings) -> None:
 
 def api_address(settings: Settings) -> str:
     """The Bot API address as it may be shown: without the token."""
-    return RedactToken(secrets_of(settings)).redact(settings.telegram_base_url)
+    return TELEGRAM.redactor(settings).redact(settings.telegram_base_url)
 
 
 def startup_error(exc: BaseException, settings: Settings) -> StartupError | None:
     """The one line for a failure at start, or None when it is not an operator's problem."""
     from telegram.error import InvalidToken, NetworkError, TelegramError
 
-    redact = RedactToken(secrets_of(settings)).redact
+    redact = TELEGRAM.redactor(settings).redact
     if isinstance(exc, InvalidToken):
         return StartupError(texts.TOKEN_REFUSED)
     if isinstance(exc, NetworkError):
@@ -193,10 +155,18 @@ async def _serve(settings: Settings, stop: asyncio.Event) -> int:
     return await serve(settings, stop=stop)
 
 
+TELEGRAM = Platform(
+    secrets=secrets_of,
+    token_shapes=token_shapes,
+    check_settings=check_settings,
+    serve=_serve,
+    # httpx logs every request URL at INFO, and the URL carries the token.
+    quiet_loggers=("httpx", "httpcore"),
+)
+
+
 def cmd_telegram(args: argparse.Namespace) -> int:
-    return run_command(
-        setup_logging=setup_logging, check_settings=check_settings, serve=_serve, startup_error=StartupError
-    )
+    return run_command(TELEGRAM)
 
 
 def add_commands(subparsers: Any) -> None:
