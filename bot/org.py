@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot import audit
 from bot.messages import Person
 from bot.schema import people, teams
+from schedules.safe_yaml import MAX_YAML_BYTES, YamlLimitError, load_bounded
 
 ROLES = ("agent", "lead", "supervisor", "manager", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
@@ -170,17 +171,36 @@ def parse_org(data: Any, source: str = "org file") -> Org:
     return Org(parsed_teams, records)
 
 
+class _OrgLoader(yaml.SafeLoader):
+    """Safe YAML where dates stay text, so `joined_on: 2026-02-30` is a problem named with its person
+    (PyYAML would raise a bare ValueError while loading)."""
+
+
+_OrgLoader.yaml_implicit_resolvers = {
+    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def load_org_file(path: Path) -> Org:
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as fh:
+            raw = fh.read(MAX_YAML_BYTES + 1)
+        if len(raw) > MAX_YAML_BYTES:
+            raise OrgError(str(path), [f"the file is larger than the limit of {MAX_YAML_BYTES // 1024} KB"])
+        text = raw.decode("utf-8")
     except OSError as exc:
         raise OrgError(str(path), [f"cannot read the file ({exc.strerror})"]) from None
+    except UnicodeDecodeError:
+        raise OrgError(str(path), ["not UTF-8 text"]) from None
     try:
-        data = yaml.safe_load(text)
+        data = load_bounded(text, _OrgLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark is not None else "somewhere"
         raise OrgError(str(path), [f"not valid YAML at {where}"]) from None
+    except YamlLimitError as exc:
+        raise OrgError(str(path), [str(exc)]) from None
     return parse_org(data, str(path))
 
 

@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from schedules.safe_yaml import load_bounded
+
 __all__ = [
     "ApproverRule",
     "Article",
@@ -642,7 +644,7 @@ _StrictLoader.add_implicit_resolver(
 
 def yaml_safe_load(text: str | bytes) -> Any:
     """Safe YAML loading where times like 14:00 and words like off stay strings."""
-    return yaml.load(text, Loader=_StrictLoader)
+    return load_bounded(text, _StrictLoader)
 
 
 _INNER_FIELD = re.compile(r"^([A-Za-z_][\w\[\]]*(?:\.[\w\[\]]+)*): (.*)$", re.S)
