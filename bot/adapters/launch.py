@@ -30,7 +30,9 @@ class Redactor(logging.Filter):
 
     def __init__(self, secrets: Sequence[str], shapes: Callable[[str], str]) -> None:
         super().__init__()
-        self.secrets = [s for s in secrets if s and len(s) >= 6]
+        # Every secret, however short (a 4-character webhook secret is still a secret); the longest
+        # first, so one secret inside another is masked whole.
+        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
         self.shapes = shapes
 
     def redact(self, text: str) -> str:
