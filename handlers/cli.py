@@ -140,14 +140,16 @@ def cmd_roster_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from handlers.roster import attendance_report
+    from handlers.report import attendance_report
 
     if args.to < args.from_:
         print("--to is before --from", file=sys.stderr)
         return 2
 
     async def work(app: Any) -> int:
-        data = await attendance_report(app, args.from_, args.to, args.team, args.format, args.lang)
+        data = await attendance_report(
+            app, args.from_, args.to, args.team, args.format, args.lang, detail=args.detail
+        )
         output = args.output or f"attendance-{args.from_}-{args.to}.{args.format}"
         if output == "-":
             sys.stdout.buffer.write(data)
@@ -254,6 +256,11 @@ def add_commands(sub: Any) -> None:
     attendance.add_argument("--team")
     attendance.add_argument("--format", choices=("csv", "xlsx", "png"), default="csv")
     attendance.add_argument("--lang", choices=("zh-CN", "en"), default="zh-CN")
+    attendance.add_argument(
+        "--detail",
+        action="store_true",
+        help="one row per shift (date, shift, punches, verdict, article, request); XLSX puts it first",
+    )
     attendance.add_argument(
         "--output", help="file to write (default attendance-FROM-TO.FORMAT; - for stdout)"
     )

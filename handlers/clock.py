@@ -19,10 +19,10 @@ from handlers.common import calendar, cite, cite_all, hhmm, policy, shift_label
 from schedules.attendance import (
     MatchedShift,
     PunchKind,
+    ShiftFacts,
     Verdict,
-    clock_in_verdict,
-    clock_out_verdict,
     match_shift,
+    shift_verdict,
 )
 from schedules.roster.model import RosterEntry
 from schedules.timeutil import shift_window
@@ -77,16 +77,21 @@ class Judged:
 
 
 async def judge_punch(ctx: Context, conn: AsyncConnection, kind: str, matched: MatchedShift) -> Judged:
-    """Everything a punch on a matched shift is judged on, read without the write lock."""
+    """Everything a punch on a matched shift is judged on, read without the write lock; the verdict is
+    the shift's (``schedules.attendance.shift_verdict``) with this punch added, as the report will see it."""
     day, code = matched.entry.date, matched.shift_code
     earlier = await existing_punch(conn, ctx.person.id, day, code, kind)
     if earlier is not None:
         return Judged(earlier, None)
+    grace = await grace_uses(conn, ctx.person.id, day)
     if kind == "clock_in":
-        grace = await grace_uses(conn, ctx.person.id, day)
-        return Judged(None, clock_in_verdict(matched.start, ctx.now, grace, policy(ctx.app)))
-    clocked_in = await existing_punch(conn, ctx.person.id, day, code, "clock_in") is not None
-    return Judged(None, clock_out_verdict(matched.end, ctx.now, policy(ctx.app)), clocked_in)
+        facts = ShiftFacts(ctx.person.id, day, code, clock_in=ctx.now)
+        shift = shift_verdict(facts, grace, ctx.now, policy(ctx.app), ctx.app.tz)
+        return Judged(None, shift.arrival)
+    clocked_in = await existing_punch(conn, ctx.person.id, day, code, "clock_in")
+    facts = ShiftFacts(ctx.person.id, day, code, clock_in=clocked_in, clock_out=ctx.now)
+    shift = shift_verdict(facts, grace, ctx.now, policy(ctx.app), ctx.app.tz)
+    return Judged(None, shift.departure, clocked_in is not None)
 
 
 async def store_punch(

@@ -4,7 +4,6 @@ attendance reports as CSV, XLSX or a chart. Everything here reads or writes thro
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -16,10 +15,10 @@ import sqlalchemy as sa
 from bot import org, roster_store
 from bot.context import Context
 from bot.messages import FileOut
-from bot.schema import people, punches, roster_entries
+from bot.schema import roster_entries
 from handlers.common import parse_day, policy
-from schedules.attendance import PunchKind, PunchRecord, Verdict, VerdictKind, VerdictRecord
-from schedules.report import SummaryRow, render_roster_png, summarise, write_csv, write_png, write_xlsx
+from handlers.report import attendance_report
+from schedules.report import render_roster_png
 from schedules.roster.checks import validate_roster
 from schedules.roster.importing import parse_roster
 from schedules.roster.model import RosterEntry, RosterError, RosterProblem
@@ -92,65 +91,6 @@ def problem_text(app: App, lang: str, problem: RosterProblem) -> str:
     key = f"roster.problem.{problem.code}"
     text = app.catalog.t(lang, key, **dict(problem.params)) if app.catalog.has(key) else problem.message
     return f"{problem.cell}: {text}" if problem.cell else text
-
-
-async def load_records(
-    app: App, first: date, last: date, team: str | None
-) -> tuple[list[PunchRecord], list[VerdictRecord], dict[str, str], dict[str, str]]:
-    async with app.db.read() as conn:
-        query = sa.select(punches).where(punches.c.shift_day >= first, punches.c.shift_day <= last)
-        rows = (await conn.execute(query)).all()
-        everyone = (
-            await conn.execute(sa.select(people.c.id, people.c.name, people.c.team, people.c.role))
-        ).all()
-    team_of = {p.id: p.team or "" for p in everyone if p.role in ("agent", "lead")}
-    names = {p.id: p.name for p in everyone}
-    if team is not None:
-        team_of = {k: v for k, v in team_of.items() if v == team}
-    punch_records: list[PunchRecord] = []
-    verdicts: list[VerdictRecord] = []
-    for r in rows:
-        if r.person_id not in team_of or r.shift_code == "-":
-            continue
-        kind = PunchKind(r.kind)
-        punch_records.append(PunchRecord(r.person_id, r.shift_day, kind, r.at))
-        try:
-            verdict_kind = VerdictKind(r.verdict)
-        except ValueError:
-            continue
-        late = r.minutes if kind is PunchKind.CLOCK_IN else 0
-        early = r.minutes if kind is PunchKind.CLOCK_OUT and verdict_kind is VerdictKind.EARLY_LEAVE else 0
-        verdict = Verdict(
-            verdict_kind,
-            (),
-            minutes_late=late,
-            minutes_early=early,
-            overtime_units=r.overtime_units,
-            uses_grace=r.grace_used,
-            absent_half_days=1 if verdict_kind is VerdictKind.ABSENT else 0,
-            missed=False,
-        )
-        verdicts.append(VerdictRecord(r.person_id, r.shift_day, r.shift_code, kind, verdict))
-    return punch_records, verdicts, team_of, names
-
-
-async def attendance_report(
-    app: App, first: date, last: date, team: str | None, fmt: Format, lang: str
-) -> bytes:
-    records, verdicts, team_of, names = await load_records(app, first, last, team)
-    rows: list[SummaryRow] = summarise(
-        records, verdicts, (first, last), team_of=team_of, names=names, people=list(team_of)
-    )
-    short: Literal["zh", "en"] = "en" if lang == "en" else "zh"
-    if fmt == "png":
-        return await asyncio.to_thread(write_png, rows, None, lang=short)
-    if fmt == "xlsx":
-        buffer = io.BytesIO()
-        await asyncio.to_thread(write_xlsx, rows, buffer, lang=short)
-        return buffer.getvalue()
-    text = io.StringIO()
-    write_csv(rows, text, lang=short)
-    return text.getvalue().encode("utf-8-sig")
 
 
 async def roster_picture(app: App, week: date, team: str | None) -> bytes:

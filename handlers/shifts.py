@@ -13,7 +13,8 @@ from bot.context import Context
 from bot.messages import Outgoing, Person
 from bot.schema import people, punches, teams
 from handlers.common import cite_all, hhmm, policy, shift_label
-from schedules.attendance import absence_threshold, grace_end
+from handlers.report import leave_type
+from schedules.attendance import ShiftFacts, ShiftVerdictKind, VerdictKind, shift_verdict
 from schedules.reminders import Reminder, ReminderKind, due_reminders, still_useful
 from schedules.roster.model import RosterEntry
 from schedules.timeutil import shift_window
@@ -77,6 +78,13 @@ async def on_duty_view(ctx: Context) -> None:
                 )
             )
         }
+        graced = (
+            await conn.execute(
+                sa.select(punches.c.person_id, punches.c.shift_day).where(
+                    punches.c.grace_used, punches.c.shift_day >= (today - timedelta(days=1)).replace(day=1)
+                )
+            )
+        ).all()
     by_team: dict[str | None, list[str]] = {}
     for e in stored:
         if e.shift_code is None or e.person_id not in everyone:
@@ -86,15 +94,28 @@ async def on_duty_view(ctx: Context) -> None:
             continue
         person = everyone[e.person_id]
         punch = punched.get((e.person_id, e.day, e.shift_code))
-        if e.note and e.note.startswith("leave:"):
+        facts = ShiftFacts(
+            e.person_id,
+            e.day,
+            e.shift_code,
+            clock_in=punch.at if punch is not None else None,
+            leave=leave_type(e.note),
+        )
+        # the running shift's verdict so far, as the report will compute it
+        grace = sum(
+            1
+            for g in graced
+            if g.person_id == e.person_id and g.shift_day < e.day and g.shift_day.month == e.day.month
+        )
+        verdict = shift_verdict(facts, grace, now, rules, app.tz)
+        if verdict.kind is ShiftVerdictKind.ON_LEAVE:
             state = ctx.t("onduty.leave")
         elif punch is not None:
-            state = ctx.t(
-                "onduty.in", time=hhmm(app, punch.at), verdict=ctx.t(f"onduty.verdict.{punch.verdict}")
-            )
-        elif now >= absence_threshold(start, rules):
+            shown = verdict.arrival.kind.value if verdict.arrival is not None else punch.verdict
+            state = ctx.t("onduty.in", time=hhmm(app, punch.at), verdict=ctx.t(f"onduty.verdict.{shown}"))
+        elif verdict.so_far is VerdictKind.ABSENT:
             state = ctx.t("onduty.absent")
-        elif now >= grace_end(start, rules):
+        elif verdict.so_far is VerdictKind.LATE:
             state = ctx.t("onduty.late")
         else:
             state = ctx.t("onduty.not_yet")

@@ -23,22 +23,27 @@ from schedules.roster.model import RosterEntry
 from schedules.timeutil import require_utc, shift_window
 
 __all__ = [
+    "CORRECTABLE",
+    "Cause",
+    "Correction",
     "MatchedShift",
     "MissedPunchCheck",
     "PunchKind",
     "PunchRecord",
+    "ShiftFacts",
+    "ShiftVerdict",
+    "ShiftVerdictKind",
     "Verdict",
     "VerdictKind",
-    "VerdictRecord",
     "check_missed_punch",
     "clock_in_verdict",
     "clock_out_verdict",
     "grace_end",
-    "grace_uses_in_month",
+    "judge_shifts",
     "match_shift",
     "minutes_after",
     "missed_punch_deadline",
-    "missed_punch_verdict",
+    "shift_verdict",
 ]
 
 
@@ -91,17 +96,6 @@ class PunchRecord(NamedTuple):
     shift_date: dt.date
     kind: PunchKind
     at: dt.datetime
-
-
-@dataclass(frozen=True, slots=True)
-class VerdictRecord:
-    """A stored verdict for reports."""
-
-    person_id: str
-    shift_date: dt.date
-    shift_code: str
-    punch: PunchKind
-    verdict: Verdict
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,25 +260,6 @@ def clock_out_verdict(shift_end: dt.datetime, punch: dt.datetime, policy: Policy
     return Verdict(VerdictKind.ON_TIME, (rules.article_stay_late,), overtime_minutes=extra)
 
 
-def missed_punch_verdict(kind: PunchKind, policy: Policy) -> Verdict:
-    """A missed punch not corrected in time: clock-in counts as seriously late, clock-out as early leave."""
-    article = policy.missed_punch.article_consequence
-    if kind is PunchKind.CLOCK_IN:
-        return Verdict(VerdictKind.SERIOUSLY_LATE, (article,), missed=True)
-    return Verdict(VerdictKind.EARLY_LEAVE, (article,), missed=True)
-
-
-def grace_uses_in_month(records: Iterable[VerdictRecord], person_id: str, year: int, month: int) -> int:
-    """How many grace uses a person has in a local month (by shift date), for :func:`clock_in_verdict`."""
-    return sum(
-        1
-        for r in records
-        if r.person_id == person_id
-        and r.verdict.uses_grace
-        and (r.shift_date.year, r.shift_date.month) == (year, month)
-    )
-
-
 def missed_punch_deadline(
     shift_date: dt.date, policy: Policy, calendar: HolidayCalendar | None = None
 ) -> dt.date:
@@ -325,3 +300,352 @@ def check_missed_punch(
     if left == 0:
         return MissedPunchCheck(False, "monthly_limit", rules.article, deadline, 0)
     return MissedPunchCheck(True, None, rules.article, deadline, left - 1)
+
+
+# ------------------------------------------------------------------------------------- shift verdicts
+class ShiftVerdictKind(StrEnum):
+    """The one verdict of a rostered day (第二十八至三十五条), the headline when there are several causes."""
+
+    ON_TIME = "on_time"
+    GRACE = "grace"
+    LATE = "late"
+    SERIOUSLY_LATE = "seriously_late"
+    EARLY_LEAVE = "early_leave"
+    ABSENT_HALF_DAY = "absent_half_day"
+    ABSENT_FULL_DAY = "absent_full_day"
+    MISSED_CLOCK_IN = "missed_clock_in"
+    MISSED_CLOCK_OUT = "missed_clock_out"
+    ON_LEAVE = "on_leave"
+    REST = "rest"
+    IN_PROGRESS = "in_progress"
+
+
+class Cause(StrEnum):
+    """One reason a shift is not simply on time; a shift may have an arrival and a departure cause."""
+
+    GRACE = "grace"
+    LATE = "late"
+    SERIOUSLY_LATE = "seriously_late"
+    ABSENT_LATE = "absent_late"  # arrived more than 2 h late: half a day absent (第三十条)
+    EARLY_LEAVE = "early_leave"
+    ABSENT_EARLY = "absent_early"  # left more than 30 min early: half a day absent (第三十条)
+    MISSED_CLOCK_IN = "missed_clock_in"  # counts as seriously late (第三十五条)
+    MISSED_CLOCK_OUT = "missed_clock_out"  # counts as early leave (第三十五条)
+    NO_SHOW = "no_show"  # neither punch, no leave: a whole day absent (第三十二条)
+
+
+@dataclass(frozen=True, slots=True)
+class Correction:
+    """A lead's or an admin's correction of one shift's verdict, with its reason; it replaces the verdict."""
+
+    id: int
+    kind: ShiftVerdictKind
+    reason: str
+    by: str
+    at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftFacts:
+    """Everything a shift's verdict depends on, gathered by the caller from its stores.
+
+    ``shift_code`` None is a rest day. ``clock_in``/``clock_out`` are the person's times of the stored
+    punches (a 补卡 approved is stored as a punch with ``*_by_request`` naming the request). ``leave`` is the
+    approved leave type code covering the day. ``request`` names the request that changed the cell (a swap,
+    a leave). ``rest_day_punch`` is a clock-in on a rest day, recorded but not judged.
+    """
+
+    person_id: str
+    day: dt.date
+    shift_code: str | None
+    clock_in: dt.datetime | None = None
+    clock_out: dt.datetime | None = None
+    leave: str | None = None
+    request: str | None = None
+    clock_in_by_request: str | None = None
+    clock_out_by_request: str | None = None
+    rest_day_punch: dt.datetime | None = None
+    correction: Correction | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ShiftVerdict:
+    """The verdict of one rostered day with the counts it adds to a report; a report is their sum.
+
+    ``so_far`` is for a shift that is running without a clock-in: None while it is not late yet, LATE past
+    grace, ABSENT past the seriously-late limit (what /onduty shows); it never counts in a report.
+    """
+
+    facts: ShiftFacts
+    kind: ShiftVerdictKind
+    causes: tuple[Cause, ...]
+    articles: tuple[Article, ...]
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    arrival: Verdict | None = None
+    departure: Verdict | None = None
+    so_far: VerdictKind | None = None
+    shifts: int = 0
+    worked: int = 0
+    on_time: int = 0
+    grace_uses: int = 0
+    late: int = 0
+    late_minutes: int = 0
+    seriously_late: int = 0
+    early_leave: int = 0
+    early_leave_minutes: int = 0
+    absent_half_days: int = 0
+    missed_punches: int = 0
+    overtime_units: int = 0
+    leave_shifts: int = 0
+    in_progress: int = 0
+    warnings: int = 0
+    demerits: int = 0
+    corrections: int = 0
+    breaks_full_attendance: bool = False
+
+    @property
+    def late_or_early(self) -> int:
+        """Lates of any degree plus early leaves: what the monthly warning counts (第三十一条)."""
+        return self.late + self.seriously_late + self.early_leave
+
+
+_HEADLINE = (
+    (Cause.NO_SHOW, ShiftVerdictKind.ABSENT_FULL_DAY),
+    (Cause.ABSENT_LATE, ShiftVerdictKind.ABSENT_HALF_DAY),
+    (Cause.ABSENT_EARLY, ShiftVerdictKind.ABSENT_HALF_DAY),
+    (Cause.MISSED_CLOCK_IN, ShiftVerdictKind.MISSED_CLOCK_IN),
+    (Cause.SERIOUSLY_LATE, ShiftVerdictKind.SERIOUSLY_LATE),
+    (Cause.LATE, ShiftVerdictKind.LATE),
+    (Cause.MISSED_CLOCK_OUT, ShiftVerdictKind.MISSED_CLOCK_OUT),
+    (Cause.EARLY_LEAVE, ShiftVerdictKind.EARLY_LEAVE),
+    (Cause.GRACE, ShiftVerdictKind.GRACE),
+)
+
+# What a corrected verdict counts as: (late, seriously late, early leave, absent half days, grace, on time)
+_CORRECTED_COUNTS: dict[ShiftVerdictKind, tuple[int, int, int, int, int, int]] = {
+    ShiftVerdictKind.ON_TIME: (0, 0, 0, 0, 0, 1),
+    ShiftVerdictKind.GRACE: (0, 0, 0, 0, 1, 0),
+    ShiftVerdictKind.LATE: (1, 0, 0, 0, 0, 0),
+    ShiftVerdictKind.SERIOUSLY_LATE: (0, 1, 0, 0, 0, 0),
+    ShiftVerdictKind.EARLY_LEAVE: (0, 0, 1, 0, 0, 0),
+    ShiftVerdictKind.ABSENT_HALF_DAY: (0, 0, 0, 1, 0, 0),
+    ShiftVerdictKind.ABSENT_FULL_DAY: (0, 0, 0, 2, 0, 0),
+    ShiftVerdictKind.MISSED_CLOCK_IN: (0, 1, 0, 0, 0, 0),
+    ShiftVerdictKind.MISSED_CLOCK_OUT: (0, 0, 1, 0, 0, 0),
+    ShiftVerdictKind.ON_LEAVE: (0, 0, 0, 0, 0, 0),
+}
+CORRECTABLE: tuple[ShiftVerdictKind, ...] = tuple(_CORRECTED_COUNTS)
+"""The verdicts a correction may set (not rest or in progress: those follow from the roster and the clock)."""
+
+
+def _discipline(absent_half_days: int, policy: Policy) -> tuple[int, int]:
+    """(written warnings, demerits) one shift's absence brings (第三十三条)."""
+    rules = policy.attendance
+    if absent_half_days >= 2:
+        return (0, 1) if rules.demerit_per_full_day_absence else (0, 0)
+    if absent_half_days == 1:
+        return (1, 0) if rules.warning_per_half_day_absence else (0, 0)
+    return 0, 0
+
+
+def _corrected(base: ShiftVerdict, correction: Correction, policy: Policy) -> ShiftVerdict:
+    late, serious, early, absent, grace, on_time = _CORRECTED_COUNTS[correction.kind]
+    warnings, demerits = _discipline(absent, policy)
+    leave = int(correction.kind is ShiftVerdictKind.ON_LEAVE)
+    return ShiftVerdict(
+        facts=base.facts,
+        kind=correction.kind,
+        causes=(),
+        articles=base.articles,
+        start=base.start,
+        end=base.end,
+        arrival=base.arrival,
+        departure=base.departure,
+        shifts=1,
+        worked=0 if leave or absent >= 2 else 1,
+        on_time=on_time,
+        grace_uses=grace,
+        late=late,
+        late_minutes=base.late_minutes if late or serious else 0,
+        seriously_late=serious,
+        early_leave=early,
+        early_leave_minutes=base.early_leave_minutes if early else 0,
+        absent_half_days=absent,
+        missed_punches=0,
+        overtime_units=base.overtime_units,
+        leave_shifts=leave,
+        warnings=warnings,
+        demerits=demerits,
+        corrections=1,
+        breaks_full_attendance=bool(late or serious or early or absent),
+    )
+
+
+def shift_verdict(
+    facts: ShiftFacts,
+    grace_uses_before: int,
+    now: dt.datetime,
+    policy: Policy,
+    tz: ZoneInfo | None = None,
+) -> ShiftVerdict:
+    """The verdict of one rostered day: the single place 第二十八至三十五条 are applied to a shift.
+
+    ``grace_uses_before`` counts the person's grace uses earlier in the shift's month (第二十九条). A shift
+    is judged once it is over: a clock-out is stored, or the clock-out window has closed
+    (``clock_out.closes_after_end_minutes``); until then it is in progress, never an absence. A correction,
+    when there is one, replaces the verdict of a finished shift.
+    """
+    tz = tz or policy.tz
+    if facts.shift_code is None:
+        return ShiftVerdict(facts, ShiftVerdictKind.REST, (), ())
+    start, end = shift_window(facts.day, policy.shift(facts.shift_code), tz)
+    now = require_utc(now, "now")
+    if facts.leave is not None:
+        lost = facts.leave in policy.attendance.full_attendance_lost_by_leave
+        return ShiftVerdict(
+            facts,
+            ShiftVerdictKind.ON_LEAVE,
+            (),
+            (policy.attendance.article_consequences,) if lost else (),
+            start,
+            end,
+            shifts=1,
+            leave_shifts=1,
+            breaks_full_attendance=lost,
+        )
+    arrival = clock_in_verdict(start, facts.clock_in, grace_uses_before, policy) if facts.clock_in else None
+    departure = clock_out_verdict(end, facts.clock_out, policy) if facts.clock_out else None
+    closes = end + dt.timedelta(minutes=policy.clock_out.closes_after_end_minutes)
+    if departure is None and now < closes:
+        so_far: VerdictKind | None = None
+        if arrival is None and now >= absence_threshold(start, policy):
+            so_far = VerdictKind.ABSENT
+        elif arrival is None and now >= grace_end(start, policy):
+            so_far = VerdictKind.LATE
+        return ShiftVerdict(
+            facts,
+            ShiftVerdictKind.IN_PROGRESS,
+            (),
+            arrival.articles if arrival else (),
+            start,
+            end,
+            arrival=arrival,
+            so_far=so_far,
+            in_progress=1,
+        )
+    causes: list[Cause] = []
+    articles: list[Article] = []
+    counts = dict.fromkeys(
+        (
+            "on_time",
+            "grace_uses",
+            "late",
+            "late_minutes",
+            "seriously_late",
+            "early_leave",
+            "early_leave_minutes",
+            "absent_half_days",
+            "missed_punches",
+            "overtime_units",
+        ),
+        0,
+    )
+    if arrival is None and departure is None:
+        causes.append(Cause.NO_SHOW)
+        articles.append(policy.attendance.article_absence)
+        counts["absent_half_days"] = 2
+    else:
+        if arrival is None:
+            causes.append(Cause.MISSED_CLOCK_IN)
+            articles.append(policy.missed_punch.article_consequence)
+            counts["seriously_late"] += 1
+            counts["missed_punches"] += 1
+        else:
+            kind = arrival.kind
+            counts["grace_uses"] += int(arrival.uses_grace)
+            if kind is VerdictKind.ON_TIME:
+                counts["on_time"] += 1
+            elif kind is VerdictKind.GRACE:
+                causes.append(Cause.GRACE)
+            elif kind is VerdictKind.LATE:
+                causes.append(Cause.LATE)
+                counts["late"] += 1
+                counts["late_minutes"] += arrival.minutes_late
+            elif kind is VerdictKind.SERIOUSLY_LATE:
+                causes.append(Cause.SERIOUSLY_LATE)
+                counts["seriously_late"] += 1
+                counts["late_minutes"] += arrival.minutes_late
+            elif kind is VerdictKind.ABSENT:
+                causes.append(Cause.ABSENT_LATE)  # an absence, not a late: its minutes are not late ones
+                counts["absent_half_days"] += 1
+            if kind is not VerdictKind.ON_TIME:
+                articles.extend(arrival.articles)
+        if departure is None:
+            causes.append(Cause.MISSED_CLOCK_OUT)
+            articles.append(policy.missed_punch.article_consequence)
+            counts["early_leave"] += 1
+            counts["missed_punches"] += 1
+        else:
+            counts["overtime_units"] += departure.overtime_units
+            if departure.kind is VerdictKind.EARLY_LEAVE:
+                causes.append(Cause.EARLY_LEAVE)
+                counts["early_leave"] += 1
+                counts["early_leave_minutes"] += departure.minutes_early
+                articles.extend(departure.articles)
+            elif departure.kind is VerdictKind.ABSENT:
+                causes.append(Cause.ABSENT_EARLY)
+                counts["absent_half_days"] += 1
+                articles.extend(departure.articles)
+    headline = next((k for c, k in _HEADLINE if c in causes), ShiftVerdictKind.ON_TIME)
+    warnings, demerits = _discipline(counts["absent_half_days"], policy)
+    if warnings or demerits:
+        articles.append(policy.attendance.article_absence_discipline)
+    verdict = ShiftVerdict(
+        facts,
+        headline,
+        tuple(causes),
+        tuple(dict.fromkeys(articles)),
+        start,
+        end,
+        arrival=arrival,
+        departure=departure,
+        shifts=1,
+        worked=int(Cause.NO_SHOW not in causes),
+        warnings=warnings,
+        demerits=demerits,
+        breaks_full_attendance=bool(
+            counts["late"] + counts["seriously_late"] + counts["early_leave"] + counts["absent_half_days"]
+        ),
+        on_time=counts["on_time"],
+        grace_uses=counts["grace_uses"],
+        late=counts["late"],
+        late_minutes=counts["late_minutes"],
+        seriously_late=counts["seriously_late"],
+        early_leave=counts["early_leave"],
+        early_leave_minutes=counts["early_leave_minutes"],
+        absent_half_days=counts["absent_half_days"],
+        missed_punches=counts["missed_punches"],
+        overtime_units=counts["overtime_units"],
+    )
+    if facts.correction is not None:
+        return _corrected(verdict, facts.correction, policy)
+    return verdict
+
+
+def judge_shifts(
+    facts: Iterable[ShiftFacts], now: dt.datetime, policy: Policy, tz: ZoneInfo | None = None
+) -> list[ShiftVerdict]:
+    """Verdicts for many shifts, in (person, day) order, counting each person's grace uses per month.
+
+    Pass every shift of each month from its first day, so that the fourth grace use is seen as late.
+    """
+    verdicts: list[ShiftVerdict] = []
+    used: dict[tuple[str, int, int], int] = {}
+    for f in sorted(facts, key=lambda f: (f.person_id, f.day)):
+        key = (f.person_id, f.day.year, f.day.month)
+        verdict = shift_verdict(f, used.get(key, 0), now, policy, tz)
+        if verdict.arrival is not None and verdict.arrival.uses_grace:
+            used[key] = used.get(key, 0) + 1
+        verdicts.append(verdict)
+    return verdicts

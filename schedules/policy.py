@@ -32,6 +32,7 @@ from schedules.safe_yaml import load_bounded
 __all__ = [
     "ApproverRule",
     "Article",
+    "AttendanceRules",
     "ClockInRules",
     "ClockOutRules",
     "EscalationLevel",
@@ -243,6 +244,25 @@ class MissedPunchRules(_Model):
     per_month: int = Field(default=3, ge=0)
     article: Article = _a("第三十四条", "Article 34")
     article_consequence: Article = _a("第三十五条", "Article 35")
+
+
+class AttendanceRules(_Model):
+    """What a month's shift verdicts add up to (第三十一、三十三条), and how old a punch may arrive.
+
+    ``full_attendance_lost_by_leave`` lists leave types that cost the 全勤奖 (事假 in the handbook); a late
+    arrival, early leave or absence always does, a grace use never does. ``warning_at_late_and_early`` is the
+    count of lates (of any degree) and early leaves in a month that brings a written warning (0: never);
+    each half-day absence brings one more (第三十三条), a whole day of absence a demerit (记过) instead.
+    """
+
+    full_attendance_lost_by_leave: tuple[str, ...] = ("personal",)
+    warning_at_late_and_early: int = Field(default=4, ge=0)
+    warning_per_half_day_absence: bool = True
+    demerit_per_full_day_absence: bool = True
+    punch_max_age_hours: int = Field(default=24, ge=0)
+    article_consequences: Article = _a("第三十一条", "Article 31")
+    article_absence: Article = _a("第三十二条", "Article 32")
+    article_absence_discipline: Article = _a("第三十三条", "Article 33")
 
 
 class QuietHours(_Model):
@@ -525,6 +545,7 @@ class Policy(_Model):
     clock_out: ClockOutRules = Field(default_factory=ClockOutRules)
     overtime: OvertimeRules = Field(default_factory=OvertimeRules)
     missed_punch: MissedPunchRules = Field(default_factory=MissedPunchRules)
+    attendance: AttendanceRules = Field(default_factory=AttendanceRules)
     reminders: ReminderRules = Field(default_factory=ReminderRules)
     swaps: SwapRules = Field(default_factory=SwapRules)
     leave: LeaveRules = Field(default_factory=LeaveRules)

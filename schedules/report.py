@@ -17,8 +17,9 @@ from dataclasses import asdict, dataclass, fields
 from functools import cache
 from pathlib import Path
 from typing import IO, Any, Literal
+from zoneinfo import ZoneInfo
 
-from schedules.attendance import PunchKind, PunchRecord, VerdictKind, VerdictRecord
+from schedules.attendance import ShiftVerdict
 from schedules.cellsafe import csv_row, xlsx_append
 from schedules.policy import Policy, default_policy
 from schedules.private_files import open_private
@@ -26,11 +27,15 @@ from schedules.roster.model import RosterEntry
 
 __all__ = [
     "COLUMNS",
+    "DETAIL_COLUMNS",
+    "VERDICT_LABELS",
     "SummaryRow",
     "cjk_font",
+    "detail_rows",
     "render_roster_png",
     "summarise",
     "write_csv",
+    "write_detail_csv",
     "write_png",
     "write_xlsx",
 ]
@@ -40,7 +45,7 @@ Lang = Literal["zh", "en"]
 
 @dataclass(frozen=True, slots=True)
 class SummaryRow:
-    """One person's attendance over a period."""
+    """One person's attendance over a period: the sums of their shift verdicts (第三十一至三十七条)."""
 
     person_id: str
     name: str
@@ -56,8 +61,13 @@ class SummaryRow:
     absent_half_days: int
     missed_punches: int
     overtime_units: int
-    warning: bool  # late + early leave reach 4 in the period (第三十一条)
-    full_attendance: bool  # no late, early leave or absence (personal leave is not known here)
+    warning: int  # written warnings due in the period (第三十一条 lates + early leaves; 第三十三条 half days)
+    full_attendance: bool  # no late, early leave, absence or leave of a type that costs it (第三十一条)
+    shifts: int = 0  # rostered shifts (rest days not counted), finished or not
+    leave_shifts: int = 0
+    in_progress: int = 0  # shifts not over yet: counted in nothing else
+    demerits: int = 0  # 记过 for a whole day absent (第三十三条)
+    corrections: int = 0
 
 
 COLUMNS: dict[str, tuple[str, str]] = {
@@ -75,89 +85,178 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "absent_half_days": ("旷工(半天)", "Absent (half days)"),
     "missed_punches": ("漏打卡", "Missed punches"),
     "overtime_units": ("加班单位", "Overtime units"),
-    "warning": ("书面警告", "Warning"),
+    "warning": ("书面警告", "Warnings"),
     "full_attendance": ("全勤", "Full attendance"),
+    "shifts": ("排班班次", "Rostered shifts"),
+    "leave_shifts": ("请假班次", "Shifts on leave"),
+    "in_progress": ("进行中", "In progress"),
+    "demerits": ("记过", "Demerits"),
+    "corrections": ("更正", "Corrections"),
 }
-"""Column labels (zh, en) for files; the order is the file's column order."""
+"""Column labels (zh, en) for files; the order is the file's column order (new columns go at the end)."""
+
+DETAIL_COLUMNS: dict[str, tuple[str, str]] = {
+    "person_id": ("工号", "Person"),
+    "name": ("姓名", "Name"),
+    "team": ("小组", "Team"),
+    "date": ("日期", "Date"),
+    "shift": ("班次", "Shift"),
+    "clock_in": ("上班打卡", "Clock-in"),
+    "clock_out": ("下班打卡", "Clock-out"),
+    "verdict": ("结果", "Verdict"),
+    "causes": ("原因", "Causes"),
+    "articles": ("条款", "Articles"),
+    "request": ("相关申请", "Request"),
+    "correction": ("更正", "Correction"),
+}
+"""Columns of the per-shift detail (``--detail``, and the XLSX's second sheet)."""
+
+VERDICT_LABELS: dict[str, tuple[str, str]] = {
+    "on_time": ("准时", "on time"),
+    "grace": ("宽限内", "within grace"),
+    "late": ("迟到", "late"),
+    "seriously_late": ("严重迟到", "seriously late"),
+    "early_leave": ("早退", "early leave"),
+    "absent_half_day": ("旷工半天", "absent half a day"),
+    "absent_full_day": ("旷工1天", "absent a whole day"),
+    "missed_clock_in": ("上班漏打卡", "missed clock-in"),
+    "missed_clock_out": ("下班漏打卡", "missed clock-out"),
+    "on_leave": ("请假", "on leave"),
+    "rest": ("休息", "rest"),
+    "in_progress": ("进行中", "in progress"),
+    "absent_late": ("晚到超过2小时按旷工半天", "more than 2 h late: absent half a day"),
+    "absent_early": ("提前离岗超过30分钟按旷工半天", "left more than 30 min early: absent half a day"),
+    "no_show": ("未到岗", "did not come"),
+}
+"""Labels of shift verdicts and causes in files (chat sentences live in the catalogs)."""
+
+
+def _pick(labels: tuple[str, str], lang: Lang) -> str:
+    return labels[0] if lang == "zh" else labels[1]
 
 
 def summarise(
-    punches: Iterable[PunchRecord],
-    verdicts: Iterable[VerdictRecord],
+    verdicts: Iterable[ShiftVerdict],
     period: tuple[dt.date, dt.date],
+    policy: Policy,
     *,
     team_of: Mapping[str, str] | None = None,
     names: Mapping[str, str] | None = None,
     people: Iterable[str] = (),
 ) -> list[SummaryRow]:
-    """Per-person totals for shift dates in ``period`` (inclusive), sorted by team then person.
+    """Per-person sums of shift verdicts with dates in ``period`` (inclusive), sorted by team then person.
 
-    ``people`` adds rows for those with no records (a whole month absent still shows up).
+    Every count is a plain sum of the verdicts' counts; 全勤 and 书面警告 follow ``policy.attendance``:
+    a warning per ``warning_at_late_and_early`` lates and early leaves in a month (第三十一条, at most one a
+    month) plus the warnings of the shifts themselves (第三十三条). ``people`` adds rows for people without
+    a single verdict.
     """
     first, last = period
     team_of = team_of or {}
     names = names or {}
-    worked: dict[str, set[dt.date]] = defaultdict(set)
-    for p in punches:
-        if first <= p.shift_date <= last and PunchKind(p.kind) is PunchKind.CLOCK_IN:
-            worked[p.person_id].add(p.shift_date)
-    tally: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for r in verdicts:
-        if not first <= r.shift_date <= last:
-            continue
-        t = tally[r.person_id]
-        v = r.verdict
-        if r.punch is PunchKind.CLOCK_IN and not v.missed:
-            worked[r.person_id].add(r.shift_date)
-        t["missed_punches"] += int(v.missed)
-        t["grace_uses"] += int(v.uses_grace)
-        t["absent_half_days"] += v.absent_half_days
-        t["overtime_units"] += v.overtime_units
-        if v.kind is VerdictKind.ON_TIME and r.punch is PunchKind.CLOCK_IN:
-            t["on_time"] += 1
-        elif v.kind is VerdictKind.LATE:
-            t["late_count"] += 1
-            t["late_minutes"] += v.minutes_late
-        elif v.kind is VerdictKind.SERIOUSLY_LATE:
-            t["seriously_late_count"] += 1
-            t["late_minutes"] += v.minutes_late
-        elif v.kind is VerdictKind.EARLY_LEAVE:
-            t["early_leave_count"] += 1
-            t["early_leave_minutes"] += v.minutes_early
+    mine: dict[str, list[ShiftVerdict]] = defaultdict(list)
+    for v in verdicts:
+        if first <= v.facts.day <= last:
+            mine[v.facts.person_id].append(v)
     rows = []
-    for pid in sorted(set(worked) | set(tally) | set(people), key=lambda p: (team_of.get(p, ""), p)):
-        t = tally[pid]
-        lates = t["late_count"] + t["seriously_late_count"]
+    threshold = policy.attendance.warning_at_late_and_early
+    for pid in sorted(set(mine) | set(people), key=lambda p: (team_of.get(p, ""), p)):
+        vs = mine.get(pid, [])
+        per_month: dict[tuple[int, int], int] = defaultdict(int)
+        for v in vs:
+            per_month[(v.facts.day.year, v.facts.day.month)] += v.late_or_early
+        monthly = sum(1 for n in per_month.values() if threshold and n >= threshold)
         rows.append(
             SummaryRow(
                 person_id=pid,
                 name=names.get(pid, ""),
                 team=team_of.get(pid, ""),
-                days_worked=len(worked[pid]),
-                on_time=t["on_time"],
-                grace_uses=t["grace_uses"],
-                late_count=t["late_count"],
-                late_minutes=t["late_minutes"],
-                seriously_late_count=t["seriously_late_count"],
-                early_leave_count=t["early_leave_count"],
-                early_leave_minutes=t["early_leave_minutes"],
-                absent_half_days=t["absent_half_days"],
-                missed_punches=t["missed_punches"],
-                overtime_units=t["overtime_units"],
-                warning=lates + t["early_leave_count"] >= 4,
-                full_attendance=lates + t["early_leave_count"] + t["absent_half_days"] == 0,
+                days_worked=sum(v.worked for v in vs),
+                on_time=sum(v.on_time for v in vs),
+                grace_uses=sum(v.grace_uses for v in vs),
+                late_count=sum(v.late for v in vs),
+                late_minutes=sum(v.late_minutes for v in vs),
+                seriously_late_count=sum(v.seriously_late for v in vs),
+                early_leave_count=sum(v.early_leave for v in vs),
+                early_leave_minutes=sum(v.early_leave_minutes for v in vs),
+                absent_half_days=sum(v.absent_half_days for v in vs),
+                missed_punches=sum(v.missed_punches for v in vs),
+                overtime_units=sum(v.overtime_units for v in vs),
+                warning=monthly + sum(v.warnings for v in vs),
+                full_attendance=not any(v.breaks_full_attendance for v in vs),
+                shifts=sum(v.shifts for v in vs),
+                leave_shifts=sum(v.leave_shifts for v in vs),
+                in_progress=sum(v.in_progress for v in vs),
+                demerits=sum(v.demerits for v in vs),
+                corrections=sum(v.corrections for v in vs),
             )
         )
     return rows
 
 
 def _header(lang: Lang) -> list[str]:
-    return [COLUMNS[f.name][0 if lang == "zh" else 1] for f in fields(SummaryRow)]
+    return [_pick(COLUMNS[f.name], lang) for f in fields(SummaryRow)]
 
 
 def _values(row: SummaryRow, lang: Lang) -> list[str | int]:
-    yes, no = ("是", "") if lang == "zh" else ("yes", "")
+    yes, no = ("是", "否") if lang == "zh" else ("yes", "no")
     return [(yes if v else no) if isinstance(v, bool) else v for v in asdict(row).values()]
+
+
+def _local(moment: dt.datetime | None, day: dt.date, tz: ZoneInfo) -> str:
+    if moment is None:
+        return ""
+    local = moment.astimezone(tz)
+    return f"{local:%H:%M}" if local.date() == day else f"{local:%Y-%m-%d %H:%M}"
+
+
+def detail_rows(
+    verdicts: Iterable[ShiftVerdict],
+    policy: Policy,
+    *,
+    lang: Lang = "zh",
+    team_of: Mapping[str, str] | None = None,
+    names: Mapping[str, str] | None = None,
+) -> list[list[str]]:
+    """One row per shift verdict, in the order given: what a reader needs to trace every figure."""
+    team_of = team_of or {}
+    names = names or {}
+    tz = policy.tz
+    rows = []
+    for v in verdicts:
+        f = v.facts
+        if f.shift_code is None:
+            shift = _pick(VERDICT_LABELS["rest"], lang)
+        else:
+            st = policy.shift(f.shift_code)
+            shift = st.name_zh if lang == "zh" else st.name_en
+        clock_in = _local(f.clock_in or f.rest_day_punch, f.day, tz)
+        requests = [r for r in (f.request, f.clock_in_by_request, f.clock_out_by_request) if r]
+        correction = ""
+        if f.correction is not None:
+            c = f.correction
+            correction = f"#{c.id} {c.by} {c.at.astimezone(tz):%Y-%m-%d %H:%M}: {c.reason}"
+        rows.append(
+            [
+                f.person_id,
+                names.get(f.person_id, ""),
+                team_of.get(f.person_id, ""),
+                f.day.isoformat(),
+                shift,
+                clock_in,
+                _local(f.clock_out, f.day, tz),
+                _pick(VERDICT_LABELS[v.kind.value], lang),
+                ("、" if lang == "zh" else "; ").join(_pick(VERDICT_LABELS[c.value], lang) for c in v.causes),
+                ("、" if lang == "zh" else ", ").join(a.zh if lang == "zh" else a.en for a in v.articles),
+                " ".join(requests),
+                correction,
+            ]
+        )
+    return rows
+
+
+def _detail_header(lang: Lang) -> list[str]:
+    return [_pick(label, lang) for label in DETAIL_COLUMNS.values()]
 
 
 def write_csv(rows: Sequence[SummaryRow], target: str | Path | IO[str], *, lang: Lang = "zh") -> None:
@@ -172,31 +271,48 @@ def write_csv(rows: Sequence[SummaryRow], target: str | Path | IO[str], *, lang:
         writer.writerow(csv_row(_values(row, lang)))
 
 
+def write_detail_csv(rows: Sequence[Sequence[str]], target: IO[str], *, lang: Lang = "zh") -> None:
+    """The per-shift detail (rows from :func:`detail_rows`) as CSV."""
+    writer = csv.writer(target)
+    writer.writerow(_detail_header(lang))
+    for row in rows:
+        writer.writerow(csv_row(row))
+
+
 def write_xlsx(
     rows: Sequence[SummaryRow],
     target: str | Path | IO[bytes],
     *,
     lang: Lang = "zh",
     title: str = "attendance",
+    detail: Sequence[Sequence[str]] = (),
+    detail_first: bool = False,
 ) -> None:
-    """One sheet with a bold frozen header and sensible column widths."""
+    """The summary sheet and the per-shift detail sheet (always both, so any figure can be traced)."""
     from openpyxl import Workbook
     from openpyxl.styles import Font
     from openpyxl.utils import get_column_letter
 
     wb = Workbook()
-    ws = wb.active
-    assert ws is not None
-    ws.title = title[:31]
-    ws.append(_header(lang))
-    for cell in ws[1]:
-        cell.font = Font(bold=True)
-    for row in rows:
-        xlsx_append(ws, _values(row, lang))
-    ws.freeze_panes = "B2"
-    for index, col in enumerate(ws.columns, start=1):
-        width = max(len(str(c.value or "")) for c in col)
-        ws.column_dimensions[get_column_letter(index)].width = min(30, max(8, width * 2 + 2))
+    summary = wb.active
+    assert summary is not None
+    summary.title = title[:31]
+    sheets = [(summary, _header(lang), [_values(r, lang) for r in rows])]
+    details = wb.create_sheet("detail" if lang == "en" else "明细")
+    sheets.append((details, _detail_header(lang), [list(r) for r in detail]))
+    if detail_first:
+        wb.move_sheet(details, offset=-1)
+        wb.active = 0
+    for ws, header, values in sheets:
+        ws.append(header)
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+        for row in values:
+            xlsx_append(ws, row)
+        ws.freeze_panes = "B2"
+        for index, col in enumerate(ws.columns, start=1):
+            width = max(len(str(c.value or "")) for c in col)
+            ws.column_dimensions[get_column_letter(index)].width = min(30, max(8, width * 2 + 2))
     if isinstance(target, str | Path):
         with open_private(target, "wb") as fh:
             wb.save(fh)

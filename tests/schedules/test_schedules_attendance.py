@@ -11,14 +11,11 @@ from schedules.attendance import (
     PunchKind,
     Verdict,
     VerdictKind,
-    VerdictRecord,
     check_missed_punch,
     clock_in_verdict,
     clock_out_verdict,
-    grace_uses_in_month,
     match_shift,
     missed_punch_deadline,
-    missed_punch_verdict,
 )
 from schedules.calendar import HolidayCalendar
 from schedules.policy import Policy, policy_from_mapping
@@ -126,20 +123,6 @@ def test_clock_out_boundaries(
 def test_overtime_quotes_articles(policy: Policy) -> None:
     v = clock_out_verdict(END, at(45, base=END), policy)
     assert [a.zh for a in v.articles] == ["第二十三条", "第二十四条"] and v.overtime_minutes == 45
-
-
-def test_missed_punch_consequences(policy: Policy) -> None:
-    assert missed_punch_verdict(PunchKind.CLOCK_IN, policy).kind is VerdictKind.SERIOUSLY_LATE
-    out = missed_punch_verdict(PunchKind.CLOCK_OUT, policy)
-    assert out.kind is VerdictKind.EARLY_LEAVE and out.missed and out.articles[0].zh == "第三十五条"
-
-
-def test_grace_uses_in_month(policy: Policy) -> None:
-    grace = clock_in_verdict(START, at(2), 0, policy)
-    records = [VerdictRecord("a", dt.date(2026, 12, d), "day", PunchKind.CLOCK_IN, grace) for d in (1, 2)]
-    records.append(VerdictRecord("a", dt.date(2026, 11, 30), "day", PunchKind.CLOCK_IN, grace))
-    records.append(VerdictRecord("b", dt.date(2026, 12, 1), "day", PunchKind.CLOCK_IN, grace))
-    assert grace_uses_in_month(records, "a", 2026, 12) == 2
 
 
 def entries(person: str, start: dt.date, codes: list[str | None]) -> list[RosterEntry]:

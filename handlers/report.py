@@ -1,0 +1,154 @@
+"""考勤报表: gather each rostered day's facts from the stores, judge them with ``schedules.attendance``,
+and write the sums (and the per-shift detail they come from) as CSV, XLSX or a chart."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from bot import requests as engine
+from bot import roster_store
+from bot.punch_store import NO_SHIFT
+from bot.schema import people, punches, requests
+from handlers.common import policy
+from schedules.attendance import ShiftFacts, ShiftVerdict, judge_shifts
+from schedules.report import detail_rows, summarise, write_csv, write_detail_csv, write_png, write_xlsx
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+Format = Literal["csv", "xlsx", "png"]
+LEAVE_PREFIX = "leave:"
+MISSED = "missed_punch"
+
+
+def leave_type(note: str | None) -> str | None:
+    """The leave type of a roster note written on approval (``leave:<type>``), else None."""
+    if note is None or not note.startswith(LEAVE_PREFIX):
+        return None
+    return note[len(LEAVE_PREFIX) :].split("#", 1)[0] or None
+
+
+async def shift_facts(
+    conn: AsyncConnection, first: date, last: date, person_ids: Iterable[str] | None = None
+) -> list[ShiftFacts]:
+    """The facts of every roster day in [first, last] (rest days too): punches, leave, the requests that
+    changed them. One query per table, whatever the period."""
+    ids = None if person_ids is None else list(person_ids)
+    stored = await roster_store.between(conn, first, last, ids)
+    query = sa.select(punches).where(punches.c.shift_day >= first, punches.c.shift_day <= last)
+    if ids is not None:
+        query = query.where(punches.c.person_id.in_(ids))
+    punched: dict[tuple[str, date, str, str], datetime] = {}
+    for r in await conn.execute(query):
+        punched[(r.person_id, r.shift_day, r.shift_code, r.kind)] = r.at
+    approved = sa.select(requests.c.id, requests.c.kind, requests.c.requester_id, requests.c.payload).where(
+        requests.c.state == engine.APPROVED, requests.c.kind.in_([MISSED, "leave"])
+    )
+    if ids is not None:
+        approved = approved.where(requests.c.requester_id.in_(ids))
+    by_missed: dict[tuple[str, date, str], str] = {}
+    leaves: list[tuple[str, date, date, str]] = []
+    for r in await conn.execute(approved):
+        p = r.payload
+        try:
+            if r.kind == MISSED:
+                by_missed[(r.requester_id, date.fromisoformat(p["day"]), p["punch"])] = f"{MISSED}#{r.id}"
+            else:
+                leaves.append(
+                    (
+                        r.requester_id,
+                        date.fromisoformat(p["start"]),
+                        date.fromisoformat(p["end"]),
+                        f"leave#{r.id}",
+                    )
+                )
+        except (KeyError, TypeError, ValueError):
+            continue  # a payload from an older version without these fields: nothing to trace
+    facts = []
+    for e in stored:
+        leave = leave_type(e.note)
+        request = None
+        if leave is not None:
+            request = next((rid for pid, a, b, rid in leaves if pid == e.person_id and a <= e.day <= b), None)
+        elif e.note and "#" in e.note:
+            request = e.note  # a swap or give-away: "swap#12"
+        if e.shift_code is None:
+            facts.append(
+                ShiftFacts(
+                    e.person_id,
+                    e.day,
+                    None,
+                    request=request,
+                    rest_day_punch=punched.get((e.person_id, e.day, NO_SHIFT, "clock_in")),
+                )
+            )
+            continue
+        key = (e.person_id, e.day, e.shift_code)
+        clock_in, clock_out = punched.get((*key, "clock_in")), punched.get((*key, "clock_out"))
+        facts.append(
+            ShiftFacts(
+                e.person_id,
+                e.day,
+                e.shift_code,
+                clock_in=clock_in,
+                clock_out=clock_out,
+                leave=leave,
+                request=request,
+                clock_in_by_request=by_missed.get((e.person_id, e.day, "clock_in")) if clock_in else None,
+                clock_out_by_request=by_missed.get((e.person_id, e.day, "clock_out")) if clock_out else None,
+            )
+        )
+    return facts
+
+
+async def period_verdicts(
+    app: App, first: date, last: date, team: str | None
+) -> tuple[list[ShiftVerdict], dict[str, str], dict[str, str]]:
+    """Verdicts of the shifts in [first, last] for the team (or everyone rostered), with teams and names.
+
+    The month of ``first`` is judged from its first day, so grace uses before the period count.
+    """
+    async with app.db.read() as conn:
+        everyone = (
+            await conn.execute(sa.select(people.c.id, people.c.name, people.c.team, people.c.role))
+        ).all()
+        in_scope = [p.id for p in everyone if team is None or p.team == team]
+        facts = await shift_facts(conn, first.replace(day=1), last, in_scope)
+    rostered = {f.person_id for f in facts}
+    team_of = {p.id: p.team or "" for p in everyone if p.id in rostered or p.role in ("agent", "lead")}
+    if team is not None:
+        team_of = {k: v for k, v in team_of.items() if v == team}
+    names = {p.id: p.name for p in everyone}
+    verdicts = judge_shifts(facts, app.clock.now(), policy(app), app.tz)
+    return [v for v in verdicts if first <= v.facts.day <= last], team_of, names
+
+
+async def attendance_report(
+    app: App, first: date, last: date, team: str | None, fmt: Format, lang: str, *, detail: bool = False
+) -> bytes:
+    """The report: CSV summary (or per-shift detail with ``detail``), XLSX with both sheets, or PNG."""
+    verdicts, team_of, names = await period_verdicts(app, first, last, team)
+    rules = policy(app)
+    rows = summarise(verdicts, (first, last), rules, team_of=team_of, names=names, people=list(team_of))
+    short: Literal["zh", "en"] = "en" if lang == "en" else "zh"
+    if fmt == "png":
+        return await asyncio.to_thread(write_png, rows, None, lang=short)
+    shown = [v for v in verdicts if v.facts.person_id in team_of]
+    lines = detail_rows(shown, rules, lang=short, team_of=team_of, names=names)
+    if fmt == "xlsx":
+        buffer = io.BytesIO()
+        await asyncio.to_thread(write_xlsx, rows, buffer, lang=short, detail=lines, detail_first=detail)
+        return buffer.getvalue()
+    text = io.StringIO()
+    if detail:
+        write_detail_csv(lines, text, lang=short)
+    else:
+        write_csv(rows, text, lang=short)
+    return text.getvalue().encode("utf-8-sig")
