@@ -32,6 +32,7 @@ from bot.scheduler import Ticks
 from bot.schema import processed_updates
 from bot.settings import Settings
 
+MAX_ID_LENGTH = 64  # people, chats and senders are String(64) in bot/schema.py
 log = logging.getLogger(__name__)
 
 FEATURES = (
@@ -156,6 +157,14 @@ class App:
 
     async def handle(self, incoming: Incoming) -> None:
         """Route one incoming message; any failure becomes a short apology with an error code."""
+        if len(incoming.chat_id) > MAX_ID_LENGTH or len(incoming.sender_id) > MAX_ID_LENGTH:
+            # No reply can be addressed to a chat id the store cannot hold: refused here, on one line.
+            log.warning(
+                "ignored a %s message: sender or chat id longer than %d characters",
+                incoming.platform,
+                MAX_ID_LENGTH,
+            )
+            return
         if incoming.person is None:
             await self._refuse_unregistered(incoming)
             return

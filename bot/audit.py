@@ -28,14 +28,21 @@ async def record(
     await conn.execute(
         audit_log.insert().values(
             at=at,
-            actor=actor,
+            actor=_fit("actor", actor),
             action=action,
             object_type=object_type,
-            object_id=object_id,
+            object_id=_fit("object_id", object_id),
             before=before,
             after=after,
         )
     )
+
+
+def _fit(column: str, value: str) -> str:
+    """Ids from outside (an unregistered sender, a chat) can be longer than the column: the row is kept,
+    the id shortened with a mark, rather than the whole change failing on PostgreSQL."""
+    length = audit_log.c[column].type.length  # type: ignore[attr-defined]
+    return value if len(value) <= length else value[: length - 1] + "…"
 
 
 async def rows_for(conn: AsyncConnection, object_type: str, object_id: str) -> list[dict[str, Any]]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import json
 import logging
 import sys
 from collections.abc import Callable, Coroutine
@@ -13,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.settings import Settings, load_settings
+from schedules.texthygiene import json_line, terminal_safe
 
 log = logging.getLogger("deskmate")
 
@@ -123,7 +123,7 @@ async def _org_import(path: Path, settings: Settings) -> int:
         department = org.load_org_file(path)
     except org.OrgError as exc:
         for problem in exc.problems:
-            print(f"{exc.source}: {problem}", file=sys.stderr)
+            print(terminal_safe(f"{exc.source}: {problem}"), file=sys.stderr)
         print("nothing was imported", file=sys.stderr)
         return 2
     db = Database(settings.database_url)
@@ -159,10 +159,10 @@ async def _org_list(settings: Settings, as_json: bool) -> int:
     finally:
         await db.dispose()
     if as_json:
-        print(json.dumps([person_json(p) for p in everyone], ensure_ascii=False))
+        print(json_line([person_json(p) for p in everyone]))
     else:
         for p in everyone:
-            print(f"{p.id:<14} {p.name:<8} {p.role:<10} {p.team or '-':<10} {p.language}")
+            print(terminal_safe(f"{p.id:<14} {p.name:<8} {p.role:<10} {p.team or '-':<10} {p.language}"))
     return 0
 
 

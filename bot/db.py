@@ -7,6 +7,7 @@ instead of failing half-way, which is what makes compare-and-set transitions saf
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
@@ -21,6 +22,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from schedules.private_files import private_dir, private_file
+from schedules.texthygiene import storable, storable_value, unstorable_in, unstorable_replaced
 
 
 class StorageUnavailable(Exception):
@@ -139,6 +141,33 @@ def _prepare_sqlite_file(url: str) -> None:
                 private_file(database + suffix)
 
 
+def _storable_json(value: Any) -> str:
+    return json.dumps(storable_value(value))
+
+
+def _storable_parameters(
+    _conn: Any, _cursor: Any, statement: str, parameters: Any, _context: Any, _executemany: bool
+) -> tuple[str, Any]:
+    """Text that neither database can hold (NUL, lone surrogates) never reaches the driver: removed
+    from what is written, and made unmatchable (U+FFFD) in what is only compared."""
+    writing = statement.lstrip()[:6].upper() in ("INSERT", "UPDATE")
+    return statement, _clean(parameters, writing)
+
+
+def _clean(value: Any, writing: bool) -> Any:
+    if isinstance(value, str):
+        if not unstorable_in(value):
+            return value
+        return storable(value) if writing else unstorable_replaced(value)
+    if isinstance(value, tuple):
+        return tuple(_clean(v, writing) for v in value)
+    if isinstance(value, list):
+        return [_clean(v, writing) for v in value]
+    if isinstance(value, dict):
+        return {k: _clean(v, writing) for k, v in value.items()}
+    return value
+
+
 class Database:
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
@@ -149,8 +178,10 @@ class Database:
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs.update(pool_size=10, max_overflow=20, pool_pre_ping=True)
+        kwargs["json_serializer"] = _storable_json
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
+        event.listen(self.engine.sync_engine, "before_cursor_execute", _storable_parameters, retval=True)
         if self.is_sqlite:
             self._install_sqlite_hooks()
 

@@ -13,6 +13,7 @@ from typing import Any
 
 from bot.settings import load_settings
 from schedules.private_files import open_private
+from schedules.texthygiene import json_line, terminal_safe
 
 
 def _date(value: str) -> date:
@@ -64,7 +65,7 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
             summary = await import_roster(app, data, path.name, "cli", progress)
         except RosterError as exc:
             for problem in exc.problems:
-                print(f"{path}: {problem_text(app, 'en', problem)}", file=sys.stderr)
+                print(terminal_safe(f"{path}: {problem_text(app, 'en', problem)}"), file=sys.stderr)
             print("nothing was imported", file=sys.stderr)
             return 2
         finally:
@@ -74,7 +75,7 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
             f"{summary.first} to {summary.last}"
         )
         for warning in summary.warnings:
-            print(f"warning: {warning}")
+            print(terminal_safe(f"warning: {warning}"))
         return 0
 
     return asyncio.run(_with_app(work))
@@ -164,7 +165,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_kb_feedback(args: argparse.Namespace) -> int:
     """Questions people voted 👎 on or that found no rule: work for whoever maintains the handbook."""
-    import json
 
     import sqlalchemy as sa
 
@@ -198,13 +198,14 @@ def cmd_kb_feedback(args: argparse.Namespace) -> int:
         ]
         if args.json:
             for item in items:
-                print(json.dumps(item, ensure_ascii=False))
+                print(json_line(item))
         elif not items:
             print("no negative votes and no unanswered questions")
         else:
             for item in items:
                 answer = item["answer"] or "(no rule found)"
-                print(f"{item['times']:>3}× {item['kind']:<11} {answer:<14} {item['question']}")
+                line = f"{item['times']:>3}× {item['kind']:<11} {answer:<14} {item['question']}"
+                print(terminal_safe(line))
         return 0
 
     return asyncio.run(_with_app(work))

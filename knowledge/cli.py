@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from knowledge.model import HandbookError
+from schedules.texthygiene import json_line, terminal_safe
 
 
 def add_kb_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -100,12 +101,12 @@ def cmd_search(args: argparse.Namespace) -> int:
             continue
         result = service.search(question, top)
         if args.json:
-            print(json.dumps(result.to_dict(), ensure_ascii=False), flush=True)
+            print(json_line(result.to_dict()), flush=True)
             continue
         status = "answer" if result.answered else "no answer; suggestions"
-        print(f"{question}\n  [{status}, confidence {result.confidence:.2f}]")
+        print(f"{terminal_safe(question)}\n  [{status}, confidence {result.confidence:.2f}]")
         for hit in result.hits:
-            print(f"  {hit.score:.2f}  {hit.ref} ({hit.chapter}) {hit.text[:80]}")
+            print(terminal_safe(f"  {hit.score:.2f}  {hit.ref} ({hit.chapter}) {hit.text[:80]}"))
     return 0
 
 

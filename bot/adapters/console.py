@@ -7,7 +7,6 @@ Script lines (one at a time, see README): `PERSON: text`, `PERSON: press N|LABEL
 from __future__ import annotations
 
 import asyncio
-import json
 import re
 import sys
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from bot.app import App
 from bot.clock import FakeClock
 from bot.messages import Incoming
 from bot.outbox import Copy, Delivery
+from schedules.texthygiene import json_line, terminal_safe
 
 PLATFORM = "console"
 CLOCK_RE = re.compile(r"^clock\s*:\s*(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2}(?::\d{2})?)\s*$", re.I)
@@ -52,16 +52,16 @@ class ConsoleTransport:
     def _emit(self, record: dict[str, Any], name: str | None) -> None:
         self.sent.append(record)
         if self.as_json:
-            self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
+            self.out.write(json_line(record) + "\n")
         else:
             who = f"{name} ({record['to']})" if name else str(record["to"])
             mark = "✎ " if record["edit_of"] else ""
-            self.out.write(f"→ {who}: {mark}{record['text']}\n")
+            self.out.write(terminal_safe(f"→ {who}: {mark}{record['text']}", keep_newlines=True) + "\n")
             if record["buttons"]:
                 shown = "  ".join(f"[{i}] {label}" for i, label in enumerate(record["buttons"], start=1))
-                self.out.write(f"   {shown}\n")
+                self.out.write(f"   {terminal_safe(shown)}\n")
             if record["file"]:
-                self.out.write(f"   📎 {record['file']}\n")
+                self.out.write(f"   📎 {terminal_safe(record['file'])}\n")
         self.out.flush()
 
     async def deliver(self, item: Delivery) -> list[Copy]:
