@@ -27,7 +27,7 @@ from bot.messages import Incoming, Outgoing, Person
 from bot.metrics import Metrics
 from bot.outbox import Dispatcher, Transport, enqueue
 from bot.ratelimit import RateLimiter
-from bot.router import Router
+from bot.router import Router, allowed, answered_privately
 from bot.scheduler import Ticks
 from bot.schema import processed_updates
 from bot.settings import Settings
@@ -213,7 +213,11 @@ class App:
         lang = normalise_language(incoming.locale_hint, self.settings.default_language)
         sender = f"{incoming.platform}:{incoming.sender_id}"
         text = self.catalog.t(lang, "error.unregistered", sender=sender)
-        out = Outgoing(text=text, to_chat=incoming.chat_id)
+        # Their platform id is never shown in a group: there only a private notice, where one exists.
+        where = incoming.chat_id if incoming.is_private else incoming.note_chat
+        out = Outgoing(text=text, to_chat=where) if where else None
+        if not incoming.is_private and incoming.press_notes is not None:
+            incoming.press_notes.append(text)
         now = self.clock.now()
         try:
             async with self.db.transaction() as conn:
@@ -225,7 +229,8 @@ class App:
                     object_type="chat",
                     object_id=incoming.chat_id,
                 )
-                await enqueue(conn, out, now)
+                if out is not None:
+                    await enqueue(conn, out, now)
         except AlreadyHandled:
             return
         except Exception:
@@ -237,6 +242,8 @@ class App:
             await self._press(ctx, incoming.button_token)
             return
         if incoming.file is not None and self.router.file_handler is not None:
+            if answered_privately(incoming):
+                await ctx.go_private()
             await self.router.file_handler(ctx)
             return
         text = (incoming.text or "").strip()
@@ -254,12 +261,11 @@ class App:
                 return
             if not incoming.addressed_to_bot:
                 return
-            if org.rank(ctx.person.role) < org.rank(command.min_role):
+            if not allowed(command, ctx.person.role, org.rank):
                 await ctx.reply(ctx.t("error.not_allowed", role=ctx.t(f"common.role.{ctx.person.role}")))
                 return
-            if command.private_only and not incoming.is_private:
-                await ctx.reply(ctx.t("error.private_only"))
-                return
+            if answered_privately(incoming, command):
+                await ctx.go_private()
             ctx.args = args
             await command.handler(ctx)
             return
@@ -273,6 +279,8 @@ class App:
                 await ctx.end_conversation()
                 await ctx.reply(ctx.t("conversation.expired"))
             else:
+                if answered_privately(incoming):
+                    await ctx.go_private()
                 ctx.conversation = state
                 await self.router.steps[state.kind](ctx, state)
                 return
@@ -281,6 +289,9 @@ class App:
             await self.router.fallback(ctx)
 
     async def _press(self, ctx: Context, token: str) -> None:
+        if answered_privately(ctx.incoming):
+            # The card stays in the group; what the press answers goes to the presser alone.
+            await ctx.go_private(say_so=False)
         async with self.db.read() as conn:
             pressed = await buttons.lookup(conn, token)
         handler = self.router.actions.get(pressed.action) if pressed else None
@@ -295,7 +306,7 @@ class App:
                     object_id=token[:128],
                     after={"reason": "unknown token"},
                 )
-            await ctx.reply(ctx.t("error.unknown_button"))
+            await ctx.note(ctx.t("error.unknown_button"))
             return
         await handler(ctx, {**pressed.payload, "_message_id": pressed.message_id})
 

@@ -23,6 +23,8 @@ class Context:
     person: Person
     args: str = ""
     conversation: ConversationState | None = None
+    # Set by the router's privacy matcher: answers go to the person's private chat even from a group.
+    private: bool = False
 
     @property
     def lang(self) -> str:
@@ -36,10 +38,35 @@ class Context:
         return self.app.catalog.t(self.lang, key, **fields)
 
     def reply_to(self) -> dict[str, str | None]:
-        """Private chats answer the person (any platform); groups answer in the group."""
-        if self.incoming.is_private:
+        """Private chats answer the person (any platform); groups answer in the group, unless the
+        router made this answer private."""
+        if self.incoming.is_private or self.private:
             return {"to_person": self.person.id, "to_chat": None}
         return {"to_person": None, "to_chat": self.incoming.chat_id}
+
+    async def note(self, text: str) -> None:
+        """A short notice for the sender alone ("already decided"): in a group it is never posted
+        there, but shown as the platform's own private notice (Telegram's answer to the press,
+        Slack's ephemeral message) or, lacking one, sent to their private chat."""
+        incoming = self.incoming
+        if incoming.is_private:
+            await self.send(Outgoing(text=text, to_person=self.person.id))
+        elif incoming.press_notes is not None:
+            incoming.press_notes.append(text)
+        elif incoming.note_chat is not None:
+            await self.send(Outgoing(text=text, to_chat=incoming.note_chat))
+        else:
+            await self.send(Outgoing(text=text, to_person=self.person.id))
+
+    async def go_private(self, *, say_so: bool = True) -> None:
+        """From now on answer in the private chat; in the group say (briefly, in the sender's language)
+        where the answer went."""
+        if self.incoming.is_private or self.private:
+            return
+        self.private = True
+        if say_so:
+            where = self.incoming.note_chat or self.incoming.chat_id
+            await self.send(Outgoing(text=self.t("privacy.sent_privately"), to_chat=where))
 
     def answer(
         self, text: str, buttons: list[list[Button]] | None = None, file: FileOut | None = None

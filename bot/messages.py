@@ -78,3 +78,9 @@ class Incoming:
     addressed_to_bot: bool = True
     platform_message_id: str | None = None
     locale_hint: str | None = None
+    # Where a note only the sender sees goes in a group, when the platform has such a thing (Slack's
+    # ephemeral message: "ephemeral:CHANNEL:USER"); without it a note goes to their private chat.
+    note_chat: str | None = None
+    # A platform that answers a button press itself (Telegram's callback answer) sets a list here and
+    # shows the notes the handler left in it once the press is handled.
+    press_notes: list[str] | None = None

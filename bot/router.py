@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from bot.context import Context
     from bot.conversations import ConversationState
+    from bot.messages import Incoming
 
 Handler = Callable[["Context"], Awaitable[None]]
 ActionHandler = Callable[["Context", dict[str, Any]], Awaitable[None]]
@@ -40,7 +41,7 @@ class Command:
     keywords: tuple[str, ...] = ()
     min_role: str = "agent"
     help_key: str | None = None
-    private_only: bool = False
+    personal: bool = False  # shows someone's data: in a group it is answered in the private chat
     order: int = 100
     takes_args: bool = False
     free_text: bool = False
@@ -68,13 +69,13 @@ class Router:
         keywords: tuple[str, ...] = (),
         min_role: str = "agent",
         help_key: str | None = None,
-        private_only: bool = False,
+        personal: bool = False,
         order: int = 100,
         takes_args: bool = False,
         free_text: bool = False,
     ) -> Callable[[Handler], Handler]:
         def register(fn: Handler) -> Handler:
-            cmd = Command(name, fn, keywords, min_role, help_key, private_only, order, takes_args, free_text)
+            cmd = Command(name, fn, keywords, min_role, help_key, personal, order, takes_args, free_text)
             if name in self.commands:
                 raise ValueError(f"command /{name} registered twice")
             self.commands[name] = cmd
@@ -138,3 +139,22 @@ class Router:
     def visible_commands(self, role_rank: int, rank_of: Callable[[str], int]) -> list[Command]:
         shown = [c for c in self.commands.values() if c.help_key and role_rank >= rank_of(c.min_role)]
         return sorted(shown, key=lambda c: (c.order, c.name))
+
+
+# ----- matchers: who may, and where the answer goes, decided here rather than in each handler -----
+def allowed(command: Command, role: str, rank_of: Callable[[str], int]) -> bool:
+    """The role matcher: the person's role is at least the command's."""
+    return rank_of(role) >= rank_of(command.min_role)
+
+
+def answered_privately(incoming: Incoming, command: Command | None = None) -> bool:
+    """The privacy matcher: what is said in a group about someone's data is answered in their private chat.
+
+    In a group that means a personal command, the next step of someone's form (it asks for dates,
+    shifts, reasons) and a file (a roster import answers with names), and anything a button press
+    answers (the card stays in the group; "already decided" and the like go to the presser)."""
+    if incoming.is_private:
+        return False
+    if command is not None:
+        return command.personal
+    return True

@@ -450,6 +450,7 @@ def register(app: App) -> None:
         help_key="help.desc.escalate",
         order=33,
         takes_args=True,
+        personal=True,
     )
     async def escalate(ctx: Context) -> None:
         data: dict[str, Any] = {}
@@ -555,7 +556,12 @@ def register(app: App) -> None:
         await ask_note(ctx, payload, "escalate")
 
     @router.command(
-        "escalations", keywords=("升级列表",), min_role="lead", help_key="help.desc.escalations", order=42
+        "escalations",
+        keywords=("升级列表",),
+        min_role="lead",
+        help_key="help.desc.escalations",
+        order=42,
+        personal=True,
     )
     async def open_list(ctx: Context) -> None:
         async with ctx.app.db.read() as conn:

@@ -81,7 +81,7 @@ def register(app: App) -> None:
     async def show_help(ctx: Context) -> None:
         await ctx.reply(help_text(ctx.app, ctx.person))
 
-    @router.command("whoami", keywords=("我是谁",), help_key="help.desc.whoami", order=1)
+    @router.command("whoami", keywords=("我是谁",), help_key="help.desc.whoami", order=1, personal=True)
     async def whoami(ctx: Context) -> None:
         p = ctx.person
         team_name = ctx.t("common.none")

@@ -45,21 +45,27 @@ def _stem(word: str) -> str:
     return word.replace("假", "").replace("休", "") or word
 
 
-def leave_summary(app: App, request: engine.Request, lang: str) -> str:
+def leave_group_summary(app: App, request: engine.Request, lang: str) -> str:
+    """The supervisors' group sees a leave reason only when the policy says so (default: not)."""
+    return leave_summary(app, request, lang, reason=policy(app).privacy.leave_reason_on_group_cards)
+
+
+def leave_summary(app: App, request: engine.Request, lang: str, *, reason: bool = True) -> str:
     p = request.payload
     leave_type = policy(app).leave.leave_type(p["type"])
     name = leave_name(leave_type, lang) if leave_type else p["type"]
     flag = app.catalog.t(lang, "leave.flag.late_sick") if p.get("late_notice") else ""
+    fields = {"reason": p["reason"]} if reason else {}
     return app.catalog.t(
         lang,
-        "leave.summary",
+        "leave.summary" if reason else "leave.summary_no_reason",
         name=p["requester_name"],
         type=name,
         start=p["start"][5:],
         end=p["end"][5:],
         days=p["days"],
-        reason=p["reason"],
         flag=flag,
+        **fields,
     )
 
 
@@ -208,9 +214,13 @@ def type_buttons(app: App, lang: str) -> list[list[Button]]:
 
 def register(app: App) -> None:
     router = app.router
-    decisions.register_kind(app, KIND, decisions.KindSpec(leave_summary, mark_roster))
+    decisions.register_kind(
+        app, KIND, decisions.KindSpec(leave_summary, mark_roster, group_summary=leave_group_summary)
+    )
 
-    @router.command("leave", keywords=("请假",), help_key="help.desc.leave", order=32, takes_args=True)
+    @router.command(
+        "leave", keywords=("请假",), help_key="help.desc.leave", order=32, takes_args=True, personal=True
+    )
     async def leave(ctx: Context) -> None:
         words = ctx.args.split(maxsplit=3)
         if not words:

@@ -170,6 +170,6 @@ async def missed_punch(ctx: Context) -> None:
 
 def register(app: App) -> None:
     decisions.register_kind(app, MISSED, decisions.KindSpec(missed_summary, apply_missed))
-    app.router.command("missed", keywords=("补卡",), help_key="help.desc.missed", order=13, takes_args=True)(
-        missed_punch
-    )
+    app.router.command(
+        "missed", keywords=("补卡",), help_key="help.desc.missed", order=13, takes_args=True, personal=True
+    )(missed_punch)

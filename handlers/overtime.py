@@ -99,5 +99,10 @@ async def request_overtime(ctx: Context) -> None:
 def register(app: App) -> None:
     decisions.register_kind(app, KIND, decisions.KindSpec(overtime_summary))
     app.router.command(
-        "overtime", keywords=("加班申请",), help_key="help.desc.overtime", order=34, takes_args=True
+        "overtime",
+        keywords=("加班申请",),
+        help_key="help.desc.overtime",
+        order=34,
+        takes_args=True,
+        personal=True,
     )(request_overtime)

@@ -30,6 +30,9 @@ class KindSpec:
 
     summary: Summary
     on_approved: Effect | None = None
+    # What the supervisors' group reads, where that must say less than the decider's own card (a leave
+    # reason); None: the same as the card.
+    group_summary: Summary | None = None
 
 
 class Refusal(Exception):
@@ -90,9 +93,14 @@ def name_of(people: dict[str, Person], person_id: str | None) -> str:
     return person.name if person else person_id
 
 
-def summary(app: App, request: engine.Request, lang: str) -> str:
+def summary(app: App, request: engine.Request, lang: str, *, in_group: bool = False) -> str:
+    """The request in one line; `in_group`: as the supervisors' group may read it."""
     spec = kinds(app).get(request.kind)
-    body = spec.summary(app, request, lang) if spec else request.kind
+    if spec is None:
+        body = request.kind
+    else:
+        describe = spec.group_summary if in_group and spec.group_summary else spec.summary
+        body = describe(app, request, lang)
     return (
         f"#{request.id} {kind_label(app, lang, request.kind)}：{body}"
         if lang != "en"
@@ -193,7 +201,7 @@ async def group_card(conn: AsyncConnection, app: App, request: engine.Request) -
         lang,
         "request.card.intro",
         requester=requester.name if requester else request.requester_id,
-        summary=summary(app, request, lang),
+        summary=summary(app, request, lang, in_group=True),
     )
     out = Outgoing(text=text, to_chat=SUPERVISORS_CHAT, buttons=decision_buttons(app, lang, request))
     await app.notify(conn, out)
@@ -221,7 +229,7 @@ async def close_cards(
         text = app.catalog.t(
             lang,
             template,
-            summary=summary(app, request, lang),
+            summary=summary(app, request, lang, in_group=recipient_id == SUPERVISORS_CHAT),
             state=state_label(app, lang, request.state),
             who=name_of(people, who_id),
             when=local_time(app, when),
@@ -257,8 +265,9 @@ async def refresh_homes(app: App, *person_ids: str | None) -> None:
 
 
 async def already_decided(ctx: Context, request: engine.Request) -> None:
+    """Told to the presser alone (never posted in the supervisors' group, however many pressed)."""
     people = await names(ctx.app, request.decided_by)
-    await ctx.reply(
+    await ctx.note(
         ctx.t(
             "request.already_decided",
             id=request.id,
@@ -273,12 +282,12 @@ async def load_for_press(ctx: Context, payload: dict[str, Any]) -> engine.Reques
     try:
         request_id = int(payload["id"])
     except (KeyError, TypeError, ValueError):
-        await ctx.reply(ctx.t("error.unknown_button"))
+        await ctx.note(ctx.t("error.unknown_button"))
         return None
     async with ctx.app.db.read() as conn:
         request = await engine.get(conn, request_id)
     if request is None:
-        await ctx.reply(ctx.t("error.unknown_button"))
+        await ctx.note(ctx.t("error.unknown_button"))
     return request
 
 
@@ -294,7 +303,7 @@ async def refuse_press(ctx: Context, request: engine.Request, why_key: str) -> N
             after={"reason": why_key, "state": request.state},
         )
     people = await names(ctx.app, request.decider_id)
-    await ctx.reply(ctx.t(why_key, id=request.id, decider=name_of(people, request.decider_id)))
+    await ctx.note(ctx.t(why_key, id=request.id, decider=name_of(people, request.decider_id)))
 
 
 async def decide(ctx: Context, payload: dict[str, Any], to_state: str, reason: str | None = None) -> None:
@@ -465,7 +474,12 @@ def register(app: App) -> None:
             await cancel_request(ctx, request)
 
     @router.command(
-        "pending", keywords=("待审批", "审批"), min_role="lead", help_key="help.desc.pending", order=40
+        "pending",
+        keywords=("待审批", "审批"),
+        min_role="lead",
+        help_key="help.desc.pending",
+        order=40,
+        personal=True,
     )
     async def pending(ctx: Context) -> None:
         text, waiting = await pending_text(ctx.app, ctx.person, ctx.now)
@@ -480,7 +494,9 @@ def register(app: App) -> None:
                 )
         await ctx.reply(text, buttons)
 
-    @router.command("requests", keywords=("我的申请",), help_key="help.desc.requests", order=41)
+    @router.command(
+        "requests", keywords=("我的申请",), help_key="help.desc.requests", order=41, personal=True
+    )
     async def mine(ctx: Context) -> None:
         text, own = await mine_text(ctx.app, ctx.person)
         buttons = [

@@ -159,7 +159,9 @@ def register(app: App) -> None:
             text += "\n" + ctx.t("roster.upload.warnings") + "\n" + "\n".join(summary.warnings)
         await ctx.reply(text)
 
-    @router.command("roster", keywords=("排班表",), help_key="help.desc.roster", order=14, takes_args=True)
+    @router.command(
+        "roster", keywords=("排班表",), help_key="help.desc.roster", order=14, takes_args=True, personal=True
+    )
     async def week_picture(ctx: Context) -> None:
         today = ctx.now.astimezone(ctx.app.tz).date()
         word = ctx.args.strip().lower()
@@ -188,7 +190,7 @@ def register(app: App) -> None:
         help_key="help.desc.report",
         order=44,
         takes_args=True,
-        private_only=True,
+        personal=True,
     )
     async def report(ctx: Context) -> None:
         today = ctx.now.astimezone(ctx.app.tz).date()

@@ -197,12 +197,14 @@ def register(app: App) -> None:
     router = app.router
     home.register_section(app, home_shifts)
     app.ticks.register("shift_reminders", send_reminders)
-    router.command("shifts", keywords=("我的排班", "排班"), help_key="help.desc.shifts", order=12)(my_shifts)
+    router.command(
+        "shifts", keywords=("我的排班", "排班"), help_key="help.desc.shifts", order=12, personal=True
+    )(my_shifts)
     router.command(
         "onduty",
         keywords=("谁在班",),
         min_role="lead",
         help_key="help.desc.onduty",
         order=43,
-        private_only=True,
+        personal=True,
     )(on_duty_view)

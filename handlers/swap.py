@@ -500,7 +500,9 @@ def register(app: App) -> None:
     decisions.register_kind(app, SWAP, decisions.KindSpec(swap_summary, apply_swap))
     decisions.register_kind(app, GIVE_AWAY, decisions.KindSpec(swap_summary, apply_swap))
 
-    @router.command("swap", keywords=("换班", "调班"), help_key="help.desc.swap", order=30, takes_args=True)
+    @router.command(
+        "swap", keywords=("换班", "调班"), help_key="help.desc.swap", order=30, takes_args=True, personal=True
+    )
     async def swap(ctx: Context) -> None:
         if not ctx.args:
             from handlers.forms import swap_form
@@ -516,7 +518,14 @@ def register(app: App) -> None:
         day, colleague, their_day, urgent = parsed
         await create_swap(ctx, SWAP, colleague, day, their_day, urgent)
 
-    @router.command("giveaway", keywords=("替班",), help_key="help.desc.giveaway", order=31, takes_args=True)
+    @router.command(
+        "giveaway",
+        keywords=("替班",),
+        help_key="help.desc.giveaway",
+        order=31,
+        takes_args=True,
+        personal=True,
+    )
     async def give_away(ctx: Context) -> None:
         if not ctx.args:
             await start_flow(ctx, GIVE_AWAY)

@@ -22,6 +22,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     ValidationError,
     field_validator,
     model_validator,
@@ -501,6 +502,13 @@ class EscalationRules(_Model):
         return next(lv for lv in self.levels if lv.level == level)
 
 
+class PrivacyRules(_Model):
+    """What shared chats may show, and how long a leaver's personal data is kept."""
+
+    leave_reason_on_group_cards: StrictBool = False
+    leaver_retention_years: int = Field(default=3, ge=0, le=30)
+
+
 class PeakSale(_Model):
     """A 大促 support period (inclusive local dates) with special rules (第二十七、四十六、五十七条)."""
 
@@ -550,6 +558,7 @@ class Policy(_Model):
     swaps: SwapRules = Field(default_factory=SwapRules)
     leave: LeaveRules = Field(default_factory=LeaveRules)
     escalation: EscalationRules = Field(default_factory=EscalationRules)
+    privacy: PrivacyRules = Field(default_factory=PrivacyRules)
     peak_sales: tuple[PeakSale, ...] = ()
     article_peak_sale: Article = _a("第二十七条", "Article 27")
 

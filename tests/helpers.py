@@ -23,9 +23,10 @@ class Chat:
     def sent(self) -> list[dict[str, Any]]:
         return self.transport.sent
 
-    async def say(self, person: str, text: str) -> list[dict[str, Any]]:
+    async def say(self, person: str, text: str, group: str | None = None) -> list[dict[str, Any]]:
+        """`person` says `text` in their private chat, or in the group chat `group`."""
         before = len(self.sent)
-        await self.console.say(person, text)
+        await self.console.say(person, text, group)
         return self.sent[before:]
 
     async def line(self, text: str) -> list[dict[str, Any]]:

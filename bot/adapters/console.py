@@ -1,6 +1,7 @@
 """The console: an interactive chat in the terminal, and a script mode for demos and tests.
 
-Script lines (one at a time, see README): `PERSON: text`, `PERSON: press N|LABEL`,
+Script lines (one at a time, see README): `PERSON: text`, `PERSON: press N|LABEL`, `PERSON@GROUP: …` (the
+same, said in a group chat),
 `clock: 2026-12-01 08:45`, `# comment`, blank. With `--json` every message the bot sends is one JSON line.
 """
 
@@ -22,7 +23,7 @@ from schedules.texthygiene import json_line, terminal_safe
 
 PLATFORM = "console"
 CLOCK_RE = re.compile(r"^clock\s*:\s*(\d{4}-\d{2}-\d{2})[ T](\d{1,2}:\d{2}(?::\d{2})?)\s*$", re.I)
-LINE_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)\s*:\s*(.*)$", re.S)
+LINE_RE = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)(?:@([A-Za-z0-9._-]+))?\s*:\s*(.*)$", re.S)
 PRESS_RE = re.compile(r"^press\s+(.+)$", re.I)
 
 
@@ -126,18 +127,20 @@ class Console:
         self.transport = transport
         app.attach(transport)
 
-    async def say(self, person_id: str, text: str) -> None:
+    async def say(self, person_id: str, text: str, group: str | None = None) -> None:
+        """`person_id` says `text` in their private chat, or in the group chat `group`."""
         person = await self.app.resolve_person(PLATFORM, person_id)
         incoming = Incoming(
             platform=PLATFORM,
-            chat_id=person_id,
+            chat_id=group or person_id,
             sender_id=person_id,
             person=person,
             at=self.clock.now(),
+            is_private=group is None,
         )
         match = PRESS_RE.match(text.strip())
         if match and person is not None:
-            incoming.button_token = self.transport.button_token(person_id, match.group(1))
+            incoming.button_token = self.transport.button_token(group or person_id, match.group(1))
         else:
             incoming.text = text
         await self.app.handle(incoming)
@@ -167,12 +170,13 @@ class Console:
         match = LINE_RE.match(stripped)
         if not match:
             raise ScriptError(
-                "expected `PERSON: text`, `PERSON: press N`, `clock: YYYY-MM-DD HH:MM` or `# comment`"
+                "expected `PERSON: text`, `PERSON@GROUP: text`, `PERSON: press N`, `clock: YYYY-MM-DD HH:MM` "
+                "or `# comment`"
             )
-        person, text = match.group(1), match.group(2).strip()
+        person, group, text = match.group(1), match.group(2), match.group(3).strip()
         if not text:
             raise ScriptError(f"{person} says nothing")
-        await self.say(person, text)
+        await self.say(person, text, group)
 
     async def run_script(self, lines: IO[str], errors: IO[str]) -> int:
         """Run every line; a bad line is reported on stderr with its number and the script goes on,

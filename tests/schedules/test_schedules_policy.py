@@ -156,3 +156,16 @@ def test_overnight_shift_flag() -> None:
         }
     )
     assert p.shift("night").overnight and p.shift("night").minutes == 480
+
+
+def test_privacy_defaults_and_validation(policy: Policy, tmp_path: Path) -> None:
+    assert policy.privacy.leave_reason_on_group_cards is False
+    assert policy.privacy.leaver_retention_years == 3
+    shown = policy_from_mapping(
+        {"privacy": {"leave_reason_on_group_cards": True, "leaver_retention_years": 5}}
+    )
+    assert shown.privacy.leave_reason_on_group_cards and shown.privacy.leaver_retention_years == 5
+    err = _error(tmp_path, "privacy:\n  leave_reason_on_group_cards: sometimes\n")
+    assert "privacy.leave_reason_on_group_cards" in str(err)
+    err = _error(tmp_path, "privacy:\n  leaver_retention_years: -1\n")
+    assert "privacy.leaver_retention_years" in str(err)

@@ -45,9 +45,11 @@ async def test_commands_are_published_in_chinese_and_english(telegram: Telegram)
     assert set(english) == with_help
 
 
-async def test_private_only_commands_are_not_offered_in_groups(start_telegram: StartTelegram) -> None:
+async def test_personal_commands_are_offered_in_groups_and_answered_privately(
+    start_telegram: StartTelegram,
+) -> None:
     def setup(app: App) -> None:
-        @app.router.command("t_mydata", help_key="help.desc.whoami", private_only=True)
+        @app.router.command("t_mydata", help_key="help.desc.whoami", personal=True)
         async def mydata(ctx: Context) -> None:
             await ctx.reply("secret")
 
@@ -58,9 +60,12 @@ async def test_private_only_commands_are_not_offered_in_groups(start_telegram: S
         if "language_code" not in c.params
     }
     assert "t_mydata" in [c["command"] for c in scopes["default"].params["commands"]]
-    assert "t_mydata" not in [c["command"] for c in scopes["all_group_chats"].params["commands"]]
-    refused = await telegram.say("wangfang", "/t_mydata", chat_id=SUPERVISORS_CHAT)
-    assert refused[0].chat_id == SUPERVISORS_CHAT and "私聊" in (refused[0].text or "")
+    assert "t_mydata" in [c["command"] for c in scopes["all_group_chats"].params["commands"]]
+    replies = await telegram.say("wangfang", "/t_mydata", chat_id=SUPERVISORS_CHAT)
+    assert [(r.chat_id, r.text) for r in replies] == [
+        (SUPERVISORS_CHAT, "涉及个人信息，我已私聊发给您。"),
+        (TG["wangfang"], "secret"),
+    ]
 
 
 async def test_help_in_chinese(telegram: Telegram) -> None:
@@ -131,8 +136,8 @@ async def test_group_commands_only_when_addressed_to_this_bot(telegram: Telegram
     group = SUPERVISORS_CHAT
     assert await telegram.say("liujun", "/help@some_other_bot", chat_id=group) == []
     assert await telegram.say("liujun", "帮助", chat_id=group) == []
-    ours = await telegram.say("liujun", f"/whoami@{BOT_USERNAME}", chat_id=group)
-    bare = await telegram.say("liujun", "/whoami", chat_id=group)
+    ours = await telegram.say("liujun", f"/help@{BOT_USERNAME}", chat_id=group)
+    bare = await telegram.say("liujun", "/help", chat_id=group)
     assert [r.chat_id for r in ours + bare] == [group, group]
     assert "刘军" in (ours[0].text or "")
 

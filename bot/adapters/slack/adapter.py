@@ -383,6 +383,8 @@ class SlackAdapter:
             file=file,
             is_private=private,
             addressed_to_bot=True,
+            # In a channel, a note for the sender alone is an ephemeral message there.
+            note_chat=None if private else f"{EPHEMERAL}{chat}:{user}",
         )
 
     async def _first_time(self, body: dict[str, Any]) -> bool:

@@ -45,6 +45,7 @@ from bot.shared_rate import SharedRateLimiter
 log = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = ["message", "callback_query"]
+MAX_PRESS_ANSWER = 200  # characters Telegram shows in the answer to a button press
 MAX_DOWNLOAD_BYTES = 20 * 1024 * 1024  # the Bot API serves files up to 20 MB through getFile
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 BAD_SECRET_AUDIT_SECONDS = 60.0  # one audit row per source address a minute, so probes cannot flood it
@@ -227,20 +228,16 @@ class TelegramBot:
         )
         bot = self.application.bot
         for language_code, language in ((None, "en"), ("zh", "zh-CN")):
-
-            def listed(group: bool, language: str = language) -> list[BotCommand]:
-                return [
-                    BotCommand(c.name, render.truncate(self.app.catalog.t(language, c.help_key or ""), 256))
-                    for c in commands
-                    if not (group and c.private_only)
-                ]
+            # Groups get the same menu: a personal command typed there is answered in the private chat.
+            listed = [
+                BotCommand(c.name, render.truncate(self.app.catalog.t(language, c.help_key or ""), 256))
+                for c in commands
+            ]
 
             try:
+                await bot.set_my_commands(listed, scope=BotCommandScopeDefault(), language_code=language_code)
                 await bot.set_my_commands(
-                    listed(False), scope=BotCommandScopeDefault(), language_code=language_code
-                )
-                await bot.set_my_commands(
-                    listed(True), scope=BotCommandScopeAllGroupChats(), language_code=language_code
+                    listed, scope=BotCommandScopeAllGroupChats(), language_code=language_code
                 )
             except TelegramError as exc:
                 # The menu is a convenience; the bot works without it.
@@ -358,14 +355,14 @@ class TelegramBot:
             if person
             else normalise_language(user.language_code, self.settings.default_language)
         )
-        try:
+        received = self.app.catalog.t(language, "telegram.button.received")
+        message = query.message
+        in_group = message is not None and message.chat.type != ChatType.PRIVATE
+        if not in_group or not query.data:
             # Stop the button's spinner now; the answer itself comes as a message or an edit.
-            await query.answer(self.app.catalog.t(language, "telegram.button.received"))
-        except TelegramError as exc:
-            log.info("could not answer a button press: %s", exc)
+            await self._answer_press(query, received)
         if not query.data:
             return
-        message = query.message
         chat_id = message.chat.id if message is not None else user.id
         incoming = Incoming(
             platform=PLATFORM,
@@ -374,12 +371,26 @@ class TelegramBot:
             person=person,
             at=self.app.clock.now(),
             button_token=query.data,
-            is_private=message is None or message.chat.type == ChatType.PRIVATE,
+            is_private=not in_group,
             addressed_to_bot=True,
             platform_message_id=str(message.message_id) if message is not None else None,
             locale_hint=user.language_code,
+            # In a group, what the press answers only for the presser ("already decided") is shown as
+            # the answer to the press, never posted in the group.
+            press_notes=[] if in_group else None,
         )
-        await self.app.handle(incoming)
+        try:
+            await self.app.handle(incoming)
+        finally:
+            if in_group:
+                notes = incoming.press_notes or []
+                await self._answer_press(query, "\n".join(notes) or received, alert=bool(notes))
+
+    async def _answer_press(self, query: CallbackQuery, text: str, *, alert: bool = False) -> None:
+        try:
+            await query.answer(render.truncate(text, MAX_PRESS_ANSWER), show_alert=alert)
+        except TelegramError as exc:
+            log.info("could not answer a button press: %s", exc)
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("telegram update failed: %r", context.error, exc_info=context.error)
