@@ -103,8 +103,11 @@ class App:
                 empty = await self.directory.count(conn) == 0
             if empty:
                 department = org.load_org_file(self.settings.org_file)
+                now = self.clock.now()
                 async with self.db.transaction() as conn:
-                    await org.import_org(conn, department, actor=audit.SYSTEM, now=self.clock.now())
+                    await org.import_org(
+                        conn, department, actor=audit.SYSTEM, now=now, today=now.astimezone(self.tz).date()
+                    )
                 log.info("imported %s people from %s", len(department.people), self.settings.org_file)
         for hook in self.services.get("on_seed", []):
             await hook(self)

@@ -129,8 +129,11 @@ async def _org_import(path: Path, settings: Settings) -> int:
     db = Database(settings.database_url)
     try:
         await migrate.upgrade(db)
+        now = SystemClock().now()
         async with db.transaction() as conn:
-            counts = await org.import_org(conn, department, actor="cli", now=SystemClock().now())
+            counts = await org.import_org(
+                conn, department, actor="cli", now=now, today=now.astimezone(settings.tz).date()
+            )
     finally:
         await db.dispose()
     print(
@@ -166,6 +169,31 @@ async def _org_list(settings: Settings, as_json: bool) -> int:
     return 0
 
 
+async def _org_erase(person_id: str, settings: Settings) -> int:
+    from bot import leavers, migrate
+    from bot.clock import SystemClock
+    from bot.db import Database
+
+    db = Database(settings.database_url)
+    try:
+        await migrate.upgrade(db)
+        async with db.transaction() as conn:
+            done = await leavers.erase(conn, person_id, actor="cli", now=SystemClock().now(), why="request")
+    finally:
+        await db.dispose()
+    if not done:
+        print(f"no person {person_id!r} whose data is not erased yet", file=sys.stderr)
+        return 2
+    print(f"{person_id}: personal data anonymised (attendance kept); audited as person.erased")
+    return 0
+
+
+def cmd_org_erase(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    _setup_logging(settings, quiet=True)
+    return run(_org_erase(args.person, settings))
+
+
 def cmd_org_list(args: argparse.Namespace) -> int:
     settings = load_settings()
     _setup_logging(settings, quiet=True)
@@ -196,6 +224,11 @@ def build_parser() -> argparse.ArgumentParser:
     org_import = org_parser.add_parser("import", help="validate and upsert an org YAML file")
     org_import.add_argument("file")
     org_import.set_defaults(func=cmd_org_import)
+    org_erase = org_parser.add_parser(
+        "erase", help="anonymise a person's personal data now (name, ids, request texts); attendance stays"
+    )
+    org_erase.add_argument("person", metavar="PERSON", help="the person's id")
+    org_erase.set_defaults(func=cmd_org_erase)
     org_list = org_parser.add_parser("list", help="list the people")
     org_list.add_argument("--json", action="store_true")
     org_list.set_defaults(func=cmd_org_list)

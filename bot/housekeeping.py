@@ -1,4 +1,5 @@
-"""Housekeeping, once a day: forget what only guarded against redelivery, and the bytes of files already
+"""Housekeeping, once a day: let go of people whose last day has come and anonymise those who left longer
+ago than the policy's retention; forget what only guarded against redelivery, and the bytes of files already
 delivered.
 
 Telegram keeps an undelivered update for 24 hours and Slack retries an event within the hour, so a week
@@ -16,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.sql.expression import Executable
 
-from bot import audit
+from bot import audit, leavers
 from bot.outbox import SENT
 from bot.schema import outbox, processed_updates
 from schedules.timeutil import local_instant
@@ -45,6 +46,7 @@ def passes(start: datetime, end: datetime, tz: ZoneInfo, at: time) -> bool:
 async def daily(app: App, start: datetime, end: datetime) -> None:
     if not passes(start, end, app.tz, RUN_AT):
         return
+    await people_who_left(app, end)
     cutoff = end - UPDATE_IDS_KEPT
     await _clean_up(
         app,
@@ -83,6 +85,20 @@ async def _clean_up(
             after=after,
         )
     log.info("%s: %s", action, after)
+
+
+async def people_who_left(app: App, now: datetime) -> None:
+    """Let go of whoever's `left_on` day has come, and anonymise whoever left longer ago than the policy's
+    retention (each audited in `bot.leavers`)."""
+    from handlers.common import policy  # the one cached policy of the running app
+
+    today = now.astimezone(app.tz).date()
+    years = policy(app).privacy.leaver_retention_years
+    async with app.db.transaction() as conn:
+        gone = await leavers.let_go(conn, today=today, now=now)
+        erased = await leavers.erase_after_retention(conn, years=years, today=today, now=now)
+    if gone or erased:
+        log.info("housekeeping: %s left, %s anonymised after %s years", len(gone), len(erased), years)
 
 
 def register(app: App) -> None:

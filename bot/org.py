@@ -47,6 +47,7 @@ class Team:
 class PersonRecord:
     person: Person
     joined_on: date | None
+    left_on: date | None = None  # the first day they no longer work here: no messages, ids stop resolving
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,26 @@ def _text(value: Any) -> str | None:
     if value is None:
         return None
     return str(value).strip() or None
+
+
+def _date_field(entry: dict[str, Any], key: str, label: str, problems: list[str]) -> date | None:
+    value = entry.get(key)
+    if isinstance(value, datetime):
+        return value.date()
+    if isinstance(value, date):
+        return value
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        problems.append(f"{label}: {key} {value!r} is not a date like 2026-01-31")
+        return None
+
+
+def has_left(left_on: date | None, today: date) -> bool:
+    """Someone whose `left_on` day has come no longer works here."""
+    return left_on is not None and left_on <= today
 
 
 def parse_org(data: Any, source: str = "org file") -> Org:
@@ -134,19 +155,12 @@ def parse_org(data: Any, source: str = "org file") -> Org:
             if other:
                 problems.append(f"{label}: {platform} id {value} is already used by {other}")
             platform_seen[(platform, value)] = person_id
-        joined = entry.get("joined_on")
-        joined_on: date | None = None
-        if isinstance(joined, datetime):
-            joined_on = joined.date()
-        elif isinstance(joined, date):
-            joined_on = joined
-        elif joined is not None:
-            try:
-                joined_on = date.fromisoformat(str(joined))
-            except ValueError:
-                problems.append(f"{label}: joined_on {joined!r} is not a date like 2026-01-31")
+        joined_on = _date_field(entry, "joined_on", label, problems)
+        left_on = _date_field(entry, "left_on", label, problems)
+        if joined_on and left_on and left_on < joined_on:
+            problems.append(f"{label}: left_on {left_on} is before joined_on {joined_on}")
         person = Person(person_id, name or "", role, team, language, telegram, slack)
-        records.append(PersonRecord(person, joined_on))
+        records.append(PersonRecord(person, joined_on, left_on))
 
     by_id = {r.person.id: r.person for r in records}
     parsed_teams: list[Team] = []
@@ -204,7 +218,7 @@ def load_org_file(path: Path) -> Org:
     return parse_org(data, str(path))
 
 
-def _person_row(record: PersonRecord, now: datetime) -> dict[str, Any]:
+def _person_row(record: PersonRecord, now: datetime, today: date) -> dict[str, Any]:
     p = record.person
     return {
         "id": p.id,
@@ -215,18 +229,24 @@ def _person_row(record: PersonRecord, now: datetime) -> dict[str, Any]:
         "telegram_id": p.telegram,
         "slack_id": p.slack,
         "joined_on": record.joined_on,
-        "active": True,
+        "left_on": record.left_on,
+        "active": not has_left(record.left_on, today),
         "updated_at": now,
     }
 
 
 def _comparable(row: dict[str, Any]) -> dict[str, Any]:
-    keys = ("name", "role", "team", "language", "telegram_id", "slack_id", "joined_on")
+    keys = ("name", "role", "team", "language", "telegram_id", "slack_id", "joined_on", "left_on", "active")
     return {k: (row[k].isoformat() if isinstance(row.get(k), date) else row.get(k)) for k in keys}
 
 
-async def import_org(conn: AsyncConnection, org: Org, *, actor: str, now: datetime) -> dict[str, int]:
-    """Upsert teams and people in the caller's transaction; each change gets an audit row."""
+async def import_org(
+    conn: AsyncConnection, org: Org, *, actor: str, now: datetime, today: date | None = None
+) -> dict[str, int]:
+    """Upsert teams and people in the caller's transaction; each change gets an audit row. `today` (the
+    department's local date) decides who has left already; someone leaving later is let go by the
+    housekeeping tick on their day."""
+    today = today or now.date()
     counts = {"added": 0, "updated": 0, "unchanged": 0}
     existing = {row.id: dict(row._mapping) for row in await conn.execute(sa.select(people))}
     # Free platform ids first so that moving an id between two people does not trip the unique index.
@@ -240,8 +260,11 @@ async def import_org(conn: AsyncConnection, org: Org, *, actor: str, now: dateti
                     .values({column: None})
                 )
     for record in org.people:
-        row = _person_row(record, now)
+        row = _person_row(record, now, today)
         before = existing.get(record.person.id)
+        if before is not None and before["erased_at"] is not None:
+            counts["unchanged"] += 1  # an erased person's data does not come back with an old file
+            continue
         if before is None:
             await conn.execute(people.insert().values(row))
             counts["added"] += 1

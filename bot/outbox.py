@@ -362,6 +362,12 @@ class Dispatcher:
 
     async def _deliver_one(self, row: dict[str, Any], item: Delivery) -> bool:
         """Send one claimed row; True when the platform accepted it."""
+        if row["to_person"] and item.recipient is None:
+            # They left (or were removed): nothing more reaches them, whatever was queued for them.
+            await self._finish(
+                row["id"], {"status": UNDELIVERABLE, "last_error": "recipient has left"}, [], ""
+            )
+            return False
         if item.edit_of:
             item.edit_copies = await self._copies_to_edit(item.edit_of)
         if self.limiter is not None:

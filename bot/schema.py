@@ -66,6 +66,8 @@ people = sa.Table(
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("blocked_at", UTCDateTime, nullable=True),
     sa.Column("updated_at", UTCDateTime, nullable=False),
+    sa.Column("left_on", sa.Date, nullable=True),  # the first day they no longer work here (org file)
+    sa.Column("erased_at", UTCDateTime, nullable=True),  # their personal data anonymised (deskmate org erase)
 )
 
 audit_log = sa.Table(
