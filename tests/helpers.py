@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import io
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.adapters.console import Console, ConsoleTransport
@@ -37,3 +40,27 @@ class Chat:
 
 def json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+async def wait_until(
+    predicate: Callable[[], bool | Awaitable[bool]],
+    *,
+    timeout: float = 5.0,
+    what: str = "condition",
+    state: Callable[[], str] | None = None,
+) -> None:
+    """Poll until `predicate` holds, for work in other tasks or processes (HTTP round trips, child
+    processes), never to wait for timed work, which runs on the fake clock. Deadlines are generous: they
+    only bound a hung run. On timeout the error names what was awaited and, with `state`, what was seen."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = predicate()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if loop.time() > deadline:
+            seen = f"; {state()}" if state is not None else ""
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}{seen}")
+        await asyncio.sleep(0.005)

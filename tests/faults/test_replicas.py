@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
 import sys
+import time
 from collections import Counter
 from datetime import date
 from pathlib import Path
@@ -21,6 +21,7 @@ from bot.app import App
 from bot.clock import FakeClock
 from bot.settings import Settings
 from tests.conftest import REPO, local
+from tests.helpers import wait_until
 
 AGENTS = 1000
 
@@ -30,19 +31,51 @@ def backend() -> str:
     return "postgresql"
 
 
-async def start_platform(received: list[dict[str, str]]) -> tuple[web.AppRunner, str]:
-    async def message(request: web.Request) -> web.Response:
-        received.append(await request.json())
+class Platform:
+    """A fake chat platform that records each message it accepts.
+
+    With `hold_after`, once that many messages are in it stops answering: replica 0's sends then wait for
+    ever (it is killed with them in flight), replica 1's wait until `release()`. So the kill always lands
+    in the middle of the run with replica 0 mid-send, however fast or slow the machine is.
+    """
+
+    def __init__(self, hold_after: int | None) -> None:
+        self.received: list[dict[str, str]] = []
+        self.hold_after = hold_after
+        self.replica0_in_flight = asyncio.Event()
+        self.released = asyncio.Event()
+        self.closing = asyncio.Event()
+        self.runner: web.AppRunner | None = None
+        self.url = ""
+
+    async def message(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if (
+            self.hold_after is not None
+            and len(self.received) >= self.hold_after
+            and not self.released.is_set()
+        ):
+            if request.headers["X-Replica"] == "0":
+                self.replica0_in_flight.set()
+                await asyncio.Event().wait()  # never answered: cancelled when the test ends
+            await self.released.wait()
+        self.received.append(body)
         return web.json_response({"ok": True})
 
-    web_app = web.Application()
-    web_app.router.add_post("/send", message)
-    runner = web.AppRunner(web_app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    return runner, f"http://127.0.0.1:{port}/send"
+    async def start(self) -> None:
+        web_app = web.Application()
+        web_app.router.add_post("/send", self.message)
+        self.runner = web.AppRunner(web_app)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}/send"
+
+    async def stop(self) -> None:
+        self.closing.set()
+        if self.runner is not None:
+            await self.runner.cleanup()
 
 
 async def prepare_department(url: str, tmp_path: Path) -> None:
@@ -72,45 +105,65 @@ async def prepare_department(url: str, tmp_path: Path) -> None:
 async def run_replicas(
     database_url: str, tmp_path: Path, *, kill_after: int | None
 ) -> tuple[list[dict[str, str]], int]:
-    """Two replicas deliver the reminders; optionally SIGKILL the first once `kill_after` arrived."""
+    """Two replicas deliver the reminders; optionally SIGKILL the first once `kill_after` arrived and it
+    has a send in flight, then let the survivor's clock pass the dead replica's claims."""
     await prepare_department(database_url, tmp_path)
-    received: list[dict[str, str]] = []
-    runner, platform = await start_platform(received)
+    platform = Platform(hold_after=kill_after)
+    await platform.start()
     start = local("2026-12-01 08:45:30").isoformat()
+    jump_file = tmp_path / "jump"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    replicas = [
-        subprocess.Popen(
-            [sys.executable, "-m", "tests.faults.replica_worker", database_url, platform, start],
-            cwd=REPO,
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(2)
-    ]
+    logs = [tmp_path / f"replica{n}.log" for n in range(2)]
+    args = [database_url, platform.url, start, str(time.time())]
+    replicas: list[asyncio.subprocess.Process] = []
+    for n, log in enumerate(logs):
+        with log.open("wb") as stderr:
+            replicas.append(
+                await asyncio.create_subprocess_exec(
+                    *(sys.executable, "-m", "tests.faults.replica_worker", *args, str(n), str(jump_file)),
+                    cwd=REPO,
+                    env=env,
+                    stdout=asyncio.subprocess.DEVNULL,
+                    stderr=stderr,
+                )
+            )
+
+    def state() -> str:
+        codes = [r.returncode for r in replicas]
+        tails = "".join(f"\n--- replica {n} stderr:\n{p.read_text()[-2000:]}" for n, p in enumerate(logs))
+        return f"{len(platform.received)} messages received, replica exit codes {codes}{tails}"
+
+    survivors = replicas[1:] if kill_after is not None else replicas
     at_kill = -1
     try:
         if kill_after is not None:
-            for _ in range(600):
-                if len(received) >= kill_after:
-                    break
-                await asyncio.sleep(0.05)
+            await wait_until(
+                platform.replica0_in_flight.is_set,
+                timeout=600,
+                what=f"{kill_after} messages, then a send of replica 0 in flight",
+                state=state,
+            )
             replicas[0].send_signal(signal.SIGKILL)
-            at_kill = len(received)
-        for _ in range(600):
-            if all(r.poll() is not None for r in replicas[1 if kill_after is not None else 0 :]):
-                break
-            await asyncio.sleep(0.1)
+            await asyncio.wait_for(replicas[0].wait(), 60)
+            at_kill = len(platform.received)
+            jump_file.touch()  # the survivor's clock passes the dead replica's claims
+            platform.released.set()
+        await wait_until(
+            lambda: all(r.returncode is not None for r in survivors),
+            timeout=900,
+            what="the replicas to send every reminder and exit",
+            state=state,
+        )
     finally:
         for replica in replicas:
-            if replica.poll() is None:
+            if replica.returncode is None:
                 replica.kill()
-            replica.wait(timeout=30)
-        await runner.cleanup()
+            await asyncio.wait_for(replica.wait(), 60)
+        await platform.stop()
     if kill_after is not None:
-        assert replicas[0].returncode == -signal.SIGKILL
-    assert replicas[1].returncode == 0
-    return received, at_kill
+        assert replicas[0].returncode == -signal.SIGKILL, state()
+    assert all(r.returncode == 0 for r in survivors), state()
+    return platform.received, at_kill
 
 
 async def test_two_replicas_send_each_reminder_exactly_once(database_url: str, tmp_path: Path) -> None:
@@ -123,7 +176,7 @@ async def test_two_replicas_send_each_reminder_exactly_once(database_url: str, t
 
 async def test_a_replica_killed_mid_run_loses_nothing(database_url: str, tmp_path: Path) -> None:
     received, at_kill = await run_replicas(database_url, tmp_path, kill_after=300)
-    assert 300 <= at_kill < AGENTS  # killed in the middle of the run
+    assert at_kill == 300  # killed in the middle of the run, with a send in flight
     reminders = [m for m in received if m["text"].startswith("⏰")]
     assert len({m["to"] for m in reminders}) == AGENTS  # the survivor sent what the dead one had claimed
     # Only what the killed replica had in flight (8 sends at a time) can reach the platform twice.

@@ -17,9 +17,7 @@ webhook mode, other settings).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import inspect
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -39,6 +37,7 @@ from bot.ratelimit import RateLimiter
 from bot.schema import outbox
 from bot.settings import Settings
 from tests.conftest import REPO
+from tests.helpers import wait_until
 from tests.telegram.fake_api import Call, FakeBotAPI
 
 SUPERVISORS_CHAT = -1001234567890
@@ -54,22 +53,6 @@ def _telegram_ids() -> dict[str, int]:
 
 
 TG = _telegram_ids()
-
-
-async def wait_until(
-    predicate: Callable[[], bool | Awaitable[bool]], *, timeout: float = 5.0, what: str = "condition"
-) -> None:
-    """Poll until `predicate` holds: only for HTTP round trips, never to wait for timed work."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        result = predicate()
-        if inspect.isawaitable(result):
-            result = await result
-        if result:
-            return
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.005)
 
 
 class Telegram:
