@@ -1,11 +1,12 @@
-# Two commands on a fresh clone: `make demo` (console bot) and `make test` (the whole suite).
+# On a fresh clone: `make demo` (console bot), `make check` (the quick loop: lint, types, every test not
+# marked slow) and `make test` (everything; the README's and CI's test command).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: demo test lint typecheck unit eval bench install install-dev clean
+.PHONY: demo check test lint typecheck eval bench install install-dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,10 +37,12 @@ lint: $(DEV_STAMP)
 typecheck: $(DEV_STAMP)
 	$(BIN)/mypy bot handlers knowledge schedules
 
-unit: $(DEV_STAMP)
-	$(BIN)/pytest -q
+check: lint typecheck
+	$(BIN)/pytest -q -m "not slow"
 
-test: lint typecheck unit
+# --durations=15: every full run ends with its slowest tests (README "Tests" keeps the latest).
+test: lint typecheck
+	$(BIN)/pytest -q --durations=15
 
 eval: $(STAMP)
 	$(BIN)/deskmate kb eval tests/knowledge/data/dev-questions.jsonl
