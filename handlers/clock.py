@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import roster_store
 from bot.context import Context
+from bot.i18n import Catalog
 from bot.messages import Person
 from bot.punch_store import NO_SHIFT, existing_punch, grace_uses, record_punch
 from bot.schema import teams
@@ -21,6 +22,7 @@ from schedules.attendance import (
     PunchKind,
     ShiftFacts,
     Verdict,
+    VerdictKind,
     match_shift,
     shift_verdict,
 )
@@ -45,11 +47,20 @@ async def entries_around(
     return as_entries(stored)
 
 
-def verdict_text(app: App, lang: str, verdict: Verdict) -> str:
+def verdict_key(verdict: Verdict) -> str:
+    """The catalog key of a punch verdict's sentence: an absence says whether it came from arriving late
+    or from leaving early, so the sentence names its real cause."""
+    if verdict.kind is VerdictKind.ABSENT:
+        return "clock.verdict.absent_early" if verdict.minutes_early else "clock.verdict.absent_late"
+    return f"clock.verdict.{verdict.kind.value}"
+
+
+def verdict_text(catalog: Catalog, lang: str, verdict: Verdict) -> str:
+    """A punch verdict as one sentence in the reader's language, numbers in their plural form."""
     articles = cite_all(verdict.articles, lang)
-    return app.catalog.t(
+    return catalog.t(
         lang,
-        f"clock.verdict.{verdict.kind.value}",
+        verdict_key(verdict),
         minutes=verdict.minutes_late or verdict.minutes_early,
         left=verdict.grace_uses_left if verdict.grace_uses_left is not None else 0,
         units=verdict.overtime_units,
@@ -116,7 +127,7 @@ async def store_punch(
     )
     if not stored:
         return ctx.t(already, time=hhmm(app, now), shift=label)
-    text = ctx.t(done, time=hhmm(app, now), shift=label) + "\n" + verdict_text(app, ctx.lang, verdict)
+    text = ctx.t(done, time=hhmm(app, now), shift=label) + "\n" + verdict_text(app.catalog, ctx.lang, verdict)
     if not judged.clocked_in:
         text += "\n" + ctx.t("clock.out_without_in", day=f"{day:%m-%d}")
     return text
