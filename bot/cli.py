@@ -134,6 +134,11 @@ async def _org_import(path: Path, settings: Settings) -> int:
             counts = await org.import_org(
                 conn, department, actor="cli", now=now, today=now.astimezone(settings.tz).date()
             )
+    except org.OrgError as exc:  # checked against the stored department: nothing was written
+        for problem in exc.problems:
+            print(terminal_safe(f"{path}: {problem}"), file=sys.stderr)
+        print("nothing was imported", file=sys.stderr)
+        return 2
     finally:
         await db.dispose()
     print(

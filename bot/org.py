@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -43,11 +43,17 @@ class Team:
     supervisor_id: str | None
 
 
+# Fields a person's entry may give; a field left out keeps its stored value, an empty one clears it.
+PERSON_FIELDS = ("name", "role", "team", "language", "telegram", "slack", "joined_on", "left_on")
+_COLUMN = {"telegram": "telegram_id", "slack": "slack_id"}
+
+
 @dataclass(frozen=True)
 class PersonRecord:
     person: Person
     joined_on: date | None
     left_on: date | None = None  # the first day they no longer work here: no messages, ids stop resolving
+    given: frozenset[str] = frozenset(PERSON_FIELDS)
 
 
 @dataclass(frozen=True)
@@ -86,8 +92,12 @@ def has_left(left_on: date | None, today: date) -> bool:
     return left_on is not None and left_on <= today
 
 
-def parse_org(data: Any, source: str = "org file") -> Org:
-    """Check the whole document and return it, or raise OrgError listing every problem found."""
+def parse_org(data: Any, source: str = "org file", *, partial: bool = False) -> Org:
+    """Check the whole document and return it, or raise OrgError listing every problem found.
+
+    ``partial``: the file may update people already stored, so what it leaves out (a name, a role, a
+    team defined earlier, a lead not listed) is checked by :func:`import_org` against the stored
+    department instead of being a problem here."""
     problems: list[str] = []
     if not isinstance(data, dict):
         raise OrgError(source, ["the file must be a mapping with `teams` and `people`"])
@@ -128,16 +138,17 @@ def parse_org(data: Any, source: str = "org file") -> Org:
             problems.append(f"{label}: duplicate id (also entry #{seen[person_id]})")
             continue
         seen[person_id] = index
+        strict = not partial
         name = _text(entry.get("name"))
-        if not name:
+        if not name and (strict or "name" in entry):
             problems.append(f"{label}: needs a name")
         role = _text(entry.get("role")) or ""
-        if role not in ROLE_RANK:
+        if role not in ROLE_RANK and (strict or "role" in entry):
             problems.append(f"{label}: unknown role {role!r} (use one of {', '.join(ROLES)})")
         team = _text(entry.get("team"))
-        if team is not None and team not in team_ids:
+        if team is not None and team not in team_ids and strict:
             problems.append(f"{label}: unknown team {team!r}")
-        if team is None and role in ("agent", "lead"):
+        if team is None and role in ("agent", "lead") and (strict or "team" in entry):
             problems.append(f"{label}: an {role} needs a team")
         language = _text(entry.get("language")) or "zh-CN"
         if language not in LANGUAGES:
@@ -160,7 +171,8 @@ def parse_org(data: Any, source: str = "org file") -> Org:
         if joined_on and left_on and left_on < joined_on:
             problems.append(f"{label}: left_on {left_on} is before joined_on {joined_on}")
         person = Person(person_id, name or "", role, team, language, telegram, slack)
-        records.append(PersonRecord(person, joined_on, left_on))
+        given = frozenset(key for key in PERSON_FIELDS if key in entry)
+        records.append(PersonRecord(person, joined_on, left_on, given=given))
 
     by_id = {r.person.id: r.person for r in records}
     parsed_teams: list[Team] = []
@@ -169,10 +181,10 @@ def parse_org(data: Any, source: str = "org file") -> Org:
         lead_id = _text(entry.get("lead")) or (leads[0].id if len(leads) == 1 else None)
         if lead_id is None:
             problems.append(f"team {team_id}: has no lead")
-        elif lead_id not in by_id:
+        elif lead_id not in by_id and not partial:
             problems.append(f"team {team_id}: lead {lead_id!r} is not in people")
         supervisor_id = _text(entry.get("supervisor"))
-        if supervisor_id is not None and (
+        if (supervisor_id is not None and not partial) and (
             supervisor_id not in by_id or by_id[supervisor_id].role not in ("supervisor", "manager")
         ):
             problems.append(f"team {team_id}: supervisor {supervisor_id!r} is not a supervisor in people")
@@ -215,7 +227,89 @@ def load_org_file(path: Path) -> Org:
         raise OrgError(str(path), [f"not valid YAML at {where}"]) from None
     except YamlLimitError as exc:
         raise OrgError(str(path), [str(exc)]) from None
-    return parse_org(data, str(path))
+    return parse_org(data, str(path), partial=True)
+
+
+def _merged(org: Org, existing: dict[str, dict[str, Any]], stored_teams: set[str]) -> Org:
+    """The file applied to the stored department as a whole: a field the file leaves out keeps its
+    stored value; then every rule is checked on the result, naming both people when two would share a
+    platform id (an id moves only when the same file gives its holder another value or clears it)."""
+    problems: list[str] = []
+    records: list[PersonRecord] = []
+    for record in org.people:
+        p, given = record.person, record.given
+        before = existing.get(p.id)
+        label = f"person {p.id}"
+
+        def keep(
+            field: str, new: Any, column: str | None = None, before: Any = before, given: Any = given
+        ) -> Any:
+            if field in given or before is None:
+                return new
+            return before[column or field]
+
+        name = keep("name", p.name)
+        role = keep("role", p.role)
+        team = keep("team", p.team)
+        person = Person(
+            p.id,
+            name or "",
+            role or "",
+            team,
+            keep("language", p.language),
+            keep("telegram", p.telegram, "telegram_id"),
+            keep("slack", p.slack, "slack_id"),
+        )
+        if before is None and "name" not in given:
+            problems.append(f"{label}: needs a name")
+        if before is None and "role" not in given:
+            problems.append(f"{label}: unknown role '' (use one of {', '.join(ROLES)})")
+        if team is not None and "team" in given and team not in {t.id for t in org.teams} | stored_teams:
+            problems.append(f"{label}: unknown team {team!r}")
+        if team is None and role in ("agent", "lead") and "team" not in given:
+            problems.append(f"{label}: an {role} needs a team")
+        joined_on = record.joined_on if "joined_on" in given or before is None else before["joined_on"]
+        left_on = record.left_on if "left_on" in given or before is None else before["left_on"]
+        records.append(
+            replace(
+                record, person=person, joined_on=joined_on, left_on=left_on, given=frozenset(PERSON_FIELDS)
+            )
+        )
+
+    in_file = {r.person.id: r.person for r in records}
+    for platform, column in _COLUMN.items():
+        owners: dict[str, list[str]] = {}
+        for pid in sorted(set(existing) | set(in_file)):
+            value = getattr(in_file[pid], platform) if pid in in_file else existing[pid][column]
+            if value is not None:
+                owners.setdefault(value, []).append(pid)
+        for value, pids in owners.items():
+            if len(pids) < 2:
+                continue
+            # Who is taking the id now (new to the store, or not holding it before) is the one refused.
+            takers = [q for q in pids if q not in existing or existing[q][column] != value] or pids[1:]
+            holder = next(q for q in pids if q not in takers)
+            for taker in takers:
+                problems.append(
+                    f"person {taker}: {platform} id {value} already belongs to {holder};"
+                    f" clear it from {holder} in the same file to move it"
+                )
+
+    everyone = {pid: (row["role"], row["team"]) for pid, row in existing.items()}
+    everyone.update({pid: (p.role, p.team) for pid, p in in_file.items()})
+    for team in org.teams:
+        if team.lead_id is not None and team.lead_id not in everyone:
+            problems.append(f"team {team.id}: lead {team.lead_id!r} is not in people")
+        if team.supervisor_id is not None and everyone.get(team.supervisor_id, ("", ""))[0] not in (
+            "supervisor",
+            "manager",
+        ):
+            problems.append(
+                f"team {team.id}: supervisor {team.supervisor_id!r} is not a supervisor in people"
+            )
+    if problems:
+        raise OrgError("org file", problems)
+    return replace(org, people=records)
 
 
 def _person_row(record: PersonRecord, now: datetime, today: date) -> dict[str, Any]:
@@ -249,6 +343,8 @@ async def import_org(
     today = today or now.date()
     counts = {"added": 0, "updated": 0, "unchanged": 0}
     existing = {row.id: dict(row._mapping) for row in await conn.execute(sa.select(people))}
+    stored_teams = set((await conn.execute(sa.select(teams.c.id))).scalars())
+    org = _merged(org, existing, stored_teams)  # raises OrgError before anything is written
     # Free platform ids first so that moving an id between two people does not trip the unique index.
     for record in org.people:
         p = record.person
