@@ -42,6 +42,7 @@ FEATURES = (
     "handlers.shifts",
     "handlers.missed",
     "handlers.roster",
+    "handlers.publish",
     "handlers.swap",
     "handlers.leave",
     "handlers.escalation",

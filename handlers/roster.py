@@ -16,6 +16,7 @@ from bot import org, roster_store
 from bot.context import Context
 from bot.messages import FileOut
 from bot.schema import roster_entries
+from handlers import publish
 from handlers.common import parse_day, policy
 from handlers.report import attendance_report
 from schedules.report import render_roster_png
@@ -47,9 +48,16 @@ class ImportSummary:
 
 
 async def import_roster(
-    app: App, data: bytes, filename: str, actor: str, progress: Callable[[int, int], None] | None = None
+    app: App,
+    data: bytes,
+    filename: str,
+    actor: str,
+    progress: Callable[[int, int], None] | None = None,
+    *,
+    announce: bool = True,
 ) -> ImportSummary:
-    """Validate the whole file, then store it in one transaction; raises RosterError and stores nothing."""
+    """Validate the whole file, then store it in one transaction; raises RosterError and stores nothing.
+    Storing it publishes it: with `announce`, everyone on it is sent their week (`handlers.publish`)."""
     async with app.db.read() as conn:
         everyone = await app.directory.all(conn)
     names = {p.id: p.name for p in everyone}
@@ -59,7 +67,10 @@ async def import_roster(
     )
     now = app.clock.now()
     async with app.db.transaction() as conn:
-        await roster_store.upsert(conn, [(e.person_id, e.date, e.shift_code) for e in entries], now)
+        rows = [(e.person_id, e.date, e.shift_code) for e in entries]
+        await roster_store.upsert(conn, rows, now)
+        if announce:
+            await publish.announce_week(conn, app, rows, now)
         first, last = min(e.date for e in entries), max(e.date for e in entries)
         await app.audit_in(
             conn,
@@ -119,7 +130,8 @@ async def import_roster_if_empty(app: App) -> None:
         stored = (await conn.execute(sa.select(sa.func.count()).select_from(roster_entries))).scalar_one()
     if stored == 0:
         try:
-            await import_roster(app, path.read_bytes(), path.name, "system")
+            # Seeding a first start is not publishing: nobody is sent their week for it.
+            await import_roster(app, path.read_bytes(), path.name, "system", announce=False)
         except RosterError as exc:
             # Seeding is a convenience: a file that does not fit this department is reported, not fatal.
             log.warning("ROSTER_FILE %s not loaded: %s", path, exc)
