@@ -68,7 +68,18 @@ class Platform:
     """Libraries whose INFO lines would only repeat request URLs: kept to warnings."""
 
     def redactor(self, settings: Settings) -> Redactor:
-        return Redactor(self.secrets(settings), self.token_shapes)
+        return Redactor([*self.secrets(settings), *database_secrets(settings)], self.token_shapes)
+
+
+def database_secrets(settings: Settings) -> list[str]:
+    """The password in DATABASE_URL (driver errors and connection logs may quote the URL)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        password = make_url(settings.database_url).password
+    except Exception:  # an unparsable URL has been refused by the settings already
+        return []
+    return [str(password)] if password else []
 
 
 def setup_logging(settings: Settings, platform: Platform) -> None:

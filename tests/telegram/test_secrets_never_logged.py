@@ -65,3 +65,11 @@ def test_every_secret_length_is_masked_in_messages_and_tracebacks(secret: str) -
 def test_a_secret_inside_another_is_masked_whole() -> None:
     redactor = Redactor(["abc", "xxabcxx"], lambda text: text)
     assert redactor.redact("t=xxabcxx") == "t=(redacted)"
+
+
+def test_the_database_password_is_masked_too() -> None:
+    settings = Settings(database_url="postgresql://deskmate:pw9@127.0.0.1:5432/deskmate")
+    redactor = TELEGRAM.redactor(settings)
+    assert redactor.redact("could not connect to postgresql://deskmate:pw9@127.0.0.1") == (
+        "could not connect to postgresql://deskmate:(redacted)@127.0.0.1"
+    )
