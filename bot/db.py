@@ -150,8 +150,20 @@ def _storable_parameters(
 ) -> tuple[str, Any]:
     """Text that neither database can hold (NUL, lone surrogates) never reaches the driver: removed
     from what is written, and made unmatchable (U+FFFD) in what is only compared."""
+    if not _needs_cleaning(parameters):
+        return statement, parameters  # the usual case: nothing copied
     writing = statement.lstrip()[:6].upper() in ("INSERT", "UPDATE")
     return statement, _clean(parameters, writing)
+
+
+def _needs_cleaning(value: Any) -> bool:
+    if isinstance(value, str):
+        return unstorable_in(value)
+    if isinstance(value, tuple | list):
+        return any(_needs_cleaning(v) for v in value)
+    if isinstance(value, dict):
+        return any(_needs_cleaning(v) for v in value.values())
+    return False
 
 
 def _clean(value: Any, writing: bool) -> Any:
