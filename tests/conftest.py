@@ -61,7 +61,13 @@ def local(text: str, tz: ZoneInfo = SHANGHAI) -> datetime:
 
 
 # Tests under these paths run on SQLite and on PostgreSQL (the local server; see README "Tests").
-BOTH_BACKENDS = ("tests/requests/", "tests/attendance/", "tests/test_storage.py", "tests/test_outbox.py")
+BOTH_BACKENDS = (
+    "tests/requests/",
+    "tests/attendance/",
+    "tests/test_storage.py",
+    "tests/test_outbox.py",
+    "tests/test_leavers.py",
+)
 PG_SERVER = os.environ.get("DESKMATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 _template: dict[str, str] = {}
 
