@@ -54,6 +54,8 @@ def leave_summary(app: App, request: engine.Request, lang: str, *, reason: bool 
     p = request.payload
     leave_type = policy(app).leave.leave_type(p["type"])
     name = leave_name(leave_type, lang) if leave_type else p["type"]
+    if leave_type is not None and not leave_type.paid:
+        name += app.catalog.t(lang, "leave.unpaid")
     flag = app.catalog.t(lang, "leave.flag.late_sick") if p.get("late_notice") else ""
     fields = {"reason": p["reason"]} if reason else {}
     return app.catalog.t(

@@ -68,6 +68,7 @@ class SummaryRow:
     in_progress: int = 0  # shifts not over yet: counted in nothing else
     demerits: int = 0  # 记过 for a whole day absent (第三十三条)
     corrections: int = 0
+    unpaid_leave_days: int = 0  # rostered days on leave of a type the policy marks unpaid (第四十九条 事假)
 
 
 COLUMNS: dict[str, tuple[str, str]] = {
@@ -92,6 +93,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "in_progress": ("进行中", "In progress"),
     "demerits": ("记过", "Demerits"),
     "corrections": ("更正", "Corrections"),
+    "unpaid_leave_days": ("无薪假天数", "Unpaid leave days"),
 }
 """Column labels (zh, en) for files; the order is the file's column order (new columns go at the end)."""
 
@@ -133,6 +135,11 @@ VERDICT_LABELS: dict[str, tuple[str, str]] = {
 
 def _pick(labels: tuple[str, str], lang: Lang) -> str:
     return labels[0] if lang == "zh" else labels[1]
+
+
+def _unpaid(policy: Policy, leave: str | None) -> bool:
+    kind = policy.leave.leave_type(leave) if leave is not None else None
+    return kind is not None and not kind.paid
 
 
 def summarise(
@@ -189,6 +196,7 @@ def summarise(
                 in_progress=sum(v.in_progress for v in vs),
                 demerits=sum(v.demerits for v in vs),
                 corrections=sum(v.corrections for v in vs),
+                unpaid_leave_days=sum(v.leave_shifts for v in vs if _unpaid(policy, v.facts.leave)),
             )
         )
     return rows
