@@ -411,6 +411,35 @@ _TYPE_CUES = {
 }
 INDEXED_KINDS = frozenset(_TYPE_PATTERNS)
 
+# The unit a quantity question names (几分钟, 多少天, how many hours): an article stating a
+# number of THAT unit next to the topic answers it; 3次 or 20元 do not.
+_UNIT_CUE = re.compile(
+    r"(?:几|多少)个?(分钟|小时|工作日|天|次|月|年|周|秒|声|人|条|位)"
+    r"|how many (minute|hour|working day|day|time|month|year|week|second|ring|people|person)s?\b"
+)
+_EN_UNITS = {"time": "times?", "people": "people|persons?", "person": "people|persons?"}
+
+
+def unit_asked(norm: str) -> str | None:
+    """The marker of the unit a quantity question asks for (#unit:分钟), or None."""
+    match = _UNIT_CUE.search(norm)
+    if match is None:
+        return None
+    return "#unit:" + (match.group(1) or match.group(2))
+
+
+@lru_cache(maxsize=64)
+def value_pattern(kind: str) -> re.Pattern[str] | None:
+    """The pattern of a kind's values; #unit:X matches a number of that unit."""
+    if not kind.startswith("#unit:"):
+        return VALUE_PATTERNS.get(kind)
+    unit = kind.removeprefix("#unit:")
+    if unit.isascii():
+        words = _EN_UNITS.get(unit, unit + "s?")
+        extra = r"|\b(?:once|twice)\b" if unit == "time" else ""
+        return re.compile(rf"\b{_EN_NUMBER}\s+(?:{words})\b{extra}")
+    return re.compile(rf"{_NUMBER}\s*个?{re.escape(unit)}")
+
 
 def answer_types(raw: str) -> list[str]:
     """Marker terms for the kinds of facts an article states (one per occurrence)."""

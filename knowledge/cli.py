@@ -11,9 +11,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from knowledge.model import HandbookError
 from schedules.texthygiene import json_line, terminal_safe
+
+if TYPE_CHECKING:
+    from knowledge.service import KnowledgeService
 
 
 def add_kb_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -41,7 +45,12 @@ def add_kb_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
     calibrate = commands.add_parser("calibrate", help="fit the confidence model on a question file")
     calibrate.add_argument("questions", type=Path, nargs="+")
     _add_kb_options(calibrate)
-    calibrate.add_argument("--threshold", type=float, default=0.5)
+    calibrate.add_argument(
+        "--precision", type=float, default=0.97, help="share of answers that must be right (0.97)"
+    )
+    calibrate.add_argument(
+        "--max-declined", type=float, default=0.04, help="share of in-scope questions declined (0.04)"
+    )
     calibrate.add_argument(
         "--mode",
         choices=("both", "lexical", "semantic"),
@@ -103,7 +112,7 @@ def cmd_search(args: argparse.Namespace) -> int:
         if args.json:
             print(json_line(result.to_dict()), flush=True)
             continue
-        status = "answer" if result.answered else "no answer; suggestions"
+        status = {"answer": "answer", "choice": "did you mean", "none": "no answer"}[result.mode]
         print(f"{terminal_safe(question)}\n  [{status}, confidence {result.confidence:.2f}]")
         for hit in result.hits:
             print(terminal_safe(f"  {hit.score:.2f}  {hit.ref} ({hit.chapter}) {hit.text[:80]}"))
@@ -143,9 +152,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
         return 2
 
     def ours(service: KnowledgeService) -> evaluation.Ranker:
-        def rank(question: str) -> tuple[list[str], bool]:
+        def rank(question: str) -> tuple[list[str], str]:
             result = service.search(question, 10)
-            return [h.ref for h in result.hits], result.answered
+            return [h.ref for h in result.hits], result.mode
 
         return rank
 
@@ -172,51 +181,104 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:
-    """Fit the logistic confidence model on labelled questions.
+    """Fit the confidence models and the mode thresholds on labelled questions.
 
-    The label is "the handbook covers this question" (non-empty expect), so the confidence
-    separates questions to answer from questions to decline, as the bot needs.
+    Two labels per question: "the handbook covers it" (non-empty expect) for the scope model,
+    and "the first article is an expected one" for the answer model. The thresholds are chosen
+    on out-of-fold probabilities (each fifth of the questions scored by models fitted on the
+    rest), so they reflect questions the models did not see.
     """
     from knowledge import confidence, evaluation
-    from knowledge.semantic import load_embedder
-    from knowledge.service import KnowledgeService
 
     questions = [q for path in args.questions for q in evaluation.read_questions(path)]
-    models = {}
+    current = confidence.load()
+    fitted: dict[str, tuple[confidence.Model, confidence.Model, confidence.Thresholds]] = {}
     for mode in ("lexical", "semantic"):
         if args.mode not in ("both", mode):
             continue
-        embedder = load_embedder() if mode == "semantic" and not args.lexical else None
-        if mode == "semantic" and embedder is None:
+        service = _mode_service(args, semantic=mode == "semantic")
+        if service is None:
             continue
-        service = KnowledgeService(
-            args.kb,
-            semantic=embedder is not None,
-            embedder=embedder,
-            synonyms=args.synonyms,
-            cache_dir=args.cache_dir,
-        )
         rows: list[dict[str, float]] = []
-        labels: list[int] = []
+        scope: list[int] = []
+        right: list[int] = []
         for question in questions:
-            result = service.search(question.q, 1)
+            result = service.search(question.q, 3)
             if result.features:
                 rows.append(result.features[0])
-                labels.append(int(bool(question.expect)))
-        names = confidence.FEATURES_SEMANTIC if mode == "semantic" else confidence.FEATURES_LEXICAL
-        # The lexical features all spread over [0, 1]; the cosine needs standardising to count.
-        models[mode] = confidence.fit(rows, labels, names, standardize=mode == "semantic")
-    current = confidence.load()
+                scope.append(int(bool(question.expect)))
+                right.append(int(bool(question.expect) and result.hits[0].ref in question.expect))
+        semantic = mode == "semantic"
+        scope_names = confidence.FEATURES_SEMANTIC if semantic else confidence.FEATURES_LEXICAL
+        answer_names = confidence.FEATURES_ANSWER_SEMANTIC if semantic else confidence.FEATURES_ANSWER_LEXICAL
+        # The lexical features all spread over [0, 1]; the cosine and margins need standardising.
+        p_scope = _out_of_fold(rows, scope, scope_names, standardize=semantic)
+        p_right = _out_of_fold(rows, right, answer_names, standardize=True)
+        limits = confidence.choose_thresholds(
+            p_right,
+            p_scope,
+            [bool(r) for r in right],
+            [bool(s) for s in scope],
+            precision=args.precision,
+            max_declined=args.max_declined,
+        )
+        fitted[mode] = (
+            confidence.fit(rows, scope, scope_names, standardize=semantic),
+            confidence.fit(rows, right, answer_names, standardize=True),
+            limits,
+        )
+    lexical = fitted.get("lexical", (current.lexical, current.answer_lexical, current.thresholds_lexical))
+    semantic_fit = fitted.get(
+        "semantic", (current.semantic, current.answer_semantic, current.thresholds_semantic)
+    )
     calibration = confidence.Calibration(
-        lexical=models.get("lexical", current.lexical),
-        semantic=models.get("semantic", current.semantic),
-        threshold=args.threshold,
+        lexical=lexical[0],
+        semantic=semantic_fit[0],
+        answer_lexical=lexical[1],
+        answer_semantic=semantic_fit[1],
+        thresholds_lexical=lexical[2],
+        thresholds_semantic=semantic_fit[2],
     )
     text = calibration.to_json()
     if args.out:
         args.out.write_text(text, encoding="utf-8")
     print(text, end="")
     return 0
+
+
+def _mode_service(args: argparse.Namespace, *, semantic: bool) -> KnowledgeService | None:
+    """A service for one search mode; None for the semantic one when the extra is missing."""
+    from knowledge.semantic import load_embedder
+    from knowledge.service import KnowledgeService
+
+    embedder = load_embedder() if semantic and not args.lexical else None
+    if semantic and embedder is None:
+        return None
+    return KnowledgeService(
+        args.kb,
+        semantic=embedder is not None,
+        embedder=embedder,
+        synonyms=args.synonyms,
+        cache_dir=args.cache_dir,
+    )
+
+
+def _out_of_fold(
+    rows: Sequence[dict[str, float]], labels: Sequence[int], names: Sequence[str], *, standardize: bool
+) -> list[float]:
+    """Each row's probability from a model fitted without its fold (5 interleaved folds)."""
+    from knowledge import confidence
+
+    folds = 5
+    out = [0.0] * len(rows)
+    for fold in range(folds):
+        train = [i for i in range(len(rows)) if i % folds != fold]
+        model = confidence.fit(
+            [rows[i] for i in train], [labels[i] for i in train], names, standardize=standardize
+        )
+        for i in range(fold, len(rows), folds):
+            out[i] = model.predict(rows[i])
+    return out
 
 
 def main(argv: Sequence[str] | None = None) -> int:

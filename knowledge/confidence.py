@@ -13,8 +13,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_FILE = Path(__file__).parent / "data" / "calibration.json"
-FEATURES_LEXICAL = ("coverage", "gram_coverage", "gram_coverage_en", "fuzzy", "unknown", "unknown_max")
+FEATURES_LEXICAL = (
+    "coverage",
+    "gram_coverage",
+    "gram_coverage_en",
+    "fuzzy",
+    "unknown",
+    "unknown_max",
+    "kind_missing",
+)
 FEATURES_SEMANTIC = (*FEATURES_LEXICAL, "cosine")
+# How far the first article is ahead of the second: what tells "this one" from "one of these".
+FEATURES_ANSWER_LEXICAL = (*FEATURES_LEXICAL, "margin", "margin_rel")
+FEATURES_ANSWER_SEMANTIC = (*FEATURES_SEMANTIC, "margin", "margin_rel")
+
+MODES = ("answer", "choice", "none")
 
 
 @dataclass(frozen=True)
@@ -28,26 +41,91 @@ class Model:
 
 
 @dataclass(frozen=True)
+class Thresholds:
+    """``answer``: lowest P(first article right) to answer; ``none``: P(in scope) below it declines."""
+
+    answer: float = 0.5
+    none: float = 0.5
+
+
+@dataclass(frozen=True)
 class Calibration:
+    """Two models per search mode (lexical, semantic) and the thresholds that pick the reply's mode.
+
+    ``scope`` estimates whether the handbook covers the question at all (from the best article's
+    match features); ``answer`` whether the first article is the right one (the same features plus
+    how far it is ahead of the second). Between "sure" and "no idea" the bot offers a choice.
+    """
+
     lexical: Model
     semantic: Model
-    threshold: float = 0.5
+    answer_lexical: Model = field(default_factory=lambda: Model(0.0))
+    answer_semantic: Model = field(default_factory=lambda: Model(0.0))
+    thresholds_lexical: Thresholds = field(default_factory=Thresholds)
+    thresholds_semantic: Thresholds = field(default_factory=Thresholds)
 
     def model(self, semantic: bool) -> Model:
         return self.semantic if semantic else self.lexical
+
+    def answer_model(self, semantic: bool) -> Model:
+        return self.answer_semantic if semantic else self.answer_lexical
+
+    def thresholds(self, semantic: bool) -> Thresholds:
+        return self.thresholds_semantic if semantic else self.thresholds_lexical
+
+    def mode(self, semantic: bool, p_right: float, p_scope: float) -> str:
+        """ "none" when the handbook very likely does not cover the question, "answer" when the
+        first article is very likely right, otherwise "choice" (offer the top three)."""
+        limits = self.thresholds(semantic)
+        if p_scope < limits.none:
+            return "none"
+        if p_right >= limits.answer:
+            return "answer"
+        return "choice"
 
     def to_json(self) -> str:
         def dump(m: Model) -> dict[str, object]:
             return {"bias": round(m.bias, 4), "weights": {k: round(v, 4) for k, v in m.weights.items()}}
 
-        data = {"threshold": self.threshold, "lexical": dump(self.lexical), "semantic": dump(self.semantic)}
+        def limits(t: Thresholds) -> dict[str, float]:
+            return {"answer": round(t.answer, 4), "none": round(t.none, 4)}
+
+        data = {
+            "lexical": {
+                "scope": dump(self.lexical),
+                "answer": dump(self.answer_lexical),
+                "thresholds": limits(self.thresholds_lexical),
+            },
+            "semantic": {
+                "scope": dump(self.semantic),
+                "answer": dump(self.answer_semantic),
+                "thresholds": limits(self.thresholds_semantic),
+            },
+        }
         return json.dumps(data, indent=2) + "\n"
 
 
 _FALLBACK = Calibration(
     lexical=Model(-5.0, {"coverage": 6.0, "gram_coverage": 3.0, "fuzzy": 1.0}),
     semantic=Model(-12.0, {"coverage": 4.0, "gram_coverage": 2.0, "fuzzy": 1.0, "cosine": 10.0}),
+    answer_lexical=Model(-5.0, {"coverage": 6.0, "gram_coverage": 3.0, "fuzzy": 1.0, "margin": 2.0}),
+    answer_semantic=Model(-12.0, {"coverage": 4.0, "gram_coverage": 2.0, "cosine": 10.0, "margin": 2.0}),
 )
+
+
+def _model(raw: object, fallback: Model) -> Model:
+    if not isinstance(raw, Mapping):
+        return fallback
+    weights = raw.get("weights", {})
+    if not isinstance(weights, Mapping):
+        return fallback
+    return Model(float(raw.get("bias", 0.0)), {str(k): float(v) for k, v in weights.items()})
+
+
+def _thresholds(raw: object) -> Thresholds:
+    if not isinstance(raw, Mapping):
+        return Thresholds()
+    return Thresholds(float(raw.get("answer", 0.5)), float(raw.get("none", 0.5)))
 
 
 def load(path: Path | None = None) -> Calibration:
@@ -57,18 +135,49 @@ def load(path: Path | None = None) -> Calibration:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return _FALLBACK
-
-    def model(raw: Mapping[str, object], fallback: Model) -> Model:
-        if not isinstance(raw, Mapping):
-            return fallback
-        weights = raw.get("weights", {})
-        return Model(float(raw.get("bias", 0.0)), {str(k): float(v) for k, v in dict(weights).items()})  # type: ignore[arg-type,call-overload]
-
+    if not isinstance(data, Mapping):
+        return _FALLBACK
+    lexical = data.get("lexical", {})
+    semantic = data.get("semantic", {})
+    lexical = lexical if isinstance(lexical, Mapping) else {}
+    semantic = semantic if isinstance(semantic, Mapping) else {}
     return Calibration(
-        lexical=model(data.get("lexical", {}), _FALLBACK.lexical),
-        semantic=model(data.get("semantic", {}), _FALLBACK.semantic),
-        threshold=float(data.get("threshold", 0.5)),
+        lexical=_model(lexical.get("scope"), _FALLBACK.lexical),
+        semantic=_model(semantic.get("scope"), _FALLBACK.semantic),
+        answer_lexical=_model(lexical.get("answer"), _FALLBACK.answer_lexical),
+        answer_semantic=_model(semantic.get("answer"), _FALLBACK.answer_semantic),
+        thresholds_lexical=_thresholds(lexical.get("thresholds")),
+        thresholds_semantic=_thresholds(semantic.get("thresholds")),
     )
+
+
+def choose_thresholds(
+    p_right: Sequence[float],
+    p_scope: Sequence[float],
+    right: Sequence[bool],
+    in_scope: Sequence[bool],
+    *,
+    precision: float = 0.97,
+    max_declined: float = 0.04,
+) -> Thresholds:
+    """Thresholds meeting the targets on (preferably out-of-fold) probabilities.
+
+    ``none``: the highest threshold that declines at most ``max_declined`` of the in-scope
+    questions; ``answer``: the lowest threshold whose answers (among the questions not
+    declined, as :meth:`Calibration.mode` decides) are at least ``precision`` right.
+    """
+    scope_in = sorted(p for p, inside in zip(p_scope, in_scope, strict=True) if inside)
+    allowed = int(max_declined * len(scope_in))
+    none = scope_in[allowed] if allowed < len(scope_in) else 0.5
+    kept = [(pr, ok) for pr, ps, ok in zip(p_right, p_scope, right, strict=True) if ps >= none]
+    pairs = sorted(kept, key=lambda pair: -pair[0])
+    answer = 1.0
+    good = 0
+    for count, (prob, ok) in enumerate(pairs, start=1):
+        good += ok
+        if good / count >= precision:
+            answer = prob
+    return Thresholds(answer=answer, none=none)
 
 
 def fit(

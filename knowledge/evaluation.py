@@ -15,7 +15,7 @@ from pathlib import Path
 from knowledge.model import Article
 from knowledge.textnorm import detect_language
 
-Ranker = Callable[[str], tuple[list[str], bool]]  # question -> (refs best first, answered)
+Ranker = Callable[[str], tuple[list[str], str]]  # question -> (refs best first, "answer"|"choice"|"none")
 
 
 @dataclass(frozen=True)
@@ -26,14 +26,23 @@ class Question:
 
 @dataclass(frozen=True)
 class Scores:
+    """Ranking and reply-mode figures; "declined" means the reply's mode was "none"."""
+
     system: str
     top1: float
     top3: float
     mrr: float
-    oos_declined: float  # share of out-of-scope questions declined
-    wrongly_declined: float  # share of in-scope questions declined
+    oos_declined: float  # share of out-of-scope questions declined ("none")
+    wrongly_declined: float  # share of in-scope questions declined ("none")
     in_scope: int
     out_of_scope: int
+    answer_right: float = (
+        0.0  # of all "answer" replies (in- and out-of-scope), share citing an expected article
+    )
+    answer_share: float = 0.0  # in-scope questions answered outright
+    choice_share: float = 0.0  # in-scope questions offered a choice
+    choice_right: float = 0.0  # of the in-scope choices, share with an expected article among the three
+    oos_answered: float = 0.0  # out-of-scope questions answered with some article (the worst outcome)
 
     def as_dict(self) -> dict[str, object]:
         return dict(self.__dict__)
@@ -50,30 +59,41 @@ def read_questions(path: str | Path) -> list[Question]:
 
 def evaluate(name: str, questions: Sequence[Question], ranker: Ranker) -> Scores:
     top1 = top3 = rr = 0.0
-    declined_in = declined_out = 0
+    in_modes = {"answer": 0, "choice": 0, "none": 0}
+    out_modes = {"answer": 0, "choice": 0, "none": 0}
+    answers_right = choices_right = 0
     in_scope = [q for q in questions if q.expect]
     out_scope = [q for q in questions if not q.expect]
     for question in questions:
-        refs, answered = ranker(question.q)
+        refs, mode = ranker(question.q)
         if not question.expect:
-            declined_out += not answered
+            out_modes[mode] += 1
             continue
-        declined_in += not answered
+        in_modes[mode] += 1
         rank = next((i for i, ref in enumerate(refs) if ref in question.expect), None)
         if rank is not None:
             top1 += rank == 0
             top3 += rank < 3
             rr += 1.0 / (rank + 1)
+        answers_right += mode == "answer" and rank == 0
+        choices_right += mode == "choice" and rank is not None and rank < 3
     n_in = max(len(in_scope), 1)
+    n_out = len(out_scope)
+    answered = in_modes["answer"] + out_modes["answer"]
     return Scores(
         name,
         top1 / n_in,
         top3 / n_in,
         rr / n_in,
-        declined_out / len(out_scope) if out_scope else 1.0,
-        declined_in / n_in,
+        out_modes["none"] / n_out if n_out else 1.0,
+        in_modes["none"] / n_in,
         len(in_scope),
-        len(out_scope),
+        n_out,
+        answer_right=answers_right / answered if answered else 1.0,
+        answer_share=in_modes["answer"] / n_in,
+        choice_share=in_modes["choice"] / n_in,
+        choice_right=choices_right / in_modes["choice"] if in_modes["choice"] else 1.0,
+        oos_answered=out_modes["answer"] / n_out if n_out else 0.0,
     )
 
 
@@ -95,11 +115,11 @@ def rapidfuzz_baseline(articles: Sequence[Article], depth: int = 10, cutoff: flo
 
     groups = _by_language(articles)
 
-    def rank(question: str) -> tuple[list[str], bool]:
+    def rank(question: str) -> tuple[list[str], str]:
         pool = _pick(groups, question)
         found = process.extract(question, [a.text for a in pool], scorer=fuzz.partial_ratio, limit=depth)
         refs = [pool[i].ref for _, _, i in found]
-        return refs, bool(found) and found[0][1] >= cutoff
+        return refs, "answer" if found and found[0][1] >= cutoff else "none"
 
     return rank
 
@@ -130,7 +150,7 @@ def bm25_baseline(articles: Sequence[Article], depth: int = 10, cutoff: float = 
             bags.append(bag)
         indexes[lang] = (pool, BM25(bags))
 
-    def rank(question: str) -> tuple[list[str], bool]:
+    def rank(question: str) -> tuple[list[str], str]:
         lang = detect_language(question)
         pool, bm25 = indexes.get(lang) or next(iter(indexes.values()))
         terms = tokens(question)
@@ -138,21 +158,27 @@ def bm25_baseline(articles: Sequence[Article], depth: int = 10, cutoff: float = 
         order = np.argsort(-scores, kind="stable")[:depth]
         ideal = sum(bm25.term_idf(t) or bm25.max_idf for t in terms) or 1.0
         answered = bool(len(scores)) and float(scores[order[0]]) / ideal >= cutoff
-        return [pool[i].ref for i in order], answered
+        return [pool[i].ref for i in order], "answer" if answered else "none"
 
     return rank
 
 
 def format_table(rows: Sequence[Scores]) -> str:
+    """The quality table: ranking, then what the replies were (in-scope shares sum to 1)."""
     header = (
-        f"{'system':<28} {'top-1':>6} {'top-3':>6} {'MRR':>6} {'OOS declined':>13} {'in-scope declined':>18}"
+        f"{'system':<28} {'top-1':>6} {'top-3':>6} {'MRR':>6} {'right when answering':>21} "
+        f"{'answer':>7} {'choice':>7} {'none':>6} {'choice held it':>15} {'OOS none':>9} {'OOS answered':>13}"
     )
     lines = [header, "-" * len(header)]
     for s in rows:
         lines.append(
-            f"{s.system:<28} {s.top1:>6.3f} {s.top3:>6.3f} {s.mrr:>6.3f} {s.oos_declined:>13.3f} "
-            f"{s.wrongly_declined:>18.3f}"
+            f"{s.system:<28} {s.top1:>6.3f} {s.top3:>6.3f} {s.mrr:>6.3f} {s.answer_right:>21.3f} "
+            f"{s.answer_share:>7.3f} {s.choice_share:>7.3f} {s.wrongly_declined:>6.3f} "
+            f"{s.choice_right:>15.3f} {s.oos_declined:>9.3f} {s.oos_answered:>13.3f}"
         )
     if rows:
-        lines.append(f"({rows[0].in_scope} in-scope and {rows[0].out_of_scope} out-of-scope questions)")
+        lines.append(
+            f"({rows[0].in_scope} in-scope and {rows[0].out_of_scope} out-of-scope questions; "
+            "answer/choice/none are shares of the in-scope ones)"
+        )
     return "\n".join(lines)

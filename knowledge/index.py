@@ -27,6 +27,9 @@ from knowledge.textnorm import has_cjk, normalize, to_simplified
 _LEAD_ZH = re.compile(r"[，。；：,;:]")
 _LEAD = re.compile(r"\b(?:must|may|is|are|shall|should|will)\b")
 _LATIN_WORD = re.compile(r"[a-z]+")
+_SENTENCE_ZH = re.compile(r"(?<=[。；！？])")
+_SENTENCE_EN = re.compile(r"(?<=[.;!?])\s+")
+_MIN_SENTENCE = 12  # characters; shorter pieces say too little to embed on their own
 _CHAPTER_PREFIX = re.compile(r"^(第\s*\S+?\s*章|chapter\s+\d+)\s*[:：.]?\s*", re.IGNORECASE)
 
 
@@ -38,7 +41,7 @@ class SearchConfig:
     coverage_weight: float = 1.0  # share of the question's concepts found in the article
     gram_weight: float = 0.35  # BM25 over character bigrams / word trigrams
     fuzzy_weight: float = 0.35  # rapidfuzz partial match of the question in the article
-    semantic_weight: float = 1.5  # cosine similarity (when an embedder is present)
+    semantic_weight: float = 1.0  # cosine similarity of the best passage (when an embedder is present)
     chapter_weight: float = 2.0  # term frequency given to each chapter-title word
     title_weight: float = 2.0  # term frequency given to each article-title word
     lead_weight: float = 1.0  # extra term frequency for words of an article's opening clause
@@ -54,6 +57,7 @@ class SearchConfig:
         ("#time", 0.7),
         ("#definition", 0.15),
         ("#quantity", 0.2),
+        ("#unit", 0.5),  # a number of the unit asked (几分钟: 5分钟), next to the topic
     )
     lead_cover_weight: float = 0.15  # share of the question's topic named in the opening clause
     rerank_depth: int = 15  # candidates re-ranked by the clause-level evidence above
@@ -64,7 +68,13 @@ class SearchConfig:
 
 @dataclass(frozen=True)
 class Hit:
-    """One article offered as an answer; ``score`` is the probability it answers the question."""
+    """One article offered for a question.
+
+    ``score`` is the article's relevance: the combined ranking score that orders the list
+    (word, n-gram, fuzzy and, with the semantic extra, embedding evidence), mapped to 0..1 by
+    s / (1 + s). Lists are sorted by it, best first; it is comparable within one search mode
+    only. How sure the bot is that the first article answers is :attr:`SearchResult.confidence`.
+    """
 
     article: Article
     score: float
@@ -97,7 +107,12 @@ class Hit:
 
 @dataclass(frozen=True)
 class SearchResult:
-    """Best-first hits; when ``answered`` is False they are only suggestions."""
+    """Best-first hits and what the bot should do with them.
+
+    ``mode``: "answer" (the first hit, cited), "choice" (offer the hits to pick from) or
+    "none" (the handbook does not cover it). ``confidence`` is the calibrated probability that
+    the first hit is the right article; ``in_scope`` that the handbook covers the question.
+    """
 
     question: str
     lang: str
@@ -105,9 +120,17 @@ class SearchResult:
     confidence: float
     hits: tuple[Hit, ...]
     features: tuple[dict[str, float], ...] = field(default=(), compare=False, repr=False)
+    mode: str = "none"
+    in_scope: float = 0.0
 
     def to_dict(self) -> dict[str, object]:
-        return {"q": self.question, "answered": self.answered, "results": [h.to_dict() for h in self.hits]}
+        return {
+            "q": self.question,
+            "answered": self.answered,
+            "mode": self.mode,
+            "confidence": round(self.confidence, 4),
+            "results": [h.to_dict() for h in self.hits],
+        }
 
 
 @dataclass(frozen=True)
@@ -199,7 +222,8 @@ class _LangIndex:
         self._masks: dict[str, list[str]] | None = None
         self._latin: list[str] | None = None
         self._sounds: dict[str, list[str]] | None = None
-        self.vectors: np.ndarray | None = None
+        self.vectors: np.ndarray | None = None  # one row per passage (see _passages)
+        self.owners: np.ndarray | None = None  # the article of each row, ascending
 
     def sentences(self, i: int) -> list[passages.Sentence]:
         """An article's sentences prepared for :func:`passages.binding` (cached)."""
@@ -339,8 +363,14 @@ class KnowledgeIndex:
         if embedder is not None:
             directory = cache_dir or analysis.default_cache_dir()
             for lang_index in self._langs.values():
-                texts = [self._passage_text(a) for a in lang_index.articles]
+                texts: list[str] = []
+                owners: list[int] = []
+                for i, article in enumerate(lang_index.articles):
+                    for text in self._passages(article):
+                        texts.append(text)
+                        owners.append(i)
                 lang_index.vectors = embed_passages_cached(embedder, texts, directory, progress=progress)
+                lang_index.owners = np.asarray(owners, dtype=np.int64)
 
     @property
     def languages(self) -> list[str]:
@@ -351,10 +381,21 @@ class KnowledgeIndex:
         return self.embedder is not None
 
     @staticmethod
-    def _passage_text(article: Article) -> str:
-        # Chapter names made e5's ranking worse on our question sets; the title is kept.
-        parts = [article.title, article.text]
-        return " ".join(p for p in parts if p)
+    def _passages(article: Article) -> list[str]:
+        """What is embedded of an article: the whole text, and each sentence of a long one.
+
+        A long article (第十七条: service hours, night messages, both shifts' hours) averages
+        its topics in one vector; a question about one of them matches that sentence better.
+        The article's cosine is its best passage's. Chapter names made e5's ranking worse on
+        our question sets; the title is kept.
+        """
+        whole = " ".join(p for p in (article.title, article.text) if p)
+        splitter = _SENTENCE_ZH if has_cjk(article.text) else _SENTENCE_EN
+        sentences = [s.strip() for s in splitter.split(article.text) if len(s.strip()) >= _MIN_SENTENCE]
+        if len(sentences) < 2:
+            return [whole]
+        prefix = f"{article.title} " if article.title else ""
+        return [whole, *(prefix + s for s in sentences)]
 
     def _choose(self, lang: str) -> str | None:
         if lang in self._langs:
@@ -381,7 +422,8 @@ class KnowledgeIndex:
 
         Chinese typos mostly leave jieba with loose single characters (补咔 -> 补 + 咔), so
         adjacent loose characters are tried as a two-character word too. Also returns the
-        question's words that read like a handbook word, with that word (kuanggong -> 旷工).
+        question's words and runs of loose characters that read like a handbook word, with that
+        word (kuanggong -> 旷工, 换斑 -> 换班), for the n-grams and the embedding model.
         """
         from rapidfuzz.distance import Levenshtein
 
@@ -443,7 +485,8 @@ class KnowledgeIndex:
             if spellings and pair in query.norm.replace(" ", ""):
                 share = weight * min(1.0, 2.0 / len(spellings))
                 concepts.append(Concept(pair, tuple(((o,), share) for o in spellings)))
-        return concepts, readings
+        heard = {**readings, **{c.label: _best_reading(c.alternatives) for c in sounds}}
+        return concepts, {written: word for written, word in heard.items() if word}
 
     def _sound_alike(self, index: _LangIndex, parts: Sequence[str]) -> list[tuple[tuple[str, ...], float]]:
         """Alternatives (index terms, relative weight) read like ``parts``: 年价 -> 年休假.
@@ -569,7 +612,7 @@ class KnowledgeIndex:
         # Known words of two or more characters; a lone 打 does not explain an unknown 打折.
         known_tokens = [t for t in query.tokens if len(t) > 1 and t in index.words.vocab and has_cjk(t)]
         topic: list[tuple[passages.Alternatives, float]] = []
-        expanded, readings = self._expand_typos(index, query)
+        expanded, heard = self._expand_typos(index, query)
         scored = [(c, *index.concept_scores(c, config.typo_weight)) for c in expanded]
         unknown_labels = [c.label for c, _s, reference, _k in scored if reference <= 0 and has_cjk(c.label)]
         for concept, scores, reference, own_known in scored:
@@ -608,7 +651,12 @@ class KnowledgeIndex:
         gram = np.zeros(size)
         gram_coverage = np.zeros(size)
         gram_total = 0.0
-        for g in dict.fromkeys(query.grams):
+        # N-grams of the question as read (换斑 -> 换班), or a typo costs the right article
+        # its n-gram evidence while a neighbour sharing the question's other words keeps it.
+        query_grams = query.grams
+        if heard:
+            query_grams = (*analysis.grams(_as_read(query.norm, heard)), *query.joined)
+        for g in dict.fromkeys(query_grams):
             hit = index.grams.postings(g)
             if hit is None:
                 gram_total += index.grams.max_idf
@@ -621,8 +669,13 @@ class KnowledgeIndex:
             gram_coverage /= gram_total
         cosine: FloatArray | None = None
         if self.embedder is not None and index.vectors is not None and len(index.vectors):
-            qvec = self.embedder.embed_queries([_as_read(to_simplified(query.text), readings)])[0]
-            cosine = (index.vectors @ qvec).astype(np.float64)
+            qvec = self.embedder.embed_queries([_as_read(to_simplified(query.text), heard)])[0]
+            rows = (index.vectors @ qvec).astype(np.float64)
+            if index.owners is None or len(rows) == size:
+                cosine = rows
+            else:  # an article's best passage (owners ascend, every article has a row)
+                starts = np.flatnonzero(np.r_[True, index.owners[1:] != index.owners[:-1]])
+                cosine = np.maximum.reduceat(rows, starts)
         unknown_share = unknown_weight / total_weight if total_weight else 1.0
         return Components(
             word,
@@ -665,14 +718,20 @@ class KnowledgeIndex:
         # Clause-level evidence re-ranks the best candidates only: it moves answers within
         # the top of the list, and preparing sentences is the costly part at 10,000 articles.
         shortlist = sorted(candidates, key=lambda i: (-final[i], i))[: config.rerank_depth]
-        kinds = [(k, w) for k, w in config.binding_weights if k in query.kinds and w]
+        kinds = [
+            (asked, w)
+            for k, w in config.binding_weights
+            for asked in query.kinds
+            if w and (asked == k or asked.startswith(k + ":"))
+        ]
         for i in shortlist:
             for kind, weight in kinds:
                 final[i] += weight * passages.binding(index.sentences(i), [kind], parts.topic, index.bags[i])
             if config.lead_cover_weight:
                 final[i] += config.lead_cover_weight * passages.lead_coverage(index.leads[i], parts.topic)
-        order = sorted(candidates, key=lambda i: (-final[i], i))[:top]
-        model = self.calibration.model(parts.cosine is not None)
+        ranked = sorted(candidates, key=lambda i: (-final[i], i))
+        order = ranked[:top]
+        semantic_mode = parts.cosine is not None
         hits: list[Hit] = []
         features: list[dict[str, float]] = []
         for i in order:
@@ -685,18 +744,37 @@ class KnowledgeIndex:
                 "fuzzy" + suffix: fuzzy[i],
                 "unknown": parts.unknown_share,
                 "unknown_max": parts.unknown_max,
-                "english": 0.0 if lang == "zh" else 1.0,
             }
-            if parts.cosine is not None:
-                feats["cosine"] = float(parts.cosine[i])
-            prob = model.predict(feats)
-            if i in refs:
-                prob = max(prob, 0.99)
+            if semantic_mode:
+                feats["cosine"] = float(parts.cosine[i])  # type: ignore[index]
             features.append(feats)
-            hits.append(Hit(index.articles[i], prob))
-        best = hits[0].score if hits else 0.0
-        answered = bool(hits) and best >= self.calibration.threshold
-        return SearchResult(query.text, lang, answered, best, tuple(hits), tuple(features))
+            hits.append(Hit(index.articles[i], _squash(final[i])))
+        if not hits:
+            return SearchResult(query.text, lang, False, 0.0, ())
+        best = ranked[0]
+        runner_up = final[ranked[1]] if len(ranked) > 1 else 0.0
+        margin = final[best] - runner_up
+        # A question asking for a kind of value (几号, 多少钱, what time) whose best article
+        # states no value of that kind is most likely about something the handbook leaves out.
+        asked = [kind for kind in query.kinds if kind in analysis.INDEXED_KINDS]
+        features[0]["kind_missing"] = float(bool(asked) and not any(k in index.bags[best] for k in asked))
+        features[0]["margin"] = margin
+        features[0]["margin_rel"] = margin / max(abs(final[best]), 1e-9)
+        p_scope = self.calibration.model(semantic_mode).predict(features[0])
+        p_right = self.calibration.answer_model(semantic_mode).predict(features[0])
+        if best in refs:  # the question cites the article by its number
+            p_scope = p_right = max(p_right, 0.99)
+        mode = self.calibration.mode(semantic_mode, p_right, p_scope)
+        return SearchResult(
+            query.text,
+            lang,
+            mode == "answer",
+            p_right,
+            tuple(hits),
+            tuple(features),
+            mode=mode,
+            in_scope=p_scope,
+        )
 
     @staticmethod
     def _fuzzy(index: _LangIndex, query: Query, candidates: list[int]) -> dict[int, float]:
@@ -751,6 +829,12 @@ def _as_read(text: str, readings: dict[str, str]) -> str:
 
 def _is_han(ch: str) -> bool:
     return "\u4e00" <= ch <= "\u9fff" or "\u3400" <= ch <= "\u4dbf"
+
+
+def _squash(value: float) -> float:
+    """A ranking score in 0..1, same order: s / (1 + s) (negative scores count as 0)."""
+    value = max(0.0, value)
+    return value / (1.0 + value)
 
 
 def _unit(values: FloatArray) -> FloatArray:

@@ -88,7 +88,7 @@ class Sentence:
         """(first unit, last unit) of each value of a kind (#time: 9:00, 14:00至23:00 …)."""
         found = self._values.get(kind)
         if found is None:
-            pattern = analysis.VALUE_PATTERNS.get(kind)
+            pattern = analysis.value_pattern(kind)
             found = self._values[kind] = (
                 [
                     (self.unit(m.start()), self.unit(max(m.start(), m.end() - 1)))

@@ -114,6 +114,9 @@ def analyze(
         elif not has_cjk(cue):
             # Nor is "times" in "how many times"; a Chinese unit (多少分) does name what is counted.
             covered.update(analysis.words(cue))
+    unit = analysis.unit_asked(asked)
+    if unit is not None and "#quantity" in kinds:
+        kinds.append(unit)
     seen: set[str] = set()
     for token in tokens:
         if token in covered or token in seen:

