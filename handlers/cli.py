@@ -171,6 +171,8 @@ def cmd_kb_feedback(args: argparse.Namespace) -> int:
     from bot.schema import kb_feedback
 
     async def work(app: Any) -> int:
+        if args.learned:
+            return await _print_learned(app, args.json)
         async with app.db.read() as conn:
             rows = (
                 await conn.execute(
@@ -211,6 +213,48 @@ def cmd_kb_feedback(args: argparse.Namespace) -> int:
     return asyncio.run(_with_app(work))
 
 
+async def _print_learned(app: Any, as_json: bool) -> int:
+    import json
+
+    from handlers.rules import learned_pairs
+
+    pairs = await learned_pairs(app)
+    if as_json:
+        for pair in pairs:
+            item = {"question": pair.question, "key": pair.key, "answer": pair.ref, "net": pair.net}
+            item |= {"people": pair.people, "last": pair.last.isoformat()}
+            print(json.dumps(item, ensure_ascii=False))
+    elif not pairs:
+        print("nothing learned yet (no article chosen or voted 👍 for a question)")
+    else:
+        for pair in pairs:
+            print(f"{pair.net:>+3} ({pair.people} people) {pair.ref:<14} {pair.question}")
+    return 0
+
+
+def cmd_kb_forget(args: argparse.Namespace) -> int:
+    """Remove a learned question -> article pair (its picks and votes); leads and above only."""
+    from bot.org import rank
+    from handlers.rules import forget, learn_key
+
+    async def work(app: Any) -> int:
+        person = await app.person(args.by)
+        if person is None or rank(person.role) < rank("lead"):
+            print(
+                f"{args.by}: only a lead, supervisor, manager or admin may remove what was learned",
+                file=sys.stderr,
+            )
+            return 2
+        removed = await forget(app, learn_key(args.question), args.ref, person.id, app.clock.now())
+        if not removed:
+            print(f"nothing learned for {args.question!r} -> {args.ref}", file=sys.stderr)
+            return 1
+        print(f"removed {removed} feedback rows: {args.question!r} -> {args.ref} (audited)")
+        return 0
+
+    return asyncio.run(_with_app(work))
+
+
 def _add_kb_feedback(sub: Any) -> None:
     kb = sub.choices.get("kb")
     if kb is None:
@@ -222,7 +266,17 @@ def _add_kb_feedback(sub: Any) -> None:
         "feedback", help="questions with 👎 votes or no answer, most frequent first"
     )
     feedback.add_argument("--json", action="store_true", help="one JSON object per line")
+    feedback.add_argument(
+        "--learned",
+        action="store_true",
+        help="instead: the question -> article pairs people taught (picks, 👍) that the bot answers with",
+    )
     feedback.set_defaults(func=cmd_kb_feedback)
+    forget = commands.add_parser("forget", help="remove a learned question -> article pair (lead or above)")
+    forget.add_argument("question")
+    forget.add_argument("ref", help="the article, e.g. 第四十条")
+    forget.add_argument("--by", required=True, help="your person id (a lead, supervisor, manager or admin)")
+    forget.set_defaults(func=cmd_kb_forget)
 
 
 def add_commands(sub: Any) -> None:

@@ -1,15 +1,21 @@
 """Handbook questions: /rule (查询, 问) and any private message that is not a command.
 
-The answer cites the article (ref and chapter), trims long text behind a "全文" button, offers the
-next two matches and 👍/👎 buttons whose votes are stored for whoever maintains the handbook.
+Three replies, by the search's mode: "answer" cites the article (ref and chapter), trims long
+text behind a "全文" button, offers the next two matches and 👍/👎 (one vote per person per
+answer); "choice" asks "您是想问：" with the top three as buttons (pressing one shows it and
+is stored as feedback); "none" says so, or whom to ask when the handbook names a department.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+import sqlalchemy as sa
 
 from bot.context import Context
 from bot.messages import Button
@@ -18,12 +24,41 @@ from bot.schema import kb_feedback
 if TYPE_CHECKING:
     from bot.app import App
     from knowledge.index import Hit, SearchResult
+    from knowledge.model import Article
     from knowledge.service import KnowledgeService
 
 log = logging.getLogger(__name__)
 
 TRIM = 300
 QUESTION_KEEP = 300
+PREVIEW_ZH = 18  # characters of an article shown on a "您是想问" button
+PREVIEW_EN = 40
+# kb_feedback.vote: -1 / 1 a 👎 / 👍 on an answer, 0 a question nothing answered, 2 an article
+# picked from a "您是想问" choice.
+VOTE_NONE = 0
+VOTE_CHOSEN = 2
+LEARNED = "kb_learned"  # app.services key of the learned question -> article table
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def learn_key(question: str) -> str:
+    """What makes two questions "near-identical": the same words once width, traditional
+    characters, case, spaces and punctuation are set aside (晚班几点下班？ = 晚班 几点下班)."""
+    from knowledge.textnorm import normalize
+
+    return _NOT_WORD.sub("", normalize(question))
+
+
+@dataclass(frozen=True)
+class Learned:
+    """An article people chose or 👍 for a question (``net``: distinct people for minus against)."""
+
+    key: str
+    question: str
+    ref: str
+    net: int
+    people: int
+    last: datetime
 
 
 async def knowledge(app: App) -> KnowledgeService:
@@ -58,6 +93,21 @@ def _hit_payload(hit: Hit) -> dict[str, str]:
     return {"ref": hit.ref, "doc": hit.doc}
 
 
+def _preview(hit: Hit) -> str:
+    """Title and first words of an article, for a choice button."""
+    text = " ".join((hit.article.title + " " if hit.article.title else "").split() + hit.text.split())
+    limit = PREVIEW_ZH if hit.article.lang == "zh" else PREVIEW_EN
+    return text if len(text) <= limit else text[:limit].rstrip() + "…"
+
+
+def _vote_row(ref: str, question: str) -> list[Button]:
+    vote = {"ref": ref, "q": question[:QUESTION_KEEP]}
+    return [
+        Button("👍", "rule.vote", {**vote, "vote": 1}),
+        Button("👎", "rule.vote", {**vote, "vote": -1}),
+    ]
+
+
 async def answer(ctx: Context, question: str) -> None:
     question = question.strip()
     if not question:
@@ -65,44 +115,161 @@ async def answer(ctx: Context, question: str) -> None:
         return
     kb = await knowledge(ctx.app)
     result: SearchResult = await kb.asearch(question, 3)
-    if result.answered and result.hits:
-        best = result.hits[0]
+    taught = (await learned(ctx.app)).get(learn_key(question))
+    hits = list(result.hits)
+    if taught is not None:
+        # People chose this article for this very question before: it comes first and is
+        # answered, saying so (a lead removes a wrong pair with `deskmate kb feedback remove`).
+        article = next((a for a in kb.index.articles if a.ref == taught.ref and a.lang == result.lang), None)
+        if article is not None:
+            from knowledge.index import Hit
+
+            hits = [Hit(article, 1.0), *(h for h in hits if h.ref != article.ref)][:3]
+    if (result.mode == "answer" or hits != list(result.hits)) and hits:
+        best = hits[0]
         text, trimmed = _trim(best.text)
         body = ctx.t("rule.answer", ref=best.ref, chapter=best.chapter, text=text)
+        if hits != list(result.hits):
+            body += "\n" + ctx.t("rule.learned")
         rows: list[list[Button]] = []
         if trimmed:
             rows.append([Button(ctx.t("rule.button.full"), "rule.full", _hit_payload(best))])
         others = [
-            Button(ctx.t("rule.button.other", ref=h.ref), "rule.full", _hit_payload(h))
-            for h in result.hits[1:3]
+            Button(ctx.t("rule.button.other", ref=h.ref), "rule.full", _hit_payload(h)) for h in hits[1:3]
         ]
         if others:
             rows.append(others)
-        vote = {"ref": best.ref, "q": question[:QUESTION_KEEP]}
-        rows.append(
-            [
-                Button("👍", "rule.vote", {**vote, "vote": 1}),
-                Button("👎", "rule.vote", {**vote, "vote": -1}),
-            ]
-        )
+        rows.append(_vote_row(best.ref, question))
         await ctx.reply(body, rows)
         return
-    await record_feedback(ctx.app, ctx.person.id, question, None, 0, ctx.now)
-    suggestions = [
-        [Button(ctx.t("rule.button.other", ref=h.ref), "rule.full", _hit_payload(h))] for h in result.hits[:3]
-    ]
-    await ctx.reply(ctx.t("rule.not_found" if suggestions else "rule.not_found_plain"), suggestions)
+    if result.mode == "choice" and result.hits:
+        choices = [
+            [
+                Button(
+                    f"{h.ref} {_preview(h)}",
+                    "rule.pick",
+                    {**_hit_payload(h), "q": question[:QUESTION_KEEP]},
+                )
+            ]
+            for h in result.hits[:3]
+        ]
+        await ctx.reply(ctx.t("rule.choice"), choices)
+        return
+    await record_feedback(ctx.app, ctx.person.id, question, None, VOTE_NONE, ctx.now)
+    from knowledge import referrals
+
+    refer = referrals.find(question, frozenset(a.ref for a in kb.index.articles))
+    if refer is not None:
+        await ctx.reply(ctx.t("rule.refer", ref=refer.ref, department=refer.department))
+        return
+    await ctx.reply(ctx.t("rule.not_found_plain"))
 
 
 async def record_feedback(
     app: App, person_id: str, question: str, ref: str | None, vote: int, now: datetime
-) -> None:
+) -> bool:
+    """Store one feedback row; a person's 👍/👎 on one answer is kept once (the latest press
+    replaces an earlier one). Returns False when the press repeated a vote already stored."""
+    question = question[:1000]
     async with app.db.transaction() as conn:
-        await conn.execute(
-            kb_feedback.insert().values(
-                at=now, person_id=person_id, question=question[:1000], ref=ref, vote=vote
+        if vote in (1, -1) and ref is not None:
+            same = (
+                kb_feedback.c.person_id == person_id,
+                kb_feedback.c.question == question,
+                kb_feedback.c.ref == ref,
+                kb_feedback.c.vote.in_((1, -1)),
             )
+            earlier = (
+                await conn.execute(sa.select(kb_feedback.c.id, kb_feedback.c.vote).where(*same))
+            ).first()
+            if earlier is not None:
+                if earlier.vote == vote:
+                    return False
+                await conn.execute(
+                    kb_feedback.update().where(kb_feedback.c.id == earlier.id).values(vote=vote, at=now)
+                )
+                return True
+        await conn.execute(
+            kb_feedback.insert().values(at=now, person_id=person_id, question=question, ref=ref, vote=vote)
         )
+    app.services.pop(LEARNED, None)
+    return True
+
+
+async def learned(app: App) -> dict[str, Learned]:
+    """Question key -> the article people taught for it (cached until the next feedback).
+
+    A pair counts when more distinct people chose it or voted 👍 than voted 👎; the best pair of
+    a question wins. Unanswered questions and picks of other articles do not count against it.
+    """
+    cached = app.services.get(LEARNED)
+    if cached is not None:
+        return cached  # type: ignore[no-any-return]
+    table = {pair.key: pair for pair in await learned_pairs(app)}
+    app.services[LEARNED] = table
+    return table
+
+
+async def learned_pairs(app: App) -> list[Learned]:
+    """Every question -> article pair people taught, best first per question (reviewable)."""
+    async with app.db.read() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(
+                    kb_feedback.c.person_id,
+                    kb_feedback.c.question,
+                    kb_feedback.c.ref,
+                    kb_feedback.c.vote,
+                    kb_feedback.c.at,
+                )
+                .where(kb_feedback.c.ref.is_not(None), kb_feedback.c.vote != VOTE_NONE)
+                .order_by(kb_feedback.c.id)
+            )
+        ).all()
+    votes: dict[tuple[str, str], dict[str, int]] = {}
+    seen: dict[tuple[str, str], tuple[str, datetime]] = {}
+    for row in rows:
+        pair = (learn_key(row.question), str(row.ref))
+        person = votes.setdefault(pair, {})
+        value = 1 if row.vote in (1, VOTE_CHOSEN) else -1
+        person[row.person_id] = value  # rows come oldest first: a person's latest word counts
+        if pair not in seen or row.at > seen[pair][1]:
+            seen[pair] = (row.question, row.at)
+    best: dict[str, Learned] = {}
+    for (key, ref), people in votes.items():
+        net = sum(people.values())
+        if net <= 0 or not key:
+            continue
+        taught = Learned(key, seen[(key, ref)][0], ref, net, len(people), seen[(key, ref)][1])
+        if key not in best or (taught.net, taught.last) > (best[key].net, best[key].last):
+            best[key] = taught
+    return sorted(best.values(), key=lambda p: (-p.net, p.key))
+
+
+async def forget(app: App, key: str, ref: str, actor: str, now: datetime) -> int:
+    """Remove what was learned for a question key and article (its picks and votes), audited."""
+    async with app.db.transaction() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(kb_feedback.c.id, kb_feedback.c.question).where(
+                    kb_feedback.c.ref == ref, kb_feedback.c.vote != VOTE_NONE
+                )
+            )
+        ).all()
+        ids = [r.id for r in rows if learn_key(r.question) == key]
+        if ids:
+            await conn.execute(kb_feedback.delete().where(kb_feedback.c.id.in_(ids)))
+            await app.audit_in(
+                conn,
+                actor=actor,
+                action="kb.forget",
+                object_type="kb_feedback",
+                object_id=f"{ref}:{key[:100]}",
+                before={"rows": len(ids), "question": rows[0].question},
+                after=None,
+            )
+    app.services.pop(LEARNED, None)
+    return len(ids)
 
 
 async def reload_handbook(app: App, t0: datetime, t1: datetime) -> None:
@@ -131,20 +298,42 @@ def register(app: App) -> None:
 
     @router.action("rule.full")
     async def full(ctx: Context, payload: dict[str, Any]) -> None:
-        kb = await knowledge(ctx.app)
-        found = next(
-            (a for a in kb.index.articles if a.ref == payload.get("ref") and a.doc == payload.get("doc")),
-            None,
-        )
+        found = await _article(ctx, payload)
+        if found is not None:
+            await ctx.reply(ctx.t("rule.answer", ref=found.ref, chapter=found.chapter, text=found.text))
+
+    @router.action("rule.pick")
+    async def pick(ctx: Context, payload: dict[str, Any]) -> None:
+        """An article picked from "您是想问": shown in full, stored as what the question meant."""
+        found = await _article(ctx, payload)
         if found is None:
-            await ctx.reply(ctx.t("rule.gone"))
             return
-        await ctx.reply(ctx.t("rule.answer", ref=found.ref, chapter=found.chapter, text=found.text))
+        question = str(payload.get("q", ""))
+        await record_feedback(ctx.app, ctx.person.id, question, found.ref, VOTE_CHOSEN, ctx.now)
+        await ctx.reply(
+            ctx.t("rule.answer", ref=found.ref, chapter=found.chapter, text=found.text),
+            [_vote_row(found.ref, question)],
+        )
 
     @router.action("rule.vote")
     async def vote(ctx: Context, payload: dict[str, Any]) -> None:
         value = 1 if payload.get("vote") == 1 else -1
-        await record_feedback(
+        stored = await record_feedback(
             ctx.app, ctx.person.id, str(payload.get("q", "")), str(payload.get("ref")), value, ctx.now
         )
+        if not stored:
+            await ctx.reply(ctx.t("rule.already_voted"))
+            return
         await ctx.reply(ctx.t("rule.thanks_up" if value > 0 else "rule.thanks_down"))
+
+
+async def _article(ctx: Context, payload: dict[str, Any]) -> Article | None:
+    """The article a button points to, or None (and a reply) when the handbook no longer has it."""
+    kb = await knowledge(ctx.app)
+    found = next(
+        (a for a in kb.index.articles if a.ref == payload.get("ref") and a.doc == payload.get("doc")),
+        None,
+    )
+    if found is None:
+        await ctx.reply(ctx.t("rule.gone"))
+    return found

@@ -12,10 +12,10 @@ from tests.helpers import Chat
 
 async def test_private_question_is_answered_with_the_article(app: App, clock: FakeClock) -> None:
     chat = Chat(app, clock)
-    sent = await chat.say("wangfang", "晚班几点下班？")
+    sent = await chat.say("wangfang", "婚假有几天？")
     assert len(sent) == 1
     message = sent[0]
-    assert message["text"].startswith("📖 第十七条（第三章 工作时间与排班）")
+    assert message["text"].startswith("📖 第五十三条（第六章 请假与休假）")
     assert "👍" in message["buttons"] and "👎" in message["buttons"]
 
 
@@ -36,7 +36,7 @@ async def test_long_article_is_trimmed_with_a_full_text_button(app: App, clock: 
 
 async def test_votes_and_unanswered_questions_are_stored(app: App, clock: FakeClock) -> None:
     chat = Chat(app, clock)
-    await chat.say("wangfang", "晚班几点下班？")
+    await chat.say("wangfang", "婚假有几天？")
     thanks = await chat.say("wangfang", "press 👎")
     assert thanks[0]["text"].startswith("谢谢反馈")
     declined = await chat.say("wangfang", "今天上海会下雨吗？")
@@ -44,9 +44,54 @@ async def test_votes_and_unanswered_questions_are_stored(app: App, clock: FakeCl
     async with app.db.read() as conn:
         rows = (await conn.execute(sa.select(kb_feedback).order_by(kb_feedback.c.id))).all()
     assert [(r.question, r.ref, r.vote) for r in rows] == [
-        ("晚班几点下班？", "第十七条", -1),
+        ("婚假有几天？", "第五十三条", -1),
         ("今天上海会下雨吗？", None, 0),
     ]
+
+
+async def test_unsure_question_offers_a_choice_and_the_pick_is_stored(app: App, clock: FakeClock) -> None:
+    chat = Chat(app, clock)
+    sent = await chat.say("wangfang", "换班要提前多久")
+    assert sent[0]["text"] == "您是想问："
+    labels = sent[0]["buttons"]
+    assert len(labels) == 3 and any(label.startswith("第四十条 ") for label in labels)
+    pick = next(label for label in labels if label.startswith("第四十条 "))
+    assert "换班申请应在" in pick  # the article's first words, so the asker can tell them apart
+    shown = await chat.say("wangfang", f"press {pick}")
+    assert shown[0]["text"].startswith("📖 第四十条（第五章 换班）")
+    assert "至少24小时" in shown[0]["text"]
+    async with app.db.read() as conn:
+        rows = (await conn.execute(sa.select(kb_feedback))).all()
+    assert [(r.question, r.ref, r.vote) for r in rows] == [("换班要提前多久", "第四十条", 2)]
+
+
+async def test_a_vote_counts_once_per_person_and_answer(app: App, clock: FakeClock) -> None:
+    chat = Chat(app, clock)
+    await chat.say("wangfang", "婚假有几天？")
+    await chat.say("wangfang", "press 👎")
+    again = await chat.say("wangfang", "press 👎")
+    assert again[0]["text"].startswith("已记下")
+    changed = await chat.say("wangfang", "press 👍")
+    assert changed[0]["text"].startswith("谢谢反馈")
+    await chat.say("chenjing", "婚假有几天？")
+    await chat.say("chenjing", "press 👎")
+    async with app.db.read() as conn:
+        rows = (await conn.execute(sa.select(kb_feedback).order_by(kb_feedback.c.id))).all()
+    assert [(r.person_id, r.ref, r.vote) for r in rows] == [
+        ("wangfang", "第五十三条", 1),
+        ("chenjing", "第五十三条", -1),
+    ]
+
+
+async def test_other_departments_questions(app: App, clock: FakeClock) -> None:
+    chat = Chat(app, clock)
+    # The handbook names Human Resources as doing payroll (Article 37): say whom to ask.
+    sent = await chat.say("chenjing", "When is payday?")
+    assert sent[0]["text"].startswith("No rule in the handbook answers this. Under Article 37")
+    assert "Human Resources" in sent[0]["text"] and not sent[0]["buttons"]
+    # Taxes: the handbook names nobody, so a plain no.
+    sent = await chat.say("chenjing", "How do I file my income tax return?")
+    assert sent[0]["text"] == "I found no rule that answers this."
 
 
 def test_kb_feedback_lists_thumbs_down_and_unanswered(tmp_path: object) -> None:
@@ -90,3 +135,38 @@ def test_kb_feedback_lists_thumbs_down_and_unanswered(tmp_path: object) -> None:
         and items[0]["times"] == 2
     )
     assert items[1]["question"] == "请假要提前几天申请？" and items[1]["kind"] == "thumbs_down"
+
+
+async def test_a_picked_article_answers_the_same_question_next_time(app: App, clock: FakeClock) -> None:
+    from bot.schema import audit_log as audit
+    from handlers.rules import forget, learn_key, learned_pairs
+
+    chat = Chat(app, clock)
+    offered = await chat.say("wangfang", "换班要提前多久")
+    pick = next(label for label in offered[0]["buttons"] if label.startswith("第四十条 "))
+    await chat.say("wangfang", f"press {pick}")
+    # Someone else, the same question written a little differently: answered with the pick, saying so.
+    sent = await chat.say("zhanglei", "换班 要提前多久？")
+    assert sent[0]["text"].startswith("📖 第四十条（第五章 换班）")
+    assert "之前有同事就这个问题选了这一条" in sent[0]["text"]
+    pairs = await learned_pairs(app)
+    assert [(p.question, p.ref, p.net) for p in pairs] == [("换班要提前多久", "第四十条", 1)]
+    # A lead removes it: gone from the list and from the answers, and the removal is audited.
+    assert await forget(app, learn_key("换班要提前多久"), "第四十条", "zhanglei", clock.now()) == 1
+    assert await learned_pairs(app) == []
+    again = await chat.say("zhanglei", "换班要提前多久")
+    assert again[0]["text"] == "您是想问："
+    async with app.db.read() as conn:
+        actions = (await conn.execute(sa.select(audit.c.action, audit.c.actor))).all()
+    assert ("kb.forget", "zhanglei") in [(a.action, a.actor) for a in actions]
+
+
+async def test_a_thumbs_down_from_the_picker_unlearns(app: App, clock: FakeClock) -> None:
+    from handlers.rules import learned_pairs
+
+    chat = Chat(app, clock)
+    offered = await chat.say("wangfang", "换班要提前多久")
+    pick = next(label for label in offered[0]["buttons"] if label.startswith("第四十条 "))
+    await chat.say("wangfang", f"press {pick}")
+    await chat.say("wangfang", "press 👎")
+    assert await learned_pairs(app) == []
