@@ -36,7 +36,6 @@ from knowledge.numerals import format_ref  # noqa: E402
 
 DATA = ROOT / "tests/knowledge/data"
 QUESTION_FILES = sorted(DATA.glob("*.jsonl"))
-DEV = Path("/work/shared/handbook/dev-questions.jsonl")  # the organisers' set, when present
 QUALITY_SETS = [("dev", DATA / "dev-questions.jsonl"), ("hard", DATA / "hard-questions.jsonl")]
 QUALITY_SETS += [("fresh", DATA / "fresh-questions.jsonl"), ("gate", DATA / "gate-questions.jsonl")]
 
@@ -146,8 +145,6 @@ def quality(index: KnowledgeIndex, name: str) -> list[object]:
 
     rows = []
     for label, path in QUALITY_SETS:
-        if label == "dev" and not path.exists():
-            path = DEV
         if not path.exists():
             continue
 

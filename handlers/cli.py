@@ -214,8 +214,6 @@ def cmd_kb_feedback(args: argparse.Namespace) -> int:
 
 
 async def _print_learned(app: Any, as_json: bool) -> int:
-    import json
-
     from handlers.rules import learned_pairs
 
     pairs = await learned_pairs(app)
@@ -223,12 +221,12 @@ async def _print_learned(app: Any, as_json: bool) -> int:
         for pair in pairs:
             item = {"question": pair.question, "key": pair.key, "answer": pair.ref, "net": pair.net}
             item |= {"people": pair.people, "last": pair.last.isoformat()}
-            print(json.dumps(item, ensure_ascii=False))
+            print(json_line(item))
     elif not pairs:
         print("nothing learned yet (no article chosen or voted 👍 for a question)")
     else:
         for pair in pairs:
-            print(f"{pair.net:>+3} ({pair.people} people) {pair.ref:<14} {pair.question}")
+            print(terminal_safe(f"{pair.net:>+3} ({pair.people} people) {pair.ref:<14} {pair.question}"))
     return 0
 
 
@@ -241,15 +239,17 @@ def cmd_kb_forget(args: argparse.Namespace) -> int:
         person = await app.person(args.by)
         if person is None or rank(person.role) < rank("lead"):
             print(
-                f"{args.by}: only a lead, supervisor, manager or admin may remove what was learned",
+                terminal_safe(
+                    f"{args.by}: only a lead, supervisor, manager or admin may remove what was learned"
+                ),
                 file=sys.stderr,
             )
             return 2
         removed = await forget(app, learn_key(args.question), args.ref, person.id, app.clock.now())
         if not removed:
-            print(f"nothing learned for {args.question!r} -> {args.ref}", file=sys.stderr)
+            print(terminal_safe(f"nothing learned for {args.question!r} -> {args.ref}"), file=sys.stderr)
             return 1
-        print(f"removed {removed} feedback rows: {args.question!r} -> {args.ref} (audited)")
+        print(terminal_safe(f"removed {removed} feedback rows: {args.question!r} -> {args.ref} (audited)"))
         return 0
 
     return asyncio.run(_with_app(work))
