@@ -51,7 +51,9 @@ eval: $(STAMP)
 	$(BIN)/deskmate kb eval tests/knowledge/data/dev-questions.jsonl
 
 bench: $(STAMP)
-	@for script in bench/*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@# As modules from the repository root: the benchmarks import the fakes package (not installed).
+	@for script in bench/[!_]*.py; do module=bench.$$(basename $$script .py); echo "== $$module"; \
+		$(BIN)/python -m $$module || exit 1; done
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .pytest_cache .ruff_cache

@@ -1,6 +1,6 @@
 """Attendance benchmark: clock-in latency in process on SQLite with a year of history for 2,000 agents
 (about 1.5 M punch rows, generated here), then the reminder-planning figure from attendance_plan.py.
-Run with `.venv/bin/python bench/attendance.py`; it prints its figures."""
+Run with `.venv/bin/python -m bench.attendance`; it prints its figures."""
 
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import yaml
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot.app import App
 from bot.clock import FakeClock
@@ -146,4 +144,5 @@ if __name__ == "__main__":
     # Planning runs in its own process so its memory figure is its own.
     import subprocess
 
-    subprocess.run([sys.executable, str(Path(__file__).with_name("attendance_plan.py"))], check=True)
+    repo = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-m", "bench.attendance_plan"], cwd=repo, check=True)

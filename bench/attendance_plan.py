@@ -1,6 +1,6 @@
 """Plan one day of shift reminders for 5,000 agents and print the time taken and peak RSS.
 
-Run: .venv/bin/python bench/attendance_plan.py [--agents 5000] [--repeat 5]
+Run: .venv/bin/python -m bench.attendance_plan [--agents 5000] [--repeat 5]
 Target: one day for 5,000 agents in at most 1 s.
 """
 
@@ -9,11 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import resource
-import sys
 import time
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from schedules.policy import default_policy
 from schedules.reminders import due_reminders

@@ -1,4 +1,4 @@
-"""Speed and quality figures of the handbook search (run: .venv/bin/python bench/kb.py).
+"""Speed and quality figures of the handbook search (run: .venv/bin/python -m bench.kb).
 
 Per question, for each mode (lexical, semantic), p50/p95 of wall time AND of CPU time
 (time.process_time: every thread of the process, so an embedding engine spinning its threads
@@ -26,13 +26,12 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from knowledge.index import KnowledgeIndex
+from knowledge.loader import load_paths
+from knowledge.model import Article
+from knowledge.numerals import format_ref
 
-from knowledge.index import KnowledgeIndex  # noqa: E402
-from knowledge.loader import load_paths  # noqa: E402
-from knowledge.model import Article  # noqa: E402
-from knowledge.numerals import format_ref  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DATA = ROOT / "tests/knowledge/data"
 QUESTION_FILES = sorted(DATA.glob("*.jsonl"))

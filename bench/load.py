@@ -1,10 +1,10 @@
 """Clock-in rush through `deskmate telegram` webhook replicas: SQLite, PostgreSQL, two on PostgreSQL.
 
-Run:   .venv/bin/python bench/load.py                      # 2,000 agents in 60 s, the three set-ups
-       .venv/bin/python bench/load.py --seconds 20         # quicker: the same 2,000 in 20 s
-       .venv/bin/python bench/load.py --agents 500 --configs sqlite,pg2
+Run:   .venv/bin/python -m bench.load                      # 2,000 agents in 60 s, the three set-ups
+       .venv/bin/python -m bench.load --seconds 20         # quicker: the same 2,000 in 20 s
+       .venv/bin/python -m bench.load --agents 500 --configs sqlite,pg2
 Needs: the PostgreSQL of the tests on 127.0.0.1:5432 (user postgres, trust; --pg-url or DESKMATE_TEST_PG
-       to change it). Loopback only, no Telegram: the Bot API is tests/telegram/fake_api.py in this process.
+       to change it). Loopback only, no Telegram: the Bot API is fakes/telegram_api.py in this process.
 
 What it measures, for each set-up:
   (a) one replica on SQLite, (b) one replica on PostgreSQL, (c) two replicas on one PostgreSQL database.
@@ -70,16 +70,12 @@ import aiohttp
 import asyncpg
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-# bench/telegram.py would shadow python-telegram-bot (imported by the adapter modules read below): drop this
-# file's own folder from the path; put the repository on it for tests/ (not an installed package).
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-sys.path.insert(0, str(REPO))
+from bot.adapters.telegram.runner import SECRET_HEADER, webhook_path
+from bot.adapters.telegram.transport import SEND_PER_SECOND
+from bot.settings import Settings
+from fakes.telegram_api import Call, FakeBotAPI
 
-from bot.adapters.telegram.runner import SECRET_HEADER, webhook_path  # noqa: E402
-from bot.adapters.telegram.transport import SEND_PER_SECOND  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from tests.telegram.fake_api import Call, FakeBotAPI  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 DESKMATE = REPO / ".venv" / "bin" / "deskmate"
 TZ_NAME = "Asia/Shanghai"

@@ -9,7 +9,7 @@ import pytest
 from bot.app import App
 from bot.clock import FakeClock
 from bot.settings import Settings
-from tests.slack.fake_api import FakeSlackAPI
+from fakes.slack_api import FakeSlackAPI
 from tests.slack.harness import SlackDesk
 
 SUPERVISORS_CHANNEL = "C0SUPERVIS"

@@ -19,7 +19,7 @@ from bot.adapters.slack.blocks import BUTTON_ACTION_PREFIX
 from bot.app import App
 from bot.clock import FakeClock
 from bot.ratelimit import RateLimiter
-from tests.slack.fake_api import BOT_USER, FakeSlackAPI
+from fakes.slack_api import BOT_USER, FakeSlackAPI
 
 SECRET = "test-signing-secret-0123456789"
 

@@ -18,9 +18,9 @@ from slack_sdk.signature import SignatureVerifier
 from bot.adapters.launch import Redactor, StartupError
 from bot.adapters.slack.cli import check_settings, token_shapes
 from bot.settings import Settings
+from fakes.slack_api import TOKEN, FakeSlackAPI
 from tests.conftest import REPO
 from tests.slack.conftest import WANGFANG
-from tests.slack.fake_api import TOKEN, FakeSlackAPI
 from tests.slack.harness import dm_channel, message_text
 
 SECRET = "cli-signing-secret-0123456789"

@@ -11,8 +11,8 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.adapters.slack.adapter import SlackAdapter
 from bot.app import App
 from bot.ratelimit import RateLimiter
+from fakes.slack_api import FakeSlackAPI
 from tests.slack.conftest import WANGFANG
-from tests.slack.fake_api import FakeSlackAPI
 from tests.slack.harness import dm_channel, message_text
 
 

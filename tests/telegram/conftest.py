@@ -36,9 +36,9 @@ from bot.outbox import PENDING
 from bot.ratelimit import RateLimiter
 from bot.schema import outbox
 from bot.settings import Settings
+from fakes.telegram_api import Call, FakeBotAPI
 from tests.conftest import REPO
 from tests.helpers import wait_until
-from tests.telegram.fake_api import Call, FakeBotAPI
 
 SUPERVISORS_CHAT = -1001234567890
 WEBHOOK_URL = "https://deskmate.example.com/telegram/webhook"

@@ -18,8 +18,8 @@ from bot.adapters.telegram.transport import Pacing, SendWindow
 from bot.messages import Outgoing
 from bot.outbox import enqueue
 from bot.settings import Settings
+from fakes.telegram_api import TOKEN
 from tests.telegram.conftest import SUPERVISORS_CHAT, StartTelegram, Telegram
-from tests.telegram.fake_api import TOKEN
 
 
 def test_split_text_keeps_lines_and_limits() -> None:

@@ -22,7 +22,7 @@ from telegram.request._requestparameter import RequestParameter
 
 from bot.adapters.telegram.aiohttp_request import AiohttpRequest
 from bot.adapters.telegram.transport import retry_seconds
-from tests.telegram.fake_api import TOKEN, FakeBotAPI
+from fakes.telegram_api import TOKEN, FakeBotAPI
 
 ME = {"id": 1, "is_bot": True, "first_name": "Probe", "username": "probe_bot"}
 

@@ -8,8 +8,8 @@ from bot.app import App
 from bot.context import Context
 from bot.messages import Button, FileOut, Outgoing
 from bot.schema import audit_log
+from fakes.telegram_api import BOT_USERNAME
 from tests.telegram.conftest import STRANGER, SUPERVISORS_CHAT, TG, StartTelegram, Telegram
-from tests.telegram.fake_api import BOT_USERNAME
 
 
 async def audit_actions(app: App, action: str) -> list[dict[str, object]]:

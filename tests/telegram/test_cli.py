@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 
 from bot.cli import build_parser
+from fakes.telegram_api import TOKEN, FakeBotAPI
 from tests.conftest import REPO
 from tests.helpers import wait_until
 from tests.telegram.conftest import TG
-from tests.telegram.fake_api import TOKEN, FakeBotAPI
 
 WRONG_TOKEN = "654321:WRONG-token-that-the-api-refuses"
 

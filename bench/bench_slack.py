@@ -1,6 +1,6 @@
 """500 signed `/desk in` commands within one second against a running `deskmate slack`.
 
-Run: .venv/bin/python bench/slack.py [--people 500] [--seconds 1.0]
+Run: .venv/bin/python -m bench.bench_slack [--people 500] [--seconds 1.0]
 Target: every command acked within 3 s, p95 ack <= 50 ms, every command recorded exactly once.
 
 The bot runs as operators run it (`python -m bot.cli slack`, HTTP mode, production ack-then-work) in its
@@ -25,13 +25,12 @@ import time
 from pathlib import Path
 from urllib.parse import urlencode
 
+import aiohttp
+from slack_sdk.signature import SignatureVerifier
+
+from fakes.slack_api import TOKEN, FakeSlackAPI
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-import aiohttp  # noqa: E402
-from slack_sdk.signature import SignatureVerifier  # noqa: E402
-
-from tests.slack.fake_api import TOKEN, FakeSlackAPI  # noqa: E402
 
 SECRET = "bench-signing-secret-0123456789"
 TEAM_SIZE = 20

@@ -1,18 +1,15 @@
 """Request engine benchmark: a storm of concurrent approvals on one request, and create-and-approve
-cycles on SQLite. Prints its figures; run with `.venv/bin/python bench/requests.py`."""
+cycles on SQLite. Prints its figures; run with `.venv/bin/python -m bench.bench_requests`."""
 
 from __future__ import annotations
 
 import asyncio
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import sqlalchemy as sa
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bot import requests as engine
 from bot.app import App

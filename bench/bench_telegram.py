@@ -1,6 +1,6 @@
 """Telegram under load: the real PTB Application and our adapter against the fake Bot API on 127.0.0.1.
 
-Run: .venv/bin/python bench/telegram.py [--people 500] [--reminders 300] [--targets-only]
+Run: .venv/bin/python -m bench.bench_telegram [--people 500] [--reminders 300] [--targets-only]
 
 1. Clock-in burst. N agents (a temporary org with Telegram ids, a temporary SQLite file, everyone on the
    day shift) each send `/in` within one second, served by long polling. Target: every punch recorded
@@ -32,25 +32,22 @@ from datetime import date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import aiosqlite
+import sqlalchemy as sa
+from pydantic import SecretStr
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from bot.adapters.telegram.runner import TelegramBot
+from bot.adapters.telegram.transport import SEND_PER_SECOND
+from bot.app import App
+from bot.clock import FakeClock
+from bot.outbox import PENDING
+from bot.ratelimit import RateLimiter
+from bot.schema import outbox
+from bot.settings import Settings
+from fakes.telegram_api import Call, FakeBotAPI
+
 REPO = Path(__file__).resolve().parents[1]
-# This file is bench/telegram.py: drop its own folder from the path, or it would shadow the library.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-sys.path.insert(0, str(REPO))
-
-import aiosqlite  # noqa: E402
-import sqlalchemy as sa  # noqa: E402
-from pydantic import SecretStr  # noqa: E402
-from sqlalchemy.ext.asyncio import create_async_engine  # noqa: E402
-
-from bot.adapters.telegram.runner import TelegramBot  # noqa: E402
-from bot.adapters.telegram.transport import SEND_PER_SECOND  # noqa: E402
-from bot.app import App  # noqa: E402
-from bot.clock import FakeClock  # noqa: E402
-from bot.outbox import PENDING  # noqa: E402
-from bot.ratelimit import RateLimiter  # noqa: E402
-from bot.schema import outbox  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from tests.telegram.fake_api import Call, FakeBotAPI  # noqa: E402
 
 TEAM_SIZE = 25
 TELEGRAM_PER_SECOND = 30
