@@ -6,6 +6,7 @@ import asyncio
 from datetime import date
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -46,6 +47,7 @@ TEXT = st.one_of(
 )
 
 
+@pytest.mark.slow  # hundreds of generated inputs
 def test_router_never_crashes_on_any_text(tmp_path: Path) -> None:
     loop = asyncio.new_event_loop()
     clock = FakeClock(local("2026-12-01 10:00"))
@@ -114,6 +116,7 @@ def test_parse_day_never_raises(text: str) -> None:
         max_size=6,
     )
 )
+@pytest.mark.slow  # hundreds of generated inputs
 def test_roster_parser_accepts_or_names_the_problem(rows: list[list[str]]) -> None:
     data = "\n".join(
         ",".join(cell.replace(",", " ").replace("\n", " ") for cell in row) for row in rows
@@ -184,6 +187,7 @@ HANDBOOK_LINE = st.one_of(
 )
 
 
+@pytest.mark.slow  # hundreds of generated inputs
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(lines=st.lists(HANDBOOK_LINE, max_size=12), suffix=st.sampled_from([".md", ".txt"]))
 def test_handbook_loader_accepts_or_names_file_and_line(

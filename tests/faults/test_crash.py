@@ -9,9 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
 
 
+@pytest.mark.slow  # a child process under a burst of clock-ins, killed and restarted
 def test_kill_9_during_a_burst_of_clock_ins_loses_nothing_acknowledged(tmp_path: Path) -> None:
     db_file = tmp_path / "crash.db"
     worker = subprocess.Popen(

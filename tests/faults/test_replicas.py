@@ -24,6 +24,8 @@ from tests.conftest import REPO, local
 from tests.helpers import wait_until
 
 AGENTS = 1000
+# Two child processes send 1,000 reminders over HTTP on PostgreSQL: minutes on a loaded 2-core machine.
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture

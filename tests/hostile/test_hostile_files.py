@@ -80,6 +80,7 @@ def _measure(kind: str, folder: Path, cases: Cases) -> dict[str, dict[str, objec
     return {r["file"]: r for r in results}
 
 
+@pytest.mark.slow  # every hostile file in a child process under a memory limit
 @pytest.mark.parametrize(("kind", "cases"), [("roster", ROSTERS), ("handbook", HANDBOOKS)])
 def test_hostile_files_are_refused_within_bounds(kind: str, cases: Cases, tmp_path: Path) -> None:
     measured = _measure(kind, tmp_path, cases)

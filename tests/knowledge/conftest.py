@@ -36,3 +36,10 @@ def _isolated_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("HANDBOOK_PATHS", raising=False)
     monkeypatch.delenv("KB_SYNONYMS", raising=False)
     monkeypatch.delenv("KB_SEMANTIC", raising=False)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that load the e5 model (the semantic extra) are slow: `make check` leaves them to `make test`."""
+    for item in items:
+        if "e5_cache_dir" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)

@@ -115,6 +115,7 @@ def test_the_log_filter_masks_tokens() -> None:
     assert record.getMessage() == "token xoxb-(redacted) secret (redacted)"
 
 
+@pytest.mark.slow  # a real `deskmate slack` process from start to SIGTERM
 async def test_it_serves_until_terminated(tmp_path: Path, slack_api: FakeSlackAPI) -> None:
     process = await deskmate_slack(
         tmp_path,
@@ -166,6 +167,7 @@ async def test_it_serves_until_terminated(tmp_path: Path, slack_api: FakeSlackAP
     assert TOKEN not in "".join(seen) + output and SECRET not in "".join(seen) + output
 
 
+@pytest.mark.slow  # a real `deskmate slack` process in Socket Mode
 async def test_socket_mode_from_the_command_line(tmp_path: Path, slack_api: FakeSlackAPI) -> None:
     process = await deskmate_slack(
         tmp_path,

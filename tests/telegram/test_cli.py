@@ -9,6 +9,8 @@ import socket
 import sys
 from pathlib import Path
 
+import pytest
+
 from bot.cli import build_parser
 from fakes.telegram_api import TOKEN, FakeBotAPI
 from tests.conftest import REPO
@@ -81,6 +83,7 @@ async def test_a_missing_token_is_one_line_and_exit_2(tmp_path: Path) -> None:
     ]
 
 
+@pytest.mark.slow  # a real `deskmate telegram` process from start to SIGTERM
 async def test_runs_answers_and_stops_on_sigterm(tmp_path: Path, fake_api: FakeBotAPI) -> None:
     env = environment(tmp_path, TELEGRAM_TOKEN=TOKEN, TELEGRAM_BASE_URL=fake_api.base_url, LOG_LEVEL="DEBUG")
     process = await asyncio.create_subprocess_exec(
