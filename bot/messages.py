@@ -78,6 +78,7 @@ class Incoming:
     addressed_to_bot: bool = True
     platform_message_id: str | None = None
     locale_hint: str | None = None
+    platform_at: datetime | None = None  # the platform's own time of the person's action (a punch's time)
     # Where a note only the sender sees goes in a group, when the platform has such a thing (Slack's
     # ephemeral message: "ephemeral:CHANNEL:USER"); without it a note goes to their private chat.
     note_chat: str | None = None

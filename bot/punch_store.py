@@ -74,6 +74,7 @@ async def record_punch(
     actor: str,
 ) -> bool:
     """Store one punch with its audit row; False when the same punch already exists."""
+    received = app.clock.now()
     values = {
         "person_id": person_id,
         "kind": kind,
@@ -85,7 +86,7 @@ async def record_punch(
         "grace_used": bool(verdict and verdict.uses_grace),
         "overtime_units": verdict.overtime_units if verdict else 0,
         "source": source,
-        "created_at": app.clock.now(),
+        "created_at": received,
     }
     stored = await conn.execute(insert_or_ignore(conn, punches, values, key=PUNCH_KEY))
     if not stored.rowcount:
@@ -97,6 +98,11 @@ async def record_punch(
         action=f"punch.{kind}",
         object_type="punch",
         object_id=f"{person_id}:{day.isoformat()}:{code}",
-        after={**values, "at": at.isoformat(), "shift_day": day.isoformat(), "created_at": None},
+        after={
+            **values,
+            "at": at.isoformat(),
+            "shift_day": day.isoformat(),
+            "created_at": received.isoformat(),
+        },
     )
     return True

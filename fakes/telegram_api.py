@@ -200,12 +200,14 @@ class FakeBotAPI:
         chat_id: int | None = None,
         reply_to_bot: bool = False,
         language_code: str | None = "zh-hans",
+        date: int | None = None,
     ) -> dict[str, Any]:
-        """A text message as Telegram would send it, with bot_command and mention entities."""
+        """A text message as Telegram would send it, with bot_command and mention entities; ``date`` is
+        the message's Unix time (the person's), now by default."""
         chat = chat_id if chat_id is not None else user_id
         message: dict[str, Any] = {
             "message_id": next(self._message_ids),
-            "date": int(time.time()),
+            "date": int(time.time()) if date is None else date,
             "chat": chat_object(chat),
             "from": user_object(user_id, language_code),
             "text": text,

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING
 
-import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot import requests as engine
 from bot import roster_store
 from bot.context import Context
 from bot.i18n import Catalog
 from bot.messages import Person
 from bot.punch_store import NO_SHIFT, existing_punch, grace_uses, record_punch
-from bot.schema import teams
 from handlers import requests as decisions
-from handlers.common import calendar, cite, cite_all, hhmm, policy, shift_label
+from handlers.common import calendar, cite, cite_all, hhmm, policy, shift_label, weekday
 from schedules.attendance import (
     MatchedShift,
     PunchKind,
@@ -24,6 +23,7 @@ from schedules.attendance import (
     Verdict,
     VerdictKind,
     match_shift,
+    punch_time,
     shift_verdict,
 )
 from schedules.roster.model import RosterEntry
@@ -69,15 +69,6 @@ def verdict_text(catalog: Catalog, lang: str, verdict: Verdict) -> str:
     )
 
 
-async def lead_of(conn: AsyncConnection, person: Person) -> str | None:
-    if person.team is None:
-        return None
-    lead: str | None = (
-        await conn.execute(sa.select(teams.c.lead_id).where(teams.c.id == person.team))
-    ).scalar()
-    return lead if lead != person.id else None
-
-
 @dataclass(frozen=True)
 class Judged:
     """A punch judged from a read snapshot: the same punch stored before, or the verdict on this one."""
@@ -87,7 +78,9 @@ class Judged:
     clocked_in: bool = True  # for a clock-out: whether the shift has its clock-in
 
 
-async def judge_punch(ctx: Context, conn: AsyncConnection, kind: str, matched: MatchedShift) -> Judged:
+async def judge_punch(
+    ctx: Context, conn: AsyncConnection, kind: str, matched: MatchedShift, at: datetime
+) -> Judged:
     """Everything a punch on a matched shift is judged on, read without the write lock; the verdict is
     the shift's (``schedules.attendance.shift_verdict``) with this punch added, as the report will see it."""
     day, code = matched.entry.date, matched.shift_code
@@ -96,22 +89,22 @@ async def judge_punch(ctx: Context, conn: AsyncConnection, kind: str, matched: M
         return Judged(earlier, None)
     grace = await grace_uses(conn, ctx.person.id, day)
     if kind == "clock_in":
-        facts = ShiftFacts(ctx.person.id, day, code, clock_in=ctx.now)
-        shift = shift_verdict(facts, grace, ctx.now, policy(ctx.app), ctx.app.tz)
+        facts = ShiftFacts(ctx.person.id, day, code, clock_in=at)
+        shift = shift_verdict(facts, grace, at, policy(ctx.app), ctx.app.tz)
         return Judged(None, shift.arrival)
     clocked_in = await existing_punch(conn, ctx.person.id, day, code, "clock_in")
-    facts = ShiftFacts(ctx.person.id, day, code, clock_in=clocked_in, clock_out=ctx.now)
-    shift = shift_verdict(facts, grace, ctx.now, policy(ctx.app), ctx.app.tz)
+    facts = ShiftFacts(ctx.person.id, day, code, clock_in=clocked_in, clock_out=at)
+    shift = shift_verdict(facts, grace, at, policy(ctx.app), ctx.app.tz)
     return Judged(None, shift.departure, clocked_in is not None)
 
 
 async def store_punch(
-    ctx: Context, conn: AsyncConnection, kind: str, matched: MatchedShift, judged: Judged
+    ctx: Context, conn: AsyncConnection, kind: str, matched: MatchedShift, judged: Judged, now: datetime
 ) -> str:
     """Store a judged punch with its audit row and return the reply. A second punch of the same kind,
     seen in the snapshot or stored meanwhile (a double tap, another replica), is answered politely and
-    not stored again."""
-    app, now = ctx.app, ctx.now
+    not stored again. ``now`` is the punch's time (the person's)."""
+    app = ctx.app
     day, code = matched.entry.date, matched.shift_code
     label = f"{shift_label(app, code, ctx.lang)} {hhmm(app, matched.start)}–{hhmm(app, matched.end)}"
     already, done = (
@@ -133,48 +126,108 @@ async def store_punch(
     return text
 
 
+async def person_time(ctx: Context, kind: str) -> datetime | None:
+    """The punch's time from the platform's timestamp (``schedules.attendance.punch_time``); None when it
+    is too old to be a punch: then the person is told why (a 补卡 is the way) and the refusal audited."""
+    app, rules = ctx.app, policy(ctx.app)
+    timing = punch_time(ctx.incoming.platform_at, ctx.now, rules)
+    if not timing.refused:
+        return timing.at
+    local = timing.at.astimezone(app.tz)
+    async with app.db.transaction() as conn:
+        await app.audit_in(
+            conn,
+            actor=ctx.person.id,
+            action=f"punch.{kind}.refused_old",
+            object_type="punch",
+            object_id=ctx.person.id,
+            after={"platform_at": timing.at.isoformat(), "received_at": ctx.now.isoformat()},
+        )
+        text = ctx.t(
+            "clock.too_old",
+            when=f"{local:%m-%d %H:%M}",
+            hours=rules.attendance.punch_max_age_hours,
+            article=cite(rules.missed_punch.article, ctx.lang),
+        )
+        await ctx.send(ctx.answer(text), conn=conn)
+    return None
+
+
 async def clock_in(ctx: Context) -> None:
     app, rules = ctx.app, policy(ctx.app)
-    now = ctx.now
+    now = await person_time(ctx, "clock_in")
+    if now is None:
+        return
     # Read first, then write: SQLite has one writer at a time and at a shift's start everybody clocks
     # in at once, while the reads need no lock. A punch stored in between still meets the unique key.
     async with app.db.read() as conn:
         entries = await entries_around(conn, app, ctx.person.id, now)
         matched = match_shift(now, entries, rules, app.tz, kind=PunchKind.CLOCK_IN)
-        judged = await judge_punch(ctx, conn, "clock_in", matched) if matched is not None else None
+        judged = await judge_punch(ctx, conn, "clock_in", matched, now) if matched is not None else None
     if matched is None or judged is None:
-        await clock_in_without_shift(ctx, entries)
+        await clock_in_without_shift(ctx, entries, now)
         return
     async with app.db.transaction() as conn:
-        await ctx.send(ctx.answer(await store_punch(ctx, conn, "clock_in", matched, judged)), conn=conn)
+        text = await store_punch(ctx, conn, "clock_in", matched, judged, now)
+        await ctx.send(ctx.answer(text), conn=conn)
 
 
-async def clock_in_without_shift(ctx: Context, entries: list[RosterEntry]) -> None:
-    """Too early for the next shift, or no shift at all (then stored as such, and the lead told)."""
+NEXT_SHIFT_DAYS = 31
+FOLLOW_UP = {"agent": "lead", "lead": "supervisor", "supervisor": "manager"}
+"""Who checks a punch without a shift: the level above the person's own (nobody checks themselves)."""
+
+
+async def follow_up(conn: AsyncConnection, app: App, person: Person) -> Person | None:
+    """The person above in their own chain who checks a punch without a shift; None for a manager."""
+    level = FOLLOW_UP.get(person.role)
+    if level is None:
+        return None
+    decider = await engine.find_decider(conn, person.team, level, {person.id})
+    if decider is None:
+        return None
+    return await app.directory.by_id(conn, decider.person_id)
+
+
+async def next_shift_text(ctx: Context, conn: AsyncConnection, today: date) -> str:
+    """ "Your next shift: 12-07 周一 白班 09:00–18:00", with its date, so it never reads as today's."""
+    app = ctx.app
+    ahead = await roster_store.between(
+        conn, today + timedelta(days=1), today + timedelta(days=NEXT_SHIFT_DAYS), [ctx.person.id]
+    )
+    nxt = next((e for e in ahead if e.shift_code is not None), None)
+    if nxt is None or nxt.shift_code is None:
+        return ctx.t("clock.no_next_shift", days=NEXT_SHIFT_DAYS)
+    start, end = shift_window(nxt.day, policy(app).shift(nxt.shift_code), app.tz)
+    label = f"{shift_label(app, nxt.shift_code, ctx.lang)} {hhmm(app, start)}–{hhmm(app, end)}"
+    return ctx.t("clock.next_shift", day=f"{nxt.day:%m-%d}", weekday=weekday(ctx.lang, nxt.day), shift=label)
+
+
+async def clock_in_without_shift(ctx: Context, entries: list[RosterEntry], now: datetime) -> None:
+    """Too early for today's shift; or a rest day or no shift at all: the punch is kept as a record (it
+    counts as no attendance), the person is told it is a rest day, their next shift with its date, and
+    that overtime on a rest day is an overtime request (第二十五条); whoever is above them is asked to
+    check, and the reply names them only when someone was told."""
     app, rules = ctx.app, policy(ctx.app)
-    now = ctx.now
-    upcoming = [
-        shift_window(e.date, rules.shift(e.shift_code), app.tz)[0]
+    today = now.astimezone(app.tz).date()
+    later = sorted(
+        (shift_window(e.date, rules.shift(e.shift_code), app.tz)[0], e.date)
         for e in entries
-        if e.shift_code is not None
-    ]
-    later = [s for s in upcoming if s > now]
+        if e.shift_code is not None and e.date == today
+    )
+    later = [(start, day) for start, day in later if start > now]
     async with app.db.transaction() as conn:
         if later:
-            opens = min(later) - timedelta(minutes=rules.clock_in.window_opens_minutes)
-            await ctx.send(
-                ctx.answer(
-                    ctx.t(
-                        "clock.too_early",
-                        opens=hhmm(app, opens),
-                        start=hhmm(app, min(later)),
-                        article=cite(rules.clock_in.article_window, ctx.lang),
-                    )
-                ),
-                conn=conn,
+            start, day = later[0]
+            opens = start - timedelta(minutes=rules.clock_in.window_opens_minutes)
+            text = ctx.t(
+                "clock.too_early",
+                opens=hhmm(app, opens),
+                start=hhmm(app, start),
+                day=f"{day:%m-%d}",
+                article=cite(rules.clock_in.article_window, ctx.lang),
             )
+            await ctx.send(ctx.answer(text), conn=conn)
             return
-        today = now.astimezone(app.tz).date()
         if await existing_punch(conn, ctx.person.id, today, NO_SHIFT, "clock_in"):
             await ctx.send(ctx.answer(ctx.t("clock.no_shift_again")), conn=conn)
             return
@@ -191,25 +244,37 @@ async def clock_in_without_shift(ctx: Context, entries: list[RosterEntry]) -> No
             "chat",
             ctx.person.id,
         )
-        lead = await lead_of(conn, ctx.person)
-        await decisions.tell(
-            conn, app, lead, "clock.lead.no_shift", name=ctx.person.name, time=hhmm(app, now)
-        )
-        await ctx.send(ctx.answer(ctx.t("clock.no_shift", time=hhmm(app, now))), conn=conn)
+        rest_day = any(e.date == today and e.shift_code is None for e in entries)
+        key = "clock.rest_day" if rest_day else "clock.no_shift"
+        lines = [
+            ctx.t(key, time=hhmm(app, now), day=f"{today:%m-%d}"),
+            await next_shift_text(ctx, conn, today),
+        ]
+        lines.append(ctx.t("clock.rest_overtime", article=cite(rules.overtime.article_cap, ctx.lang)))
+        above = await follow_up(conn, app, ctx.person)
+        if above is not None:
+            await decisions.tell(
+                conn, app, above.id, "clock.lead.no_shift", name=ctx.person.name, time=hhmm(app, now)
+            )
+            lines.append(ctx.t("clock.told_to_check", name=above.name))
+        await ctx.send(ctx.answer("\n".join(lines)), conn=conn)
 
 
 async def clock_out(ctx: Context) -> None:
     app, rules = ctx.app, policy(ctx.app)
-    now = ctx.now
+    now = await person_time(ctx, "clock_out")
+    if now is None:
+        return
     async with app.db.read() as conn:  # read first, then write, as for clock_in
         entries = await entries_around(conn, app, ctx.person.id, now)
         matched = match_shift(now, entries, rules, app.tz, kind=PunchKind.CLOCK_OUT)
-        judged = await judge_punch(ctx, conn, "clock_out", matched) if matched is not None else None
+        judged = await judge_punch(ctx, conn, "clock_out", matched, now) if matched is not None else None
     async with app.db.transaction() as conn:
         if matched is None or judged is None:
             await ctx.send(ctx.answer(ctx.t("clock.out_no_shift")), conn=conn)
             return
-        await ctx.send(ctx.answer(await store_punch(ctx, conn, "clock_out", matched, judged)), conn=conn)
+        text = await store_punch(ctx, conn, "clock_out", matched, judged, now)
+        await ctx.send(ctx.answer(text), conn=conn)
 
 
 async def load_policy_at_start(app: App) -> None:

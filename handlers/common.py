@@ -91,3 +91,12 @@ def shift_label(app: App, code: str | None, lang: str) -> str:
 def hhmm(app: App, moment: datetime) -> str:
     """An instant as the department's local HH:MM."""
     return moment.astimezone(app.tz).strftime("%H:%M")
+
+
+WEEKDAYS = {"zh-CN": "一二三四五六日", "en": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]}
+
+
+def weekday(lang: str, day: date) -> str:
+    """周一 / Mon."""
+    names = WEEKDAYS["en" if lang == "en" else "zh-CN"]
+    return names[day.weekday()] if lang == "en" else "周" + names[day.weekday()]

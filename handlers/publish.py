@@ -13,8 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import roster_store
 from bot.messages import Outgoing
-from handlers.common import cite, hhmm, policy, shift_label
-from handlers.shifts import weekday
+from handlers.common import cite, hhmm, policy, shift_label, weekday
 from schedules.publish import publish_deadlines, unrostered, week_to_announce
 from schedules.timeutil import shift_window
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -12,7 +12,7 @@ from bot import home, roster_store
 from bot.context import Context
 from bot.messages import Outgoing, Person
 from bot.schema import people, punches, teams
-from handlers.common import cite_all, hhmm, policy, shift_label
+from handlers.common import cite_all, hhmm, policy, shift_label, weekday
 from handlers.report import leave_type
 from schedules.attendance import ShiftFacts, ShiftVerdictKind, VerdictKind, shift_verdict
 from schedules.reminders import Reminder, ReminderKind, due_reminders, still_useful
@@ -21,14 +21,6 @@ from schedules.timeutil import shift_window
 
 if TYPE_CHECKING:
     from bot.app import App
-
-
-WEEKDAYS = {"zh-CN": "一二三四五六日", "en": ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]}
-
-
-def weekday(lang: str, day: date) -> str:
-    names = WEEKDAYS["en" if lang == "en" else "zh-CN"]
-    return names[day.weekday()] if lang == "en" else "周" + names[day.weekday()]
 
 
 async def shifts_text(app: App, person: Person, now: datetime) -> str:

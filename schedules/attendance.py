@@ -30,6 +30,7 @@ __all__ = [
     "MissedPunchCheck",
     "PunchKind",
     "PunchRecord",
+    "PunchTime",
     "ShiftFacts",
     "ShiftVerdict",
     "ShiftVerdictKind",
@@ -43,6 +44,7 @@ __all__ = [
     "match_shift",
     "minutes_after",
     "missed_punch_deadline",
+    "punch_time",
     "shift_verdict",
 ]
 
@@ -111,6 +113,31 @@ class MatchedShift:
         """The shift's code (never None: rest days are not matched)."""
         assert self.entry.shift_code is not None
         return self.entry.shift_code
+
+
+class PunchTime(NamedTuple):
+    """The time a punch is judged on, or a refusal when the platform's time is too old."""
+
+    at: dt.datetime
+    refused: bool = False
+
+
+def punch_time(platform_at: dt.datetime | None, received: dt.datetime, policy: Policy) -> PunchTime:
+    """The person's time of a punch: the platform's timestamp of their message, not when the bot got to it.
+
+    Without a platform time, or with one in the future (a platform clock ahead of ours), the received time
+    counts. One older than ``attendance.punch_max_age_hours`` is refused: that is a 补卡 to ask for, not a
+    punch (the person is told why).
+    """
+    received = require_utc(received, "received")
+    if platform_at is None:
+        return PunchTime(received)
+    at = require_utc(platform_at, "platform_at")
+    if at > received:
+        return PunchTime(received)
+    if received - at > dt.timedelta(hours=policy.attendance.punch_max_age_hours):
+        return PunchTime(at, refused=True)
+    return PunchTime(at)
 
 
 def minutes_after(reference: dt.datetime, moment: dt.datetime, policy: Policy) -> int:

@@ -137,6 +137,7 @@ class Console:
             person=person,
             at=self.clock.now(),
             is_private=group is None,
+            platform_at=self.clock.now(),  # the console's clock is the person's time
         )
         match = PRESS_RE.match(text.strip())
         if match and person is not None:

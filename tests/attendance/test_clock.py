@@ -76,11 +76,11 @@ async def test_too_early_and_no_shift(rostered: App, clock: FakeClock) -> None:
     early = await chat.say("wangfang", "打卡")
     assert (
         early[0]["text"]
-        == "上班卡最早在班次开始前60分钟打：您的班次 09:00 开始，08:00 起可以打卡（第二十八条）。"
+        == "上班卡最早在班次开始前60分钟打：您的班次 12-01 09:00 开始，08:00 起可以打卡（第二十八条）。"
     )
     assert await punch_rows(rostered) == []
     sent = await chat.say("zhaoqiang", "打卡")  # not on the roster today
-    assert any(m["to"] == "zhaoqiang" and "今天没有排班" in m["text"] for m in sent)
+    assert any(m["to"] == "zhaoqiang" and "今天（12-01）没有排班" in m["text"] for m in sent)
     assert any(m["to"] == "zhanglei" and "赵强 在 07:30 打了上班卡" in m["text"] for m in sent)
 
 
@@ -318,3 +318,34 @@ async def test_overnight_shift_belongs_to_the_day_it_starts(tmp_path: Path) -> N
         assert sorted(days) == [("clock_in", date(2026, 12, 1)), ("clock_out", date(2026, 12, 1))]
     finally:
         await app.close()
+
+
+async def test_a_rest_day_punch_says_so_and_names_the_next_shift_with_its_date(
+    app: App, clock: FakeClock
+) -> None:
+    """The bug: on a rest day, /in answered "您的班次 09:00 开始" (tomorrow's start), which reads as today."""
+    await roster(app, {"wangfang": "D-D", "zhanglei": "D-D"}, start=date(2026, 12, 5))
+    clock.set(local("2026-12-06 08:30"))  # a Sunday, rest; the next shift is Monday 12-07 09:00
+    chat = Chat(app, clock)
+    sent = await chat.say("wangfang", "/in")
+    (reply,) = [m["text"] for m in sent if m["to"] == "wangfang"]
+    assert reply.splitlines() == [
+        "今天（12-06）是您的休息日：08:30 的打卡已记录，但不计出勤。",
+        "您的下一个班次：12-07 周一 白班 09:00–18:00。",
+        "休息日加班须事先申请：请用 /overtime 提交加班申请（第二十五条）。",
+        "已告知张磊核实。",
+    ]
+    assert any(m["to"] == "zhanglei" and "王芳 在 08:30 打了上班卡" in m["text"] for m in sent)
+
+
+async def test_whoever_is_named_as_told_was_told(app: App, clock: FakeClock) -> None:
+    """A lead's punch without a shift goes to their supervisor; a manager's to nobody, and says nobody."""
+    clock.set(local("2026-12-06 08:30"))
+    chat = Chat(app, clock)
+    lead = await chat.say("zhanglei", "/in")
+    assert any(m["to"] == "liujun" and "张磊 在 08:30 打了上班卡" in m["text"] for m in lead)
+    assert not any(m["to"] == "zhanglei" and "打了上班卡" in m["text"] for m in lead)
+    assert "已告知刘军核实。" in next(m["text"] for m in lead if m["to"] == "zhanglei")
+    manager = await chat.say("wangjianguo", "/in")
+    assert [m["to"] for m in manager] == ["wangjianguo"]
+    assert "核实" not in manager[0]["text"] and "告知" not in manager[0]["text"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -160,15 +161,23 @@ class SlackDesk:
         return status
 
     async def dm(
-        self, user: str, text: str, *, files: list[dict[str, Any]] | None = None, event_id: str | None = None
+        self,
+        user: str,
+        text: str,
+        *,
+        files: list[dict[str, Any]] | None = None,
+        event_id: str | None = None,
+        sent_at: datetime | None = None,
     ) -> int:
+        """`user` writes to the bot; the event's ``ts`` is ``sent_at`` (the person's time), now by default."""
+        sent = int((sent_at or self.clock.now()).timestamp())
         event: dict[str, Any] = {
             "type": "message",
             "channel": dm_channel(user),
             "channel_type": "im",
             "user": user,
             "text": text,
-            "ts": f"1700000001.{next(self._ids):06d}",
+            "ts": f"{sent}.{next(self._ids):06d}",
         }
         if files:
             event["subtype"] = "file_share"
@@ -181,7 +190,7 @@ class SlackDesk:
             "channel": channel,
             "user": user,
             "text": f"<@{BOT_USER}> {text}",
-            "ts": f"1700000002.{next(self._ids):06d}",
+            "ts": f"{int(self.clock.now().timestamp())}.{next(self._ids):06d}",
         }
         return await self.event(event)
 

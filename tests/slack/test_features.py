@@ -104,3 +104,30 @@ async def test_a_report_is_uploaded_as_a_file(desk: SlackDesk, rostered: App) ->
     assert len(complete) == 1 and complete[0]["channel_id"] == dm_channel(ZHANGLEI)
     assert complete[0]["files"][0]["title"].endswith(".xlsx")
     assert next(iter(desk.api.uploads.values()))[:2] == b"PK"  # an xlsx is a zip
+
+
+async def test_a_punch_gets_the_verdict_of_the_time_it_was_sent(
+    desk: SlackDesk, rostered: App, clock: FakeClock
+) -> None:
+    """Sent at 09:03 (grace: 第二十九条), received at 09:13: the punch is the person's 09:03, not late."""
+    clock.set(local("2026-12-01 09:13"))
+    await desk.dm(WANGFANG, "打卡", sent_at=local("2026-12-01 09:03"))
+    await desk.flush()
+    (done,) = desk.texts_to(WANGFANG)
+    assert done.startswith("✅ 上班打卡 09:03") and "晚到 3 分钟，在宽限期内，不计迟到" in done
+    async with rostered.db.read() as conn:
+        row = (await conn.execute(sa.select(punches.c.at, punches.c.created_at, punches.c.verdict))).one()
+    assert (row.at.replace(microsecond=0), row.verdict) == (local("2026-12-01 09:03"), "grace")
+    assert row.created_at == local("2026-12-01 09:13")  # the time it was received is kept too
+
+
+async def test_a_punch_sent_over_a_day_ago_is_refused(
+    desk: SlackDesk, rostered: App, clock: FakeClock
+) -> None:
+    clock.set(local("2026-12-02 09:13"))
+    await desk.dm(WANGFANG, "打卡", sent_at=local("2026-12-01 09:00"))
+    await desk.flush()
+    (refused,) = desk.texts_to(WANGFANG)
+    assert "12-01 09:00" in refused and "超过 24 小时" in refused and "/missed" in refused
+    async with rostered.db.read() as conn:
+        assert (await conn.execute(sa.select(sa.func.count()).select_from(punches))).scalar() == 0

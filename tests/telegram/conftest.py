@@ -98,6 +98,7 @@ class Telegram:
 
     async def say(self, who: str | int, text: str, **kw: Any) -> list[Call]:
         """`who` sends `text`; returns the messages that reached any chat meanwhile."""
+        kw.setdefault("date", int(self.clock.now().timestamp()))  # sent now, by the fake clock
         calls = await self.feed(self.api.text_update(self.user_id(who), text, **kw))
         return [c for c in calls if c.ok and c.method in ("sendMessage", "sendDocument", "sendPhoto")]
 

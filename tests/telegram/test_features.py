@@ -134,3 +134,23 @@ async def test_the_roster_picture_is_a_photo_and_the_report_a_document(desk: Tel
 async def test_a_handbook_question_is_answered_with_its_article(desk: Telegram) -> None:
     answer = await desk.say("wangfang", "晚班几点下班？")
     assert len(answer) == 1 and "第" in (answer[0].text or "") and "条" in (answer[0].text or "")
+
+
+async def test_a_punch_gets_the_verdict_of_its_message_date(desk: Telegram) -> None:
+    """Sent at 09:03 (grace, 第二十九条), received ten minutes later: judged at the person's 09:03."""
+    desk.clock.set(local("2026-12-01 09:13"))
+    sent = int(local("2026-12-01 09:03").timestamp())
+    (done,) = await desk.say("wangfang", "/in", date=sent)
+    assert (done.text or "").startswith("✅ 上班打卡 09:03")
+    assert "晚到 3 分钟，在宽限期内，不计迟到" in (done.text or "")
+    async with desk.app.db.read() as conn:
+        row = (await conn.execute(sa.select(punches.c.at, punches.c.created_at, punches.c.verdict))).one()
+    assert (row.at, row.verdict) == (local("2026-12-01 09:03"), "grace")
+    assert row.created_at - row.at >= timedelta(minutes=10)  # the time it was received is kept too
+
+
+async def test_a_message_date_in_the_future_counts_as_received(desk: Telegram) -> None:
+    desk.clock.set(local("2026-12-01 09:12"))
+    ahead = int(local("2026-12-01 09:40").timestamp())  # the phone's clock is wrong: use ours
+    (done,) = await desk.say("wangfang", "/in", date=ahead)
+    assert (done.text or "").startswith("✅ 上班打卡 09:12") and "迟到 12 分钟" in (done.text or "")

@@ -15,6 +15,7 @@ import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any
 from urllib.parse import urlsplit
@@ -52,6 +53,16 @@ BAD_SIGNATURE_AUDIT_EVERY = 60.0  # seconds: a flood of forged requests writes o
 MESSAGES_PER_SECOND = 25.0  # across the workspace; Slack allows about one per second per channel
 DM_CHANNEL_NAME = "directmessage"
 ACCEPTED_SUBTYPES = (None, "file_share", "thread_broadcast")
+
+
+def event_time(event: dict[str, Any]) -> datetime | None:
+    """The moment the person sent the message, from the event's ``ts`` (epoch seconds.micro), or None."""
+    try:
+        return datetime.fromtimestamp(float(str(event.get("ts") or event.get("event_ts") or "")), UTC)
+    except (ValueError, OverflowError, OSError):
+        return None
+
+
 WORKERS = 4  # SQLite takes one writer at a time; a few workers keep it busy without crowding the loop
 
 # The trigger of the interaction being handled (slash command, button): a form may open a modal with it.
@@ -312,7 +323,7 @@ class SlackAdapter:
                         self._incoming(channel, user, person, text=text or None, file=received)
                     )
             return
-        await self._handle(self._incoming(channel, user, person, text=text))
+        await self._handle(self._incoming(channel, user, person, text=text, at=event_time(event)))
 
     async def _do_mention(self, body: dict[str, Any], bot_user_id: str | None) -> None:
         event: dict[str, Any] = body.get("event") or {}
@@ -323,7 +334,8 @@ class SlackAdapter:
         person = await self.app.resolve_person(PLATFORM, user)
         text = self.command_text(str(event.get("text") or ""), bot_user_id)
         private = channel.startswith("D")
-        await self._handle(self._incoming(channel, user, person, text=text, private=private))
+        incoming = self._incoming(channel, user, person, text=text, private=private, at=event_time(event))
+        await self._handle(incoming)
 
     async def _do_button(self, body: dict[str, Any]) -> None:
         user = str((body.get("user") or {}).get("id") or "")
@@ -372,6 +384,7 @@ class SlackAdapter:
         text: str | None = None,
         file: FileIn | None = None,
         private: bool = True,
+        at: datetime | None = None,
     ) -> Incoming:
         return Incoming(
             platform=PLATFORM,
@@ -385,6 +398,7 @@ class SlackAdapter:
             addressed_to_bot=True,
             # In a channel, a note for the sender alone is an ephemeral message there.
             note_chat=None if private else f"{EPHEMERAL}{chat}:{user}",
+            platform_at=at,
         )
 
     async def _first_time(self, body: dict[str, Any]) -> bool:

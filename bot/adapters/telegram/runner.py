@@ -312,6 +312,7 @@ class TelegramBot:
             addressed_to_bot=addressed,
             platform_message_id=str(message.message_id),
             locale_hint=user.language_code,
+            platform_at=message.date,
         )
         has_file = message.document is not None and person is not None
         if has_file and person is not None and not await self._attach_document(message, incoming, person):
