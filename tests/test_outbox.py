@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from bot import outbox
 from bot.app import App
 from bot.clock import FakeClock
+from bot.db import StorageUnavailable
 from bot.messages import Button, Outgoing
 from bot.outbox import Copy, Delivery, RecipientBlocked, RetryLater
 from bot.ratelimit import RateLimiter
@@ -341,7 +342,8 @@ async def test_an_outcome_that_cannot_be_stored_leaves_the_row_claimed_then_sent
         await real(conn, batch)
 
     app.dispatcher._store_outcomes = store  # type: ignore[union-attr,method-assign]
-    with pytest.raises(ConnectionError):
+    # A lost connection is a storage failure: it surfaces as its own type, the driver error as its cause.
+    with pytest.raises(StorageUnavailable):
         await app.deliver()
     assert transport.delivered == [("wangfang", "hello")]
     assert await app.deliver() == 0  # still claimed: not sent again at once
