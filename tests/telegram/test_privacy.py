@@ -64,3 +64,12 @@ async def test_twenty_presses_on_the_group_card_post_nothing_more_there(desk: Te
     alerts = [a for a in answers if a.params.get("show_alert") in (True, "true")]
     assert len(alerts) == 19 and all("已经处理" in (a.params.get("text") or "") for a in alerts)
     assert not [c for c in calls if c.method == "sendMessage" and c.chat_id == TG["liujun"]]
+
+
+async def test_a_stranger_pressing_a_group_card_is_answered_in_the_press_alone(desk: Telegram) -> None:
+    replies = await desk.say("wangfang", "/leave 事假 12-08 12-10 搬家")
+    card = next(r for r in replies if r.chat_id == SUPERVISORS_CHAT)
+    calls = await desk.press(STRANGER, button(card, "✅ 批准"), chat_id=SUPERVISORS_CHAT)
+    [answer] = [c for c in calls if c.method == "answerCallbackQuery"]
+    assert f"telegram:{STRANGER}" in (answer.params.get("text") or "")
+    assert not [c for c in calls if c.method in SENDS]
