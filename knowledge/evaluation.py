@@ -176,9 +176,16 @@ def format_table(rows: Sequence[Scores]) -> str:
             f"{s.answer_share:>7.3f} {s.choice_share:>7.3f} {s.wrongly_declined:>6.3f} "
             f"{s.choice_right:>15.3f} {s.oos_declined:>9.3f} {s.oos_answered:>13.3f}"
         )
-    if rows:
+    counts = {(s.in_scope, s.out_of_scope) for s in rows}
+    if len(counts) == 1:
+        in_scope, out_of_scope = counts.pop()
+        lines.append(f"({in_scope} in-scope and {out_of_scope} out-of-scope questions)")
+    elif rows:
         lines.append(
-            f"({rows[0].in_scope} in-scope and {rows[0].out_of_scope} out-of-scope questions; "
-            "answer/choice/none are shares of the in-scope ones)"
+            "(in-scope/out-of-scope: "
+            + ", ".join(f"{s.system} {s.in_scope}/{s.out_of_scope}" for s in rows)
+            + ")"
         )
+    if rows:
+        lines.append("(answer, choice and none are shares of the in-scope questions)")
     return "\n".join(lines)
