@@ -129,7 +129,8 @@ def percentile(values: list[float], share: float) -> float:
     return ordered[max(0, min(len(ordered) - 1, round(len(ordered) * share) - 1))]
 
 
-async def wait_until(predicate: Callable[[], Awaitable[bool] | bool], timeout: float) -> bool:
+# ASYNC109: a polling helper whose deadline is its purpose: it returns False instead of raising.
+async def wait_until(predicate: Callable[[], Awaitable[bool] | bool], timeout: float) -> bool:  # noqa: ASYNC109
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         result = predicate()

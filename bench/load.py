@@ -211,7 +211,8 @@ def base_env(workdir: Path, database_url: str, policy: Path, roster: Path) -> di
     return env
 
 
-async def deskmate(env: dict[str, str], cwd: Path, *args: str, timeout: float = 120.0) -> None:
+# ASYNC109: the deadline is the child process's (communicate), not this coroutine's.
+async def deskmate(env: dict[str, str], cwd: Path, *args: str, timeout: float = 120.0) -> None:  # noqa: ASYNC109
     """One `deskmate …` command (db upgrade, org import, roster import); raises with its output on failure."""
     proc = await asyncio.create_subprocess_exec(
         str(DESKMATE),
@@ -302,7 +303,8 @@ async def stop_replicas(replicas: list[Replica]) -> None:
         if replica.proc.poll() is None:
             replica.proc.send_signal(signal.SIGTERM)
     deadline = time.monotonic() + 15
-    while time.monotonic() < deadline and any(r.proc.poll() is None for r in replicas):
+    # ASYNC110: child processes end on their own: there is no event to wait on, only their exit.
+    while time.monotonic() < deadline and any(r.proc.poll() is None for r in replicas):  # noqa: ASYNC110
         await asyncio.sleep(0.1)
     for replica in replicas:
         if replica.proc.poll() is None:
@@ -506,7 +508,8 @@ async def warm_up(
                 if response.status != 200:
                     raise RuntimeError(f"warm-up update answered {response.status}")
         deadline = time.monotonic() + 30
-        while arrived != expected and time.monotonic() < deadline:
+        # ASYNC110: the count grows in the fake server's handlers; polling keeps hooks out of them.
+        while arrived != expected and time.monotonic() < deadline:  # noqa: ASYNC110
             await asyncio.sleep(0.05)
         if arrived != expected:
             raise RuntimeError("warm-up replies did not arrive within 30 s")

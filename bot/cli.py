@@ -78,7 +78,7 @@ async def _console(args: argparse.Namespace, settings: Settings) -> int:
             return await console.run_script(sys.stdin, sys.stderr)
         path = Path(args.script)
         try:
-            handle = path.open(encoding="utf-8")
+            handle = await asyncio.to_thread(path.open, encoding="utf-8")
         except OSError as exc:
             print(f"cannot read script {path}: {exc.strerror}", file=sys.stderr)
             return 2

@@ -42,10 +42,11 @@ def json_lines(text: str) -> list[dict[str, Any]]:
     return [json.loads(line) for line in text.splitlines() if line.strip()]
 
 
+# ASYNC109: the deadline is the helper's purpose: its error then says what was awaited.
 async def wait_until(
     predicate: Callable[[], bool | Awaitable[bool]],
     *,
-    timeout: float = 5.0,
+    timeout: float = 5.0,  # noqa: ASYNC109
     what: str = "condition",
     state: Callable[[], str] | None = None,
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from pathlib import Path
 
@@ -139,14 +140,16 @@ async def test_console_scenario_reminded_late_and_lead_alerted(tmp_path: Path) -
         ]
     )
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}", "PATH": "/usr/bin:/bin", "KB_SEMANTIC": "false"}
-    subprocess.run(
+    await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "bot.cli", "roster", "import", "examples/roster.csv"],
         env=env,
         cwd=REPO,
         check=True,
         capture_output=True,
     )
-    result = subprocess.run(
+    result = await asyncio.to_thread(
+        subprocess.run,
         [sys.executable, "-m", "bot.cli", "console", "--script", "-", "--json"],
         input=script,
         capture_output=True,

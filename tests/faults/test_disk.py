@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from datetime import date
 from typing import Any
@@ -41,7 +42,7 @@ async def test_read_only_database(app: App, clock: FakeClock, tmp_path: object) 
 async def test_full_disk(app: App, clock: FakeClock) -> None:
     await roster(app, {"wangfang": "D"}, start=date(2026, 12, 1))
     await app.db.dispose()  # checkpoints the WAL, so the file holds every page
-    pages = os.path.getsize(str(app.db.engine.url.database)) // 4096
+    pages = await asyncio.to_thread(os.path.getsize, str(app.db.engine.url.database)) // 4096
 
     @event.listens_for(app.db.engine.sync_engine, "connect")
     def _no_room_to_grow(dbapi_connection: Any, _record: Any) -> None:

@@ -3,6 +3,7 @@ surrogates never reach either database; ids longer than their columns are handle
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -84,7 +85,8 @@ async def test_kb_feedback_prints_typed_escape_sequences_escaped(
     url = app.settings.database_url
     env = {"DATABASE_URL": url, "PATH": "/usr/bin:/bin", "KB_SEMANTIC": "false"}
     for extra in ([], ["--json"]):
-        result = subprocess.run(
+        result = await asyncio.to_thread(
+            subprocess.run,
             [sys.executable, "-m", "bot.cli", "kb", "feedback", *extra],
             capture_output=True,
             text=True,

@@ -193,7 +193,7 @@ def test_match_picks_the_right_neighbour(policy: Policy) -> None:
 
 def test_match_rejects_naive(policy: Policy) -> None:
     with pytest.raises(ValueError, match="aware"):
-        match_shift(dt.datetime(2026, 12, 1, 9), [], policy)
+        match_shift(dt.datetime(2026, 12, 1, 9), [], policy)  # noqa: DTZ001  naive on purpose
 
 
 def test_missed_punch_deadline_counts_working_days(policy: Policy) -> None:

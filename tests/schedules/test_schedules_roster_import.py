@@ -200,7 +200,8 @@ def xlsx_bytes(rows: list[list[object]]) -> bytes:
 def test_xlsx_grid_with_date_cells_and_numeric_ids(policy: Policy) -> None:
     data = xlsx_bytes(
         [
-            ["工号", dt.datetime(2026, 12, 1), dt.date(2026, 12, 2), "12月3日"],
+            # Excel stores date cells without a zone: openpyxl reads them back as naive datetimes.
+            ["工号", dt.datetime(2026, 12, 1), dt.date(2026, 12, 2), "12月3日"],  # noqa: DTZ001
             [1001, "白班", "晚班", "休"],
             ["王芳", "白", None, "D"],
         ]
@@ -211,7 +212,8 @@ def test_xlsx_grid_with_date_cells_and_numeric_ids(policy: Policy) -> None:
 
     data = xlsx_bytes(
         [
-            ["工号", dt.datetime(2026, 12, 1), dt.date(2026, 12, 2), "12月3日"],
+            # Excel stores date cells without a zone: openpyxl reads them back as naive datetimes.
+            ["工号", dt.datetime(2026, 12, 1), dt.date(2026, 12, 2), "12月3日"],  # noqa: DTZ001
             [1001, "白班", "晚班", "休"],
         ]
     )

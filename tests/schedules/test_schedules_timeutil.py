@@ -79,7 +79,7 @@ def test_month_bounds_local() -> None:
 
 def test_naive_datetimes_are_rejected() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
-        require_utc(datetime(2026, 12, 1, 9))
+        require_utc(datetime(2026, 12, 1, 9))  # noqa: DTZ001  naive on purpose
 
 
 def test_quiet_hours(policy: Policy) -> None:

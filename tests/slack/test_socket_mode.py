@@ -16,7 +16,8 @@ from tests.slack.conftest import WANGFANG
 from tests.slack.harness import dm_channel, message_text
 
 
-async def eventually(check: object, timeout: float = 10.0) -> None:
+# ASYNC109: a polling helper whose deadline is its purpose.
+async def eventually(check: object, timeout: float = 10.0) -> None:  # noqa: ASYNC109
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     while loop.time() < deadline:

@@ -33,7 +33,8 @@ def environment(tmp_path: Path, **values: str) -> dict[str, str]:
     return env
 
 
-async def run_cli(tmp_path: Path, env: dict[str, str], timeout: float = 30) -> tuple[int, str, str]:
+# ASYNC109: the deadline bounds the child process (communicate).
+async def run_cli(tmp_path: Path, env: dict[str, str], timeout: float = 30) -> tuple[int, str, str]:  # noqa: ASYNC109
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -196,13 +196,14 @@ class AiohttpRequest(BaseRequest):
         finally:
             slots.release()
 
+    # ASYNC109: PTB hands each request its own aiohttp timeouts.
     async def _upload(
         self,
         session: aiohttp.ClientSession,
         url: str,
         method: str,
         request_data: RequestData,
-        timeout: aiohttp.ClientTimeout,
+        timeout: aiohttp.ClientTimeout,  # noqa: ASYNC109
         write_timeout: float | None,
     ) -> tuple[int, bytes]:
         """A multipart request (fields, then files), written in chunks so the write timeout applies to
