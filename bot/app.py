@@ -41,6 +41,7 @@ FEATURES = (
     "handlers.clock",
     "handlers.shifts",
     "handlers.missed",
+    "handlers.corrections",
     "handlers.roster",
     "handlers.publish",
     "handlers.swap",

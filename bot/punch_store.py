@@ -13,8 +13,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot.db import insert_or_ignore
-from bot.schema import punches
-from schedules.attendance import Verdict
+from bot.schema import attendance_corrections, punches
+from schedules.attendance import Correction, ShiftVerdictKind, Verdict
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -106,3 +106,47 @@ async def record_punch(
         },
     )
     return True
+
+
+async def add_correction(
+    conn: AsyncConnection, app: App, person_id: str, day: date, verdict: str, reason: str, actor: str
+) -> int:
+    """Store a correction of one shift's verdict with its audit row; the latest correction of a day wins."""
+    now = app.clock.now()
+    result = await conn.execute(
+        attendance_corrections.insert().values(
+            person_id=person_id,
+            shift_day=day,
+            verdict=verdict,
+            reason=reason,
+            corrected_by=actor,
+            created_at=now,
+        )
+    )
+    correction_id = int(result.inserted_primary_key[0]) if result.inserted_primary_key else 0
+    await app.audit_in(
+        conn,
+        actor=actor,
+        action="attendance.corrected",
+        object_type="shift",
+        object_id=f"{person_id}:{day.isoformat()}",
+        after={"correction": correction_id, "verdict": verdict, "reason": reason},
+    )
+    return correction_id
+
+
+async def corrections_between(
+    conn: AsyncConnection, first: date, last: date, person_ids: list[str] | None = None
+) -> dict[tuple[str, date], Correction]:
+    """The latest correction of each (person, day) with first <= day <= last."""
+    query = sa.select(attendance_corrections).where(
+        attendance_corrections.c.shift_day >= first, attendance_corrections.c.shift_day <= last
+    )
+    if person_ids is not None:
+        query = query.where(attendance_corrections.c.person_id.in_(person_ids))
+    found: dict[tuple[str, date], Correction] = {}
+    for r in await conn.execute(query.order_by(attendance_corrections.c.id)):
+        found[(r.person_id, r.shift_day)] = Correction(
+            r.id, ShiftVerdictKind(r.verdict), r.reason, r.corrected_by, r.created_at
+        )
+    return found

@@ -196,6 +196,19 @@ punches = sa.Table(
     sa.Index("ix_punches_shift_day", "shift_day"),
 )
 
+attendance_corrections = sa.Table(
+    "attendance_corrections",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("shift_day", sa.Date, nullable=False),
+    sa.Column("verdict", sa.String(32), nullable=False),
+    sa.Column("reason", sa.String(500), nullable=False),
+    sa.Column("corrected_by", sa.String(64), nullable=False),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Index("ix_attendance_corrections_day", "shift_day", "person_id"),
+)
+
 requests = sa.Table(
     "requests",
     metadata,

@@ -163,6 +163,40 @@ def cmd_report(args: argparse.Namespace) -> int:
     return asyncio.run(_with_app(work))
 
 
+def cmd_attendance_correct(args: argparse.Namespace) -> int:
+    """`deskmate attendance correct`: the same check and record as /correct, for a lead or an admin."""
+    from handlers.corrections import correct_shift, find_person, verdict_word
+
+    kind = verdict_word(args.verdict)
+    if kind is None:
+        print(f"unknown verdict {args.verdict!r} (e.g. on_time, late, absent_half_day)", file=sys.stderr)
+        return 2
+    if not args.reason.strip():
+        print("--reason must say why", file=sys.stderr)
+        return 2
+
+    async def work(app: Any) -> int:
+        async with app.db.transaction() as conn:
+            actor = await find_person(conn, app, args.by)
+            subject = await find_person(conn, app, args.person)
+            if actor is None or subject is None:
+                print(f"unknown person {args.by if actor is None else args.person!r}", file=sys.stderr)
+                return 2
+            done = await correct_shift(
+                conn, app, actor, subject, args.date, kind, args.reason.strip(), app.clock.now()
+            )
+        if done.problem is not None:
+            print(f"not corrected: {done.problem.replace('_', ' ')}", file=sys.stderr)
+            return 1
+        before = done.before.value if done.before else "?"
+        print(
+            f"corrected {subject.id} {args.date}: {before} -> {kind.value} (correction #{done.correction_id})"
+        )
+        return 0
+
+    return asyncio.run(_with_app(work))
+
+
 def cmd_kb_feedback(args: argparse.Namespace) -> int:
     """Questions people voted 👎 on or that found no rule: work for whoever maintains the handbook."""
 
@@ -299,6 +333,19 @@ def add_commands(sub: Any) -> None:
     generator.add_argument("--output", help="write the grid CSV here instead of stdout")
     generator.add_argument("--apply", action="store_true", help="also store it as the roster")
     generator.set_defaults(func=cmd_roster_generate)
+
+    attendance_cmds = sub.add_parser("attendance", help="attendance records").add_subparsers(
+        dest="attendance_command", required=True
+    )
+    correcting = attendance_cmds.add_parser(
+        "correct", help="correct one finished shift's verdict (a lead for their team, or an admin), audited"
+    )
+    correcting.add_argument("--person", required=True, help="person id or name")
+    correcting.add_argument("--date", type=_date, required=True, help="the shift's date, e.g. 2026-12-01")
+    correcting.add_argument("--verdict", required=True, help="on_time, grace, late, absent_half_day, …")
+    correcting.add_argument("--reason", required=True)
+    correcting.add_argument("--by", required=True, help="your person id (the team's lead or an admin)")
+    correcting.set_defaults(func=cmd_attendance_correct)
 
     report = sub.add_parser("report", help="attendance reports").add_subparsers(
         dest="report_command", required=True

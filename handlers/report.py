@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import requests as engine
 from bot import roster_store
-from bot.punch_store import NO_SHIFT
+from bot.punch_store import NO_SHIFT, corrections_between
 from bot.schema import people, punches, requests
 from handlers.common import policy
 from schedules.attendance import ShiftFacts, ShiftVerdict, judge_shifts
@@ -71,6 +71,7 @@ async def shift_facts(
                 )
         except (KeyError, TypeError, ValueError):
             continue  # a payload from an older version without these fields: nothing to trace
+    corrected = await corrections_between(conn, first, last, ids)
     facts = []
     for e in stored:
         leave = leave_type(e.note)
@@ -103,6 +104,7 @@ async def shift_facts(
                 request=request,
                 clock_in_by_request=by_missed.get((e.person_id, e.day, "clock_in")) if clock_in else None,
                 clock_out_by_request=by_missed.get((e.person_id, e.day, "clock_out")) if clock_out else None,
+                correction=corrected.get((e.person_id, e.day)),
             )
         )
     return facts
