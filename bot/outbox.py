@@ -12,7 +12,7 @@ import os
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -113,6 +113,12 @@ def _payload(out: Outgoing, rendered_buttons: list[list[dict[str, str]]]) -> dic
     }
 
 
+# A new message waits for nothing but its turn in its chat; only a retry sets a later attempt. Stamping it
+# with the enqueuing clock instead would hold it (and, by chat order, everything after it) whenever a later
+# process runs on an earlier clock: a console script replaying a past day after `roster import` did that.
+AS_SOON_AS_POSSIBLE = datetime(1970, 1, 1, tzinfo=UTC)
+
+
 async def enqueue(
     conn: AsyncConnection, out: Outgoing, now: datetime, *, idempotency_key: str | None = None
 ) -> bool:
@@ -129,7 +135,7 @@ async def enqueue(
         "file_data": out.file.data if out.file else None,
         "status": PENDING,
         "attempts": 0,
-        "next_attempt_at": now,
+        "next_attempt_at": AS_SOON_AS_POSSIBLE,
         "created_at": now,
         "idempotency_key": idempotency_key,
     }
