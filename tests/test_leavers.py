@@ -189,6 +189,7 @@ def test_retention_counts_whole_years() -> None:
     assert leavers.retention_over(date(2024, 2, 29), 3, date(2027, 2, 28))
 
 
+@pytest.mark.slow  # three `deskmate org erase` child processes
 async def test_org_erase_on_the_command_line(app: App, clock: FakeClock, tmp_path: Path) -> None:
     await leave_and_punch(app, clock)
     env = {"DATABASE_URL": app.settings.database_url, "PATH": "/usr/bin:/bin"}

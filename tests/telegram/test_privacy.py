@@ -21,6 +21,7 @@ async def desk(start_telegram: StartTelegram) -> Telegram:
     return telegram
 
 
+@pytest.mark.slow  # every command the bot has, each through the fake Bot API
 async def test_every_command_in_a_group(desk: Telegram) -> None:
     """A personal command leaves one note in the group and answers privately; the others (help, lang,
     rule, cancel) answer in the group without anybody's platform id."""
