@@ -26,10 +26,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from knowledge import evaluation
 from knowledge.index import KnowledgeIndex
 from knowledge.loader import load_paths
 from knowledge.model import Article
 from knowledge.numerals import format_ref
+from knowledge.service import off_loop
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -70,7 +72,7 @@ def time_both(
 
 def loop_lag(index: KnowledgeIndex, qs: list[str], burst: int = 50) -> tuple[float, float]:
     """(max lag ms, seconds for the burst): a 1 ms ticker's lateness while ``burst`` questions
-    run through :meth:`KnowledgeService.asearch`'s path (worker threads)."""
+    are asked at once through :meth:`KnowledgeService.asearch`'s path (the search thread)."""
 
     async def run() -> tuple[float, float]:
         lags: list[float] = []
@@ -84,7 +86,7 @@ def loop_lag(index: KnowledgeIndex, qs: list[str], burst: int = 50) -> tuple[flo
 
         task = asyncio.create_task(ticker())
         start = time.perf_counter()
-        await asyncio.gather(*(asyncio.to_thread(index.search, q, 3) for q in qs[:burst]))
+        await asyncio.gather(*(off_loop(index.search, q, 3) for q in qs[:burst]))
         took = time.perf_counter() - start
         done.set()
         await task
@@ -139,10 +141,8 @@ def startup(semantic: bool) -> str:
     return f"cold {cold[0]:.2f} s ({cold[1]:.2f} s CPU); warm {shown}"
 
 
-def quality(index: KnowledgeIndex, name: str) -> list[object]:
-    from knowledge import evaluation
-
-    rows = []
+def quality(index: KnowledgeIndex, name: str) -> list[evaluation.Scores]:
+    rows: list[evaluation.Scores] = []
     for label, path in QUALITY_SETS:
         if not path.exists():
             continue
@@ -156,8 +156,6 @@ def quality(index: KnowledgeIndex, name: str) -> list[object]:
 
 
 def main() -> int:
-    from knowledge import evaluation
-
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--articles", type=int, default=10_000, help="synthetic articles per language")
     parser.add_argument("--no-semantic", action="store_true")
@@ -199,7 +197,7 @@ def main() -> int:
             f"synthetic {lang} ({len(subset)} articles, lexical): build {build:.2f} s, "
             f"query wall p50 {w50:.2f} ms, p95 {w95:.2f} ms; CPU p95 {c95:.2f} ms"
         )
-    print(evaluation.format_table(rows))  # type: ignore[arg-type]
+    print(evaluation.format_table(rows))
     return 0
 
 
