@@ -484,7 +484,7 @@ def _corrected(base: ShiftVerdict, correction: Correction, policy: Policy) -> Sh
         facts=base.facts,
         kind=correction.kind,
         causes=(),
-        articles=base.articles,
+        articles=(),  # the correction's reason stands in for the original verdict's articles
         start=base.start,
         end=base.end,
         arrival=base.arrival,
