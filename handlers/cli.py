@@ -62,7 +62,9 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
             bar.refresh()
 
         try:
-            summary = await import_roster(app, data, path.name, "cli", progress)
+            # The command line loads rosters (past ones, test and demo data too); publishing a week to its
+            # people is the lead's upload in the chat (第二十一条, handlers.publish).
+            summary = await import_roster(app, data, path.name, "cli", progress, announce=False)
         except RosterError as exc:
             for problem in exc.problems:
                 print(terminal_safe(f"{path}: {problem_text(app, 'en', problem)}"), file=sys.stderr)
