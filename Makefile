@@ -38,7 +38,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(DEV_STAMP)
-	$(BIN)/mypy bot handlers knowledge schedules
+	$(BIN)/mypy bot handlers knowledge schedules tests bench fakes
 
 check: lint typecheck
 	$(BIN)/pytest -q -m "not slow"

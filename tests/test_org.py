@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import cast
 
 import pytest
 import sqlalchemy as sa
@@ -37,7 +38,7 @@ def with_changes(**changes: object) -> dict[str, object]:
     for path, value in changes.items():
         kind, index, field = path.split("__")
         data[kind][int(index)][field] = value
-    return data
+    return cast(dict[str, object], data)
 
 
 @pytest.mark.parametrize(

@@ -52,7 +52,7 @@ def test_empty_values_in_env_file_mean_default(monkeypatch: pytest.MonkeyPatch) 
 
 
 def test_token_is_never_shown() -> None:
-    settings = Settings(telegram_token="123:SECRET", _env_file=None)  # type: ignore[call-arg]
+    settings = Settings(telegram_token="123:SECRET", _env_file=None)  # type: ignore[call-arg,arg-type]
     assert "SECRET" not in repr(settings) and "SECRET" not in str(settings.model_dump())
 
 

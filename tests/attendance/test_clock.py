@@ -33,7 +33,7 @@ async def punch_rows(app: App) -> list[tuple[str, str, str]]:
         rows = await conn.execute(
             sa.select(punches.c.person_id, punches.c.kind, punches.c.verdict).order_by(punches.c.id)
         )
-        return [tuple(r) for r in rows]  # type: ignore[misc]
+        return [tuple(r) for r in rows]
 
 
 @pytest.mark.parametrize(

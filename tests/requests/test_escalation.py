@@ -3,6 +3,8 @@ skipping levels with the skipped levels told, acknowledge / resolve / escalate f
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import sqlalchemy as sa
 
@@ -21,7 +23,7 @@ async def on_shift(app: App) -> App:
 
 async def escalate(
     chat: Chat, person: str, description: str, emergency: bool = False
-) -> list[dict[str, object]]:
+) -> list[dict[str, Any]]:
     await chat.say(person, "/escalate")
     await chat.say(person, "press 客户刁难")
     await chat.say(person, description)

@@ -164,7 +164,7 @@ async def test_leave_and_swap_open_as_modals_and_create_the_requests(desk: Slack
     await desk.command(WANGFANG, "leave")
     view = desk.api.calls_to("views.open")[-1]["view"]
     assert [b["block_id"] for b in view["blocks"]] == ["type", "start", "end", "reason"]
-    values = {
+    values: dict[str, dict[str, Any]] = {
         "type": {"type": "static_select", "selected_option": {"value": "personal"}},
         "start": {"type": "datepicker", "selected_date": "2026-12-08"},
         "end": {"type": "datepicker", "selected_date": "2026-12-08"},
