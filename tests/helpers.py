@@ -7,8 +7,10 @@ import inspect
 import io
 import json
 from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
 from typing import Any
 
+from bot import roster_store
 from bot.adapters.console import Console, ConsoleTransport
 from bot.app import App
 from bot.clock import FakeClock
@@ -65,3 +67,21 @@ async def wait_until(
             seen = f"; {state()}" if state is not None else ""
             raise AssertionError(f"timed out after {timeout:g} s waiting for {what}{seen}")
         await asyncio.sleep(0.005)
+
+
+async def roster(app: App, rows: dict[str, str], start: date = date(2026, 12, 1)) -> None:
+    """rows: person → one letter a day from `start`: D day, E evening, - rest."""
+    codes = {"D": "day", "E": "evening", "-": None}
+    entries = [
+        (person, start + timedelta(days=i), codes[letter])
+        for person, letters in rows.items()
+        for i, letter in enumerate(letters)
+    ]
+    async with app.db.transaction() as conn:
+        await roster_store.upsert(conn, entries, app.clock.now())
+
+
+async def shift_of(app: App, person: str, day: date) -> str | None:
+    async with app.db.read() as conn:
+        entry = await roster_store.entry(conn, person, day)
+    return entry.shift_code if entry else None

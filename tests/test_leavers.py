@@ -21,8 +21,7 @@ from bot.messages import Outgoing
 from bot.outbox import UNDELIVERABLE
 from bot.schema import audit_log, outbox, people, punches, requests
 from tests.conftest import REPO, local
-from tests.helpers import Chat
-from tests.requests.test_swap import roster
+from tests.helpers import Chat, roster
 
 WANGFANG_TG = "100000101"
 WANGFANG_SLACK = "U0AGT00101"

@@ -13,8 +13,7 @@ from bot.clock import FakeClock
 from bot.messages import Incoming
 from handlers.requests import SUPERVISORS_CHAT
 from schedules.policy import policy_from_mapping
-from tests.helpers import Chat
-from tests.requests.test_swap import roster
+from tests.helpers import Chat, roster
 
 GROUP = "team-chat"
 SENT_PRIVATELY = {

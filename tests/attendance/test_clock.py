@@ -14,8 +14,7 @@ from bot.clock import FakeClock
 from bot.schema import audit_log, punches
 from bot.settings import Settings
 from tests.conftest import REPO, local
-from tests.helpers import Chat
-from tests.requests.test_swap import roster
+from tests.helpers import Chat, roster
 
 
 @pytest.fixture

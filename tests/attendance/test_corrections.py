@@ -18,8 +18,7 @@ from bot.clock import FakeClock
 from bot.schema import audit_log
 from handlers.report import attendance_report
 from tests.conftest import REPO, local
-from tests.helpers import Chat
-from tests.requests.test_swap import roster
+from tests.helpers import Chat, roster
 
 DEC1 = date(2026, 12, 1)
 CORRECTED = audit_log.c.action == "attendance.corrected"

@@ -14,8 +14,7 @@ from handlers.roster import import_roster
 from schedules.policy import RosterRules
 from schedules.publish import publish_deadlines, unrostered, week_to_announce
 from tests.conftest import SHANGHAI, local
-from tests.helpers import Chat
-from tests.requests.test_swap import roster
+from tests.helpers import Chat, roster
 
 SERVICE = ["zhanglei", "wangfang", "liuyang", "chenjing", "yangmin", "zhaoqiang"]
 

@@ -15,8 +15,7 @@ from bot.app import App
 from bot.clock import FakeClock
 from bot.messages import FileIn, Incoming
 from tests.conftest import REPO, local
-from tests.helpers import Chat
-from tests.requests.test_swap import roster
+from tests.helpers import Chat, roster
 
 
 def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:

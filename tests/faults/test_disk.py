@@ -16,8 +16,7 @@ from bot.clock import FakeClock
 from bot.db import Database, StorageUnavailable
 from bot.schema import punches
 from tests.conftest import local
-from tests.helpers import Chat
-from tests.requests.test_swap import roster
+from tests.helpers import Chat, roster
 
 
 async def _clock_in_refused(app: App, clock: FakeClock) -> list[dict[str, Any]]:

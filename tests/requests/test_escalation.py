@@ -11,8 +11,7 @@ import sqlalchemy as sa
 from bot.app import App
 from bot.clock import FakeClock
 from bot.schema import audit_log
-from tests.helpers import Chat
-from tests.requests.test_swap import roster
+from tests.helpers import Chat, roster
 
 
 @pytest.fixture

@@ -9,8 +9,7 @@ import pytest
 from bot import roster_store
 from bot.app import App
 from bot.clock import FakeClock
-from tests.helpers import Chat
-from tests.requests.test_swap import roster
+from tests.helpers import Chat, roster
 
 
 @pytest.fixture

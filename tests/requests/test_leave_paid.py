@@ -11,8 +11,7 @@ from schedules.attendance import ShiftFacts, judge_shifts
 from schedules.policy import default_policy
 from schedules.report import COLUMNS, summarise
 from tests.conftest import local
-from tests.helpers import Chat
-from tests.requests.test_swap import roster
+from tests.helpers import Chat, roster
 
 
 async def test_the_card_says_personal_leave_is_unpaid(app: App, clock: FakeClock) -> None:

@@ -3,35 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date, timedelta
+from datetime import date
 
 import pytest
 import sqlalchemy as sa
 
-from bot import roster_store
 from bot.app import App
 from bot.clock import FakeClock
 from bot.schema import audit_log, requests
 from tests.conftest import local
-from tests.helpers import Chat
-
-
-async def roster(app: App, rows: dict[str, str], start: date = date(2026, 12, 1)) -> None:
-    """rows: person → one letter a day from `start`: D day, E evening, - rest."""
-    codes = {"D": "day", "E": "evening", "-": None}
-    entries = [
-        (person, start + timedelta(days=i), codes[letter])
-        for person, letters in rows.items()
-        for i, letter in enumerate(letters)
-    ]
-    async with app.db.transaction() as conn:
-        await roster_store.upsert(conn, entries, app.clock.now())
-
-
-async def shift_of(app: App, person: str, day: date) -> str | None:
-    async with app.db.read() as conn:
-        entry = await roster_store.entry(conn, person, day)
-    return entry.shift_code if entry else None
+from tests.helpers import Chat, roster, shift_of
 
 
 @pytest.fixture

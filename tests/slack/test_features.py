@@ -12,7 +12,7 @@ from bot.app import App
 from bot.clock import FakeClock
 from bot.schema import punches
 from tests.conftest import local
-from tests.requests.test_swap import roster, shift_of
+from tests.helpers import roster, shift_of
 from tests.slack.conftest import SUPERVISORS_CHANNEL, WANGFANG, ZHANGLEI
 from tests.slack.harness import SlackDesk, dm_channel, message_buttons, message_text
 

@@ -154,7 +154,7 @@ async def test_the_console_has_no_modals(
 async def test_leave_and_swap_open_as_modals_and_create_the_requests(desk: SlackDesk, app: App) -> None:
     from datetime import date
 
-    from tests.requests.test_swap import roster
+    from tests.helpers import roster
 
     await roster(
         app,

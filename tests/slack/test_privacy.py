@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from bot.app import App
-from tests.requests.test_swap import roster
+from tests.helpers import roster
 from tests.slack.conftest import STRANGER, SUPERVISORS_CHANNEL, WANGFANG
 from tests.slack.harness import SlackDesk, dm_channel, message_buttons, message_text
 

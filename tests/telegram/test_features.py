@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from bot.schema import punches
 from fakes.telegram_api import Call
 from tests.conftest import local
-from tests.requests.test_swap import roster, shift_of
+from tests.helpers import roster, shift_of
 from tests.telegram.conftest import SUPERVISORS_CHAT, TG, StartTelegram, Telegram
 
 ROSTER = {"wangfang": "DDDD-DDDDD", "liuyang": "EE-EEEE-EE", "zhanglei": "DDDDDDDDDD"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.requests.test_swap import roster
+from tests.helpers import roster
 from tests.telegram.conftest import STRANGER, SUPERVISORS_CHAT, TG, StartTelegram, Telegram
 from tests.telegram.test_features import button, message_id_of
 
