@@ -53,7 +53,7 @@ async def deskmate_slack(tmp_path: Path, **values: str) -> asyncio.subprocess.Pr
 
 
 async def finished(process: asyncio.subprocess.Process) -> tuple[int, str]:
-    stdout, stderr = await asyncio.wait_for(process.communicate(), 60)
+    stdout, stderr = await asyncio.wait_for(process.communicate(), 180)
     assert process.returncode is not None
     return process.returncode, (stdout + stderr).decode()
 
@@ -129,7 +129,7 @@ async def test_it_serves_until_terminated(tmp_path: Path, slack_api: FakeSlackAP
     url = ""
     try:
         while not url:
-            line = (await asyncio.wait_for(process.stderr.readline(), 60)).decode()
+            line = (await asyncio.wait_for(process.stderr.readline(), 180)).decode()
             assert line, "deskmate slack exited early:\n" + "".join(seen)
             seen.append(line)
             match = re.search(r"listening on (http://\S+)", line)
@@ -178,7 +178,7 @@ async def test_socket_mode_from_the_command_line(tmp_path: Path, slack_api: Fake
     assert process.stderr is not None
     try:
         while True:
-            line = (await asyncio.wait_for(process.stderr.readline(), 60)).decode()
+            line = (await asyncio.wait_for(process.stderr.readline(), 180)).decode()
             assert line, "deskmate slack exited early"
             if "connected in Socket Mode" in line:
                 break

@@ -34,7 +34,7 @@ def environment(tmp_path: Path, **values: str) -> dict[str, str]:
 
 
 # ASYNC109: the deadline bounds the child process (communicate).
-async def run_cli(tmp_path: Path, env: dict[str, str], timeout: float = 30) -> tuple[int, str, str]:  # noqa: ASYNC109
+async def run_cli(tmp_path: Path, env: dict[str, str], timeout: float = 180) -> tuple[int, str, str]:  # noqa: ASYNC109
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
