@@ -276,6 +276,12 @@ class _LangIndex:
         )
         return [m[0] for m in matches if m[0][0] == token[0]]
 
+    def warm(self) -> None:
+        """Build the typo and sound-alike tables now (pinyin of every handbook word), while the
+        index is built in its own thread, rather than inside the first questions' searches."""
+        self._typo_masks()
+        self.homophones(["换", "班"])
+
     def homophones(self, parts: Sequence[str]) -> list[str]:
         """Handbook words read like ``parts`` (characters or Latin syllables), at most 3.
 
@@ -360,6 +366,8 @@ class KnowledgeIndex:
             by_lang.setdefault(article.lang, []).append(article)
         self._langs = {lang: _LangIndex(items, self.config) for lang, items in by_lang.items()}
         self._synonym_sounds: dict[str, list[str]] | None = None
+        for lang_index in self._langs.values():
+            lang_index.warm()
         if embedder is not None:
             directory = cache_dir or analysis.default_cache_dir()
             for lang_index in self._langs.values():
