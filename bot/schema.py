@@ -176,6 +176,29 @@ roster_entries = sa.Table(
     sa.Index("ix_roster_entries_day", "day", "shift_code"),
 )
 
+# ----- decisions over the plan (migration 0006_roster_overrides) ---------------------------------------
+
+roster_overrides = sa.Table(
+    "roster_overrides",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("request_id", sa.Integer, nullable=True),
+    sa.Column("decision", sa.String(24), nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("sets_shift", sa.Boolean, nullable=False),
+    sa.Column("shift_code", sa.String(32), nullable=True),
+    sa.Column("note", sa.String(64), nullable=True),
+    sa.Column("planned", sa.Boolean, nullable=False),
+    sa.Column("planned_code", sa.String(32), nullable=True),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("undone_at", UTCDateTime, nullable=True),
+    sa.Column("undone_by", sa.String(64), nullable=True),
+    sa.Index("ix_roster_overrides_day", "day", "person_id"),
+    sa.Index("ix_roster_overrides_request", "request_id"),
+)
+
 punches = sa.Table(
     "punches",
     metadata,

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import csv
 import io
 import sys
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +38,7 @@ async def _with_app(work: Any) -> int:
 def cmd_roster_import(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from handlers.roster import import_roster, problem_text
+    from handlers.roster import import_roster, problem_text, summary_lines
     from schedules.filelimits import ROSTER_LIMITS, FileLimitError, read_bytes
     from schedules.roster.model import RosterError
 
@@ -63,8 +62,17 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
 
         try:
             # The command line loads rosters (past ones, test and demo data too); publishing a week to its
-            # people is the lead's upload in the chat (第二十一条, handlers.publish).
-            summary = await import_roster(app, data, path.name, "cli", progress, announce=False)
+            # people is the lead's upload in the chat (第二十一条, handlers.publish). Whose next 7 days
+            # changed is still told, cell by cell.
+            summary = await import_roster(
+                app,
+                data,
+                path.name,
+                "cli",
+                progress,
+                announce=False,
+                override_decisions=args.override_decisions,
+            )
         except RosterError as exc:
             for problem in exc.problems:
                 print(terminal_safe(f"{path}: {problem_text(app, 'en', problem)}"), file=sys.stderr)
@@ -76,8 +84,8 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
             f"imported {summary.entries} entries for {summary.people} people, "
             f"{summary.first} to {summary.last}"
         )
-        for warning in summary.warnings:
-            print(terminal_safe(f"warning: {warning}"))
+        for line in summary_lines(app, "en", summary):
+            print(terminal_safe(line))
         return 0
 
     return asyncio.run(_with_app(work))
@@ -86,57 +94,58 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
 def cmd_roster_generate(args: argparse.Namespace) -> int:
     from bot import roster_store
     from handlers.common import policy
-    from schedules.cellsafe import csv_row
+    from handlers.roster import CONTEXT_DAYS, new_violations, store_plan, summary_lines, violation_text
+    from schedules.roster.export import write_roster_csv
     from schedules.roster.generator import generate_roster
+    from schedules.roster.model import RosterEntry
 
     if args.to < args.from_:
         print("--to is before --from", file=sys.stderr)
         return 2
 
     async def work(app: Any) -> int:
+        start = args.from_ - timedelta(days=CONTEXT_DAYS)
         async with app.db.read() as conn:
             members: dict[str, list[str]] = {}
             for person in await app.directory.all(conn):
                 if person.role in ("agent", "lead") and person.team and (args.team in (None, person.team)):
                     members.setdefault(person.team, []).append(person.id)
+            ids = [p for team in members.values() for p in team]
+            # the stored days before --from: runs of work days and the rest rotation continue across them
+            stored = await roster_store.between(conn, start, args.from_ - timedelta(days=1), ids)
         if not members:
             print(f"no people in team {args.team!r}", file=sys.stderr)
             return 2
+        previous = [RosterEntry(e.person_id, e.day, e.shift_code) for e in stored]
         try:
-            entries = generate_roster(members, args.from_, args.to, policy(app), seed=args.seed)
+            entries = generate_roster(
+                members, args.from_, args.to, policy(app), seed=args.seed, previous=previous
+            )
         except ValueError as exc:
             print(f"cannot make a roster: {exc}", file=sys.stderr)
             return 2
-        days = sorted({e.date for e in entries})
-        grid: dict[str, dict[date, str]] = {}
-        for e in entries:
-            grid.setdefault(e.person_id, {})[e.date] = (
-                policy(app).shift(e.shift_code).name_zh if e.shift_code else "休"
-            )
         out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(["person", *(d.isoformat() for d in days)])
-        for person_id in sorted(grid):
-            writer.writerow(csv_row([person_id, *(grid[person_id].get(d, "") for d in days)]))
+        write_roster_csv(entries, out, policy(app), people=sorted({e.person_id for e in entries}))
         if args.output:
             with open_private(args.output, "w", encoding="utf-8") as fh:
                 fh.write(out.getvalue())
         else:
             sys.stdout.write(out.getvalue())
-        if args.apply:
-            async with app.db.transaction() as conn:
-                await roster_store.upsert(
-                    conn, [(e.person_id, e.date, e.shift_code) for e in entries], app.clock.now()
-                )
-                await app.audit_in(
-                    conn,
-                    actor="cli",
-                    action="roster.generated",
-                    object_type="roster",
-                    object_id=f"{args.from_}..{args.to}",
-                    after={"entries": len(entries)},
-                )
-            print(f"stored {len(entries)} entries", file=sys.stderr)
+        if not args.apply:
+            for violation in new_violations(entries, previous, policy(app)):
+                print(f"warning: {violation_text(app, 'en', violation)}", file=sys.stderr)
+            return 0
+        summary = await store_plan(
+            app,
+            entries,
+            "cli",
+            "roster.generated",
+            f"{args.from_}..{args.to}",
+            override_decisions=args.override_decisions,
+        )
+        print(f"stored {len(entries)} entries", file=sys.stderr)
+        for line in summary_lines(app, "en", summary):
+            print(line, file=sys.stderr)
         return 0
 
     return asyncio.run(_with_app(work))
@@ -324,6 +333,11 @@ def add_commands(sub: Any) -> None:
         "import", help="validate and import a CSV or XLSX roster (grid or long form)"
     )
     importer.add_argument("file")
+    importer.add_argument(
+        "--override-decisions",
+        action="store_true",
+        help="un-apply approved decisions the new roster conflicts with (each person is told)",
+    )
     importer.set_defaults(func=cmd_roster_import)
     generator = roster.add_parser(
         "generate", help="make a six-on-one-off roster with weekly day/evening rotation"
@@ -334,6 +348,11 @@ def add_commands(sub: Any) -> None:
     generator.add_argument("--seed", type=int, default=0)
     generator.add_argument("--output", help="write the grid CSV here instead of stdout")
     generator.add_argument("--apply", action="store_true", help="also store it as the roster")
+    generator.add_argument(
+        "--override-decisions",
+        action="store_true",
+        help="with --apply: un-apply approved decisions the new roster conflicts with",
+    )
     generator.set_defaults(func=cmd_roster_generate)
 
     attendance_cmds = sub.add_parser("attendance", help="attendance records").add_subparsers(

@@ -183,20 +183,17 @@ async def _name(conn: AsyncConnection, app: App, person_id: str) -> str:
 
 
 async def mark_roster(conn: AsyncConnection, app: App, request: engine.Request, now: datetime) -> None:
-    """On approval the roster shows the leave on each day it covers."""
+    """On approval the roster people see shows the leave on each day it covers (an override per day)."""
     p = request.payload
     start, end = date.fromisoformat(p["start"]), date.fromisoformat(p["end"])
-    marked = []
-    for entry in await roster_store.between(conn, start, end, [request.requester_id]):
-        await roster_store.set_note(conn, request.requester_id, entry.day, f"leave:{p['type']}", now)
-        marked.append(entry.day.isoformat())
-    await app.audit_in(
+    days = [e.day for e in await roster_store.between(conn, start, end, [request.requester_id])]
+    await roster_store.record_decision(
         conn,
+        decision=KIND,
+        request_id=request.id,
+        cells=[roster_store.mark(request.requester_id, d, f"leave:{p['type']}") for d in days],
         actor=request.decided_by or "system",
-        action="roster.leave_marked",
-        object_type="roster",
-        object_id=f"request#{request.id}",
-        after={"days": marked},
+        now=now,
     )
 
 

@@ -70,6 +70,15 @@ async def apply_missed(conn: AsyncConnection, app: App, request: engine.Request,
         "missed_punch",
         request.decided_by or "system",
     )
+    # the punch attests this shift: a later plan that drops it shows up as a conflict, not a silent change
+    await roster_store.record_decision(
+        conn,
+        decision=MISSED,
+        request_id=request.id,
+        cells=[roster_store.set_shift(request.requester_id, day, code)],
+        actor=request.decided_by or "system",
+        now=now,
+    )
 
 
 async def missed_punch(ctx: Context) -> None:

@@ -66,13 +66,14 @@ async def remind_unpublished(app: App, t0: datetime, t1: datetime) -> None:
 
 async def announce_week(
     conn: AsyncConnection, app: App, entries: Sequence[tuple[str, date, str | None]], now: datetime
-) -> None:
+) -> set[str]:
     """Inside the import's transaction: everyone on the earliest week of `entries` that has not ended gets
     that week (shift or rest for each day it lists), in their language. The same week sent again unchanged
-    is not repeated; a corrected one is."""
+    is not repeated; a corrected one is. Returns who was sent their week."""
     monday = week_to_announce([day for _, day, _ in entries], now.astimezone(app.tz).date())
+    told: set[str] = set()
     if monday is None:
-        return
+        return told
     sunday = monday + timedelta(days=6)
     week: dict[str, list[tuple[date, str | None]]] = {}
     for person_id, day, code in entries:
@@ -94,11 +95,13 @@ async def announce_week(
             lines.append(f"{day:%m-%d} {weekday(lang, day)}  {what}")
         text = "\n".join(lines)
         digest = hashlib.sha256(text.encode()).hexdigest()[:16]
-        await app.notify(
+        if await app.notify(
             conn,
             Outgoing(text=text, to_person=person.id),
             idempotency_key=f"roster.week:{person.id}:{monday.isoformat()}:{digest}",
-        )
+        ):
+            told.add(person.id)
+    return told
 
 
 def register(app: App) -> None:

@@ -5,22 +5,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import TYPE_CHECKING, Literal
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import org, roster_store
 from bot.context import Context
-from bot.messages import FileOut
-from bot.schema import roster_entries
+from bot.messages import FileOut, Outgoing
+from bot.schema import requests, roster_entries
 from handlers import publish
-from handlers.common import parse_day, policy
+from handlers.common import cite, parse_day, policy, shift_label
 from handlers.report import attendance_report
+from schedules.policy import Policy
 from schedules.report import render_roster_png
-from schedules.roster.checks import validate_roster
+from schedules.roster.checks import RosterViolation, validate_roster
 from schedules.roster.importing import parse_roster
 from schedules.roster.model import RosterEntry, RosterError, RosterProblem
 
@@ -37,6 +39,20 @@ MIMES = {
 }
 
 
+CHANGE_DAYS = 7
+"""People are told about changes to their next seven days, today included."""
+
+
+@dataclass(frozen=True)
+class CellChange:
+    """One cell of someone's next seven days, as they saw it before and see it now."""
+
+    person_id: str
+    day: date
+    before: roster_store.StoredEntry | None
+    after: roster_store.StoredEntry | None
+
+
 @dataclass(frozen=True)
 class ImportSummary:
     people: int
@@ -44,7 +60,10 @@ class ImportSummary:
     first: date
     last: date
     by_shift: dict[str, int]
-    warnings: list[str]
+    violations: list[RosterViolation]
+    conflicts: list[roster_store.Conflict] = field(default_factory=list)
+    undone: list[roster_store.Override] = field(default_factory=list)
+    changes: dict[str, list[CellChange]] = field(default_factory=dict)
 
 
 async def import_roster(
@@ -55,6 +74,7 @@ async def import_roster(
     progress: Callable[[int, int], None] | None = None,
     *,
     announce: bool = True,
+    override_decisions: bool = False,
 ) -> ImportSummary:
     """Validate the whole file, then store it in one transaction; raises RosterError and stores nothing.
     Storing it publishes it: with `announce`, everyone on it is sent their week (`handlers.publish`)."""
@@ -65,36 +85,263 @@ async def import_roster(
     entries = await asyncio.to_thread(
         parse_roster, data, filename, set(names), policy(app), names=names, reference=today, progress=progress
     )
+    return await store_plan(
+        app,
+        entries,
+        actor,
+        "roster.imported",
+        filename[:128],
+        announce=announce,
+        override_decisions=override_decisions,
+    )
+
+
+async def store_plan(
+    app: App,
+    entries: Sequence[RosterEntry],
+    actor: str,
+    action: str,
+    object_id: str,
+    *,
+    announce: bool = False,
+    override_decisions: bool = False,
+) -> ImportSummary:
+    """Write a new plan (imported or generated) in one transaction, keeping every decision.
+
+    With ``announce`` (an import publishes the roster, 第二十一条) everyone on it is sent their week as they
+    will see it (``handlers.publish``); whoever got that week is not sent the change list as well.
+
+    Lists the decisions the new plan conflicts with (un-applies them with ``override_decisions``, telling
+    each person concerned), the rule violations it brings (with the days before it), and who sees a
+    different next seven days; those people are told once, in their language, in the same transaction.
+    """
     now = app.clock.now()
+    today = now.astimezone(app.tz).date()
+    week_end = today + timedelta(days=CHANGE_DAYS - 1)
+    first, last = min(e.date for e in entries), max(e.date for e in entries)
+    ids = sorted({e.person_id for e in entries})
     async with app.db.transaction() as conn:
-        rows = [(e.person_id, e.date, e.shift_code) for e in entries]
-        await roster_store.upsert(conn, rows, now)
+        context = await roster_store.between(
+            conn, first - timedelta(days=CONTEXT_DAYS), first - timedelta(days=1), ids
+        )
+        before = await roster_store.between(conn, today, week_end)
+        result = await roster_store.write_plan(
+            conn,
+            [(e.person_id, e.date, e.shift_code) for e in entries],
+            now,
+            override_decisions=override_decisions,
+            actor=actor,
+        )
+        after = await roster_store.between(conn, today, week_end)
+        changes = _changes(before, after)
+        announced: set[str] = set()
         if announce:
-            await publish.announce_week(conn, app, rows, now)
-        first, last = min(e.date for e in entries), max(e.date for e in entries)
+            # the week as people will see it: the new plan with the decisions still applied
+            cells = {(e.person_id, e.date) for e in entries}
+            seen = await roster_store.between(conn, first, last, ids)
+            rows = [(e.person_id, e.day, e.shift_code) for e in seen if (e.person_id, e.day) in cells]
+            announced = await publish.announce_week(conn, app, rows, now)
         await app.audit_in(
             conn,
             actor=actor,
-            action="roster.imported",
+            action=action,
             object_type="roster",
-            object_id=filename[:128],
-            after={"entries": len(entries), "from": first.isoformat(), "to": last.isoformat()},
+            object_id=object_id,
+            after={
+                "entries": len(entries),
+                "from": first.isoformat(),
+                "to": last.isoformat(),
+                "conflicts": sorted({c.key for c in result.conflicts}),
+                "undone": sorted({o.key for o in result.undone}),
+                "changed_people": sorted(changes),
+            },
         )
+        await _tell_undone(conn, app, result.undone)
+        await _tell_changes(conn, app, {p: c for p, c in changes.items() if p not in announced})
     by_shift: dict[str, int] = {}
     for e in entries:
         by_shift[e.shift_code or "rest"] = by_shift.get(e.shift_code or "rest", 0) + 1
-    try:
-        violations = validate_roster(entries, policy(app))
-    except TypeError:
-        violations = []
     return ImportSummary(
-        len({e.person_id for e in entries}),
+        len(ids),
         len(entries),
         first,
         last,
         by_shift,
-        [v.message for v in violations][:10],
+        new_violations(
+            entries, [RosterEntry(e.person_id, e.day, e.shift_code) for e in context], policy(app)
+        ),
+        result.conflicts,
+        result.undone,
+        changes,
     )
+
+
+CONTEXT_DAYS = 14
+"""Stored days before a new plan that its checks see, so a run of work days across the start is caught."""
+
+
+def new_violations(
+    entries: Sequence[RosterEntry], before: Sequence[RosterEntry], rules: Policy
+) -> list[RosterViolation]:
+    """Violations of 第二十条/第四十三条 the plan brings, counting the stored days before it.
+
+    Those already present in the stored days alone are not the new plan's doing and are left out.
+    """
+    old = {_violation_key(v) for v in validate_roster(before, rules)}
+    return [v for v in validate_roster([*before, *entries], rules) if _violation_key(v) not in old]
+
+
+def _violation_key(v: RosterViolation) -> tuple[object, ...]:
+    return (v.code, v.date, v.person_id, v.team, v.shift_code, tuple(sorted(v.params.items())))
+
+
+def _changes(
+    before: Sequence[roster_store.StoredEntry], after: Sequence[roster_store.StoredEntry]
+) -> dict[str, list[CellChange]]:
+    """Cell by cell, for people who already had a roster in the window.
+
+    Someone with no cell at all before is being rostered for the first time, not re-planned: nothing they
+    saw changed, so they are not in the list (and not told).
+    """
+    was = {(e.person_id, e.day): e for e in before}
+    now = {(e.person_id, e.day): e for e in after}
+    rostered = {person for person, _ in was}
+    changed: dict[str, list[CellChange]] = {}
+    for cell in sorted(set(was) | set(now), key=lambda c: (c[0], c[1])):
+        old, new = was.get(cell), now.get(cell)
+        if cell[0] not in rostered or _same(old, new):
+            continue
+        changed.setdefault(cell[0], []).append(CellChange(cell[0], cell[1], old, new))
+    return changed
+
+
+def _same(a: roster_store.StoredEntry | None, b: roster_store.StoredEntry | None) -> bool:
+    if a is None or b is None:
+        return a is b
+    return (a.shift_code, a.on_leave) == (b.shift_code, b.on_leave)
+
+
+def cell_text(app: App, lang: str, cell: roster_store.StoredEntry | None) -> str:
+    """白班 / rest / (on leave), or a dash for a day with no entry."""
+    if cell is None:
+        return "-"
+    text = shift_label(app, cell.shift_code, lang)
+    if cell.on_leave:
+        text += " " + app.catalog.t(lang, "shifts.on_leave")
+    return text
+
+
+def change_line(app: App, lang: str, change: CellChange) -> str:
+    return app.catalog.t(
+        lang,
+        "roster.change.line",
+        day=f"{change.day:%m-%d}",
+        before=cell_text(app, lang, change.before),
+        after=cell_text(app, lang, change.after),
+    )
+
+
+async def _tell_changes(conn: AsyncConnection, app: App, changes: dict[str, list[CellChange]]) -> None:
+    for person_id, cells in changes.items():
+        person = await app.directory.by_id(conn, person_id)
+        if person is None:
+            continue
+        lang = person.language
+        lines = [app.catalog.t(lang, "roster.change.told")]
+        lines.extend(change_line(app, lang, c) for c in cells)
+        await app.notify(conn, Outgoing(text="\n".join(lines), to_person=person.id))
+
+
+async def _tell_undone(conn: AsyncConnection, app: App, undone: Sequence[roster_store.Override]) -> None:
+    told: set[tuple[str, str]] = set()
+    requests = await _request_people(conn, [o.request_id for o in undone if o.request_id is not None])
+    for o in undone:
+        concerned = {o.person_id, *requests.get(o.request_id or -1, ())}
+        for person_id in sorted(concerned):
+            if (person_id, o.key) in told:
+                continue
+            told.add((person_id, o.key))
+            person = await app.directory.by_id(conn, person_id)
+            if person is None:
+                continue
+            await app.notify(
+                conn,
+                Outgoing(
+                    text=app.catalog.t(
+                        person.language,
+                        "roster.decision.undone",
+                        decision=app.catalog.t(person.language, f"roster.decision.{o.decision}"),
+                        id=o.request_id if o.request_id is not None else "-",
+                        day=f"{o.day:%m-%d}",
+                    ),
+                    to_person=person.id,
+                ),
+            )
+
+
+async def _request_people(conn: AsyncConnection, ids: Sequence[int]) -> dict[int, tuple[str, ...]]:
+    """Requester and colleague of each request: both are concerned when its decision is undone."""
+    if not ids:
+        return {}
+    rows = await conn.execute(
+        sa.select(requests.c.id, requests.c.requester_id, requests.c.subject_id).where(requests.c.id.in_(ids))
+    )
+    return {r.id: tuple(p for p in (r.requester_id, r.subject_id) if p) for r in rows}
+
+
+def conflict_text(app: App, lang: str, conflict: roster_store.Conflict) -> str:
+    """A decision the new plan disagrees with, for the lead who imported it."""
+    return app.catalog.t(
+        lang,
+        "roster.conflict.line",
+        decision=app.catalog.t(lang, f"roster.decision.{conflict.decision}"),
+        id=conflict.request_id if conflict.request_id is not None else "-",
+        person=conflict.person_id,
+        day=f"{conflict.day:%m-%d}",
+        was=shift_label(app, conflict.was, lang),
+        now=shift_label(app, conflict.now, lang),
+    )
+
+
+def violation_text(app: App, lang: str, violation: RosterViolation) -> str:
+    """Where (cell: person and day), what, and the article, in the reader's language."""
+    key = f"roster.violation.{violation.code}"
+    text = app.catalog.t(lang, key, **dict(violation.params)) if app.catalog.has(key) else violation.message
+    who = violation.person_id or violation.team or ""
+    return app.catalog.t(
+        lang,
+        "roster.violation.line",
+        who=who,
+        day=f"{violation.date:%m-%d}",
+        text=text,
+        article=cite(violation.article, lang),
+    )
+
+
+def summary_lines(app: App, lang: str, summary: ImportSummary, *, limit: int = 20) -> list[str]:
+    """What the lead reads after an import or generation: changes, conflicts, undone decisions, warnings."""
+    lines: list[str] = []
+    if summary.changes:
+        lines.append(app.catalog.t(lang, "roster.summary.changes", count=len(summary.changes)))
+        for person_id, cells in sorted(summary.changes.items()):
+            shown = "; ".join(change_line(app, lang, c) for c in cells)
+            lines.append(f"  {person_id}: {shown}")
+    else:
+        lines.append(app.catalog.t(lang, "roster.summary.no_changes"))
+    if summary.undone:
+        keys = sorted({(o.decision, o.request_id or 0) for o in summary.undone})
+        lines.append(app.catalog.t(lang, "roster.summary.undone", count=len(keys)))
+    elif summary.conflicts:
+        lines.append(app.catalog.t(lang, "roster.summary.conflicts", count=len(summary.conflicts)))
+    lines.extend("  " + conflict_text(app, lang, c) for c in summary.conflicts[:limit])
+    if summary.violations:
+        lines.append(app.catalog.t(lang, "roster.upload.warnings"))
+        lines.extend("  " + violation_text(app, lang, v) for v in summary.violations[:limit])
+        if len(summary.violations) > limit:
+            lines.append(
+                "  " + app.catalog.t(lang, "roster.upload.more", count=len(summary.violations) - limit)
+            )
+    return lines
 
 
 def problem_text(app: App, lang: str, problem: RosterProblem) -> str:
@@ -167,8 +414,7 @@ def register(app: App) -> None:
             last=f"{summary.last:%m-%d}",
             shifts=shifts,
         )
-        if summary.warnings:
-            text += "\n" + ctx.t("roster.upload.warnings") + "\n" + "\n".join(summary.warnings)
+        text += "\n" + "\n".join(summary_lines(ctx.app, ctx.lang, summary))
         await ctx.reply(text)
 
     @router.command(

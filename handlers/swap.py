@@ -364,7 +364,7 @@ async def colleague_answer(ctx: Context, payload: dict[str, Any], accept: bool) 
 
 
 async def apply_swap(conn: AsyncConnection, app: App, request: engine.Request, now: datetime) -> None:
-    """On approval: both roster entries change in the decision's transaction, with an audit row."""
+    """On approval: both people's cells change as overrides of the plan, in the decision's transaction."""
     p = request.payload
     day = _day(p["day"])
     their_day = _day(p["their_day"]) if p.get("their_day") else None
@@ -373,18 +373,14 @@ async def apply_swap(conn: AsyncConnection, app: App, request: engine.Request, n
     current = await roster_store.between(conn, span[0], span[-1], [request.requester_id, request.subject_id])
     entries = {(e.person_id, e.day): e.shift_code for e in current}
     changes = _changes(request.kind, request.requester_id, request.subject_id, day, their_day, entries)
-    before = {f"{p_}@{d}": entries.get((p_, d)) for (p_, d) in changes}
-    await roster_store.upsert(
-        conn, [(p_, d, code) for (p_, d), code in changes.items()], now, note=f"{request.kind}#{request.id}"
-    )
-    await app.audit_in(
+    note = f"{request.kind}#{request.id}"
+    await roster_store.record_decision(
         conn,
+        decision=request.kind,
+        request_id=request.id,
+        cells=[roster_store.set_shift(p_, d, code, note) for (p_, d), code in changes.items()],
         actor=request.decided_by or "system",
-        action="roster.changed",
-        object_id=f"request#{request.id}",
-        object_type="roster",
-        before=before,
-        after={f"{p_}@{d}": code for (p_, d), code in changes.items()},
+        now=now,
     )
 
 
