@@ -21,7 +21,8 @@ from bot.app import App
 from bot.clock import FakeClock
 from bot.db import Database
 from bot.schema import audit_log, outbox, roster_entries, roster_overrides
-from handlers.roster import import_roster
+from handlers.roster import import_roster, store_plan
+from schedules.roster.model import RosterEntry
 from tests.conftest import local
 
 PEOPLE = ("a", "b", "c")
@@ -226,11 +227,18 @@ async def test_same_file_twice_changes_nothing_and_tells_nobody(app: App) -> Non
     assert summary.changes == {} and summary.conflicts == [] and after == before
 
 
+async def messages_to(app: App, person: str) -> list[str]:
+    async with app.db.read() as conn:
+        rows = (await conn.execute(sa.select(outbox.c.payload).where(outbox.c.to_person == person))).scalars()
+        return [str(r["text"]) for r in rows]
+
+
 @pytest.mark.parametrize("lang", ["zh-CN", "en"])
 async def test_changed_days_are_listed_and_told_once_in_the_persons_language(app: App, lang: str) -> None:
     async with app.db.transaction() as conn:
         await conn.execute(sa.text("UPDATE people SET language = :l WHERE id = 'wangfang'"), {"l": lang})
     await import_roster(app, CSV_PLAN.encode(), "plan.csv", "zhanglei")
+    before = await messages_to(app, "wangfang")
     changed = "person,2026-12-01,2026-12-02\nwangfang,白,晚\nliuyang,晚,晚\n"
     summary = await import_roster(app, changed.encode(), "plan2.csv", "zhanglei")
     assert list(summary.changes) == ["wangfang"]
@@ -240,8 +248,91 @@ async def test_changed_days_are_listed_and_told_once_in_the_persons_language(app
         "day",
         "evening",
     )
-    async with app.db.read() as conn:
-        rows = (await conn.execute(sa.select(outbox.c.payload))).scalars().all()
-    told = [str(r["text"]) for r in rows if "12-02" in str(r["text"])]
-    wanted = "12-02 day → evening" if lang == "en" else "12-02 白班 → 晚班"
-    assert len(told) == 1 and wanted in told[0]
+    # one message (the corrected week the import publishes), whose 12-02 line is the evening shift
+    [told] = (await messages_to(app, "wangfang"))[len(before) :]
+    line = next(x for x in told.splitlines() if x.startswith("12-02"))
+    assert ("evening" if lang == "en" else "晚班") in line
+    assert await messages_to(app, "liuyang") == (await messages_to(app, "liuyang"))[:1]  # unchanged: once
+
+
+async def test_generated_plans_tell_the_changes_cell_by_cell(app: App) -> None:
+    await import_roster(app, CSV_PLAN.encode(), "plan.csv", "zhanglei")
+    before = await messages_to(app, "wangfang")
+    plan = [
+        RosterEntry("wangfang", date(2026, 12, 1), "day"),
+        RosterEntry("wangfang", date(2026, 12, 2), None),
+    ]
+    summary = await store_plan(app, plan, "cli", "roster.generated", "test")
+    assert [(c.day, c.after and c.after.shift_code) for c in summary.changes["wangfang"]] == [
+        (date(2026, 12, 2), None)
+    ]
+    [told] = (await messages_to(app, "wangfang"))[len(before) :]
+    assert told == "你未来 7 天的排班有变动：\n12-02 白班 → 休"
+
+
+# ----- the generator sees the whole roster; imports and generation warn -------------------------------------
+GENERATE_DATES = ("--from", "2026-12-01", "--to", "2026-12-14")
+
+
+def test_generate_continues_from_the_stored_days_before_from(tmp_path: Path) -> None:
+    """Two of the service team worked 11-25..11-30 (six days): neither may work 12-01 (第四十三条)."""
+    import subprocess
+    import sys
+
+    from schedules.policy import load_policy
+    from schedules.roster.checks import validate_roster
+    from schedules.roster.importing import parse_roster
+    from tests.conftest import REPO
+
+    days = [date(2026, 11, 25) + timedelta(days=i) for i in range(6)]
+    lines = ["person," + ",".join(d.isoformat() for d in days)]
+    for person in ("wangfang", "liuyang"):
+        lines.append(person + ",白,白,白,白,白,白")
+    for person in ("chenjing", "zhanglei", "yangmin", "zhaoqiang"):
+        lines.append(person + ",晚,晚,晚,晚,晚,休")
+    before = tmp_path / "before.csv"
+    before.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'g.db'}",
+        "ORG_FILE": str(REPO / "examples/org.yaml"),
+        "POLICY_FILE": str(REPO / "examples/policy.yaml"),
+        "PATH": "/usr/bin:/bin",
+        "KB_SEMANTIC": "false",
+    }
+    run = {"capture_output": True, "text": True, "env": env, "cwd": REPO, "check": True, "timeout": 300}
+    subprocess.run([sys.executable, "-m", "bot.cli", "roster", "import", str(before)], **run)  # type: ignore[call-overload]
+    made = subprocess.run(  # type: ignore[call-overload]
+        [*[sys.executable, "-m", "bot.cli", "roster", "generate", "--team", "service"], *GENERATE_DATES],
+        **run,
+    )
+    policy = load_policy(REPO / "examples/policy.yaml")
+    ids = ["wangfang", "liuyang", "chenjing", "zhanglei", "yangmin", "zhaoqiang"]
+    planned = parse_roster(made.stdout.encode(), "g.csv", ids, policy)
+    stored = parse_roster(before.read_bytes(), "before.csv", ids, policy)
+    assert {e.shift_code for e in planned if e.date == date(2026, 12, 1) and e.person_id in ids[:2]} == {None}
+    runs = [v for v in validate_roster([*stored, *planned], policy) if v.code == "consecutive_days"]
+    assert runs == []
+    assert "warning:" not in made.stderr
+
+
+async def test_an_import_warns_about_a_run_across_its_start_with_person_day_and_article(app: App) -> None:
+    week = [date(2026, 11, 25) + timedelta(days=i) for i in range(6)]
+    first = "person," + ",".join(d.isoformat() for d in week) + "\nwangfang,白,白,白,白,白,白\n"
+    summary = await import_roster(app, first.encode(), "a.csv", "zhanglei")
+    assert summary.violations == []
+    second = "person,2026-12-01,2026-12-02\nwangfang,白,白\n"
+    summary = await import_roster(app, second.encode(), "b.csv", "zhanglei")
+    [run] = summary.violations
+    assert (run.code, run.person_id, run.date, run.article.zh) == (
+        "consecutive_days",
+        "wangfang",
+        date(2026, 11, 25),
+        "第四十三条",
+    )
+    assert run.params["days"] == "8"
+    from handlers.roster import violation_text
+
+    assert (
+        violation_text(app, "zh-CN", run)
+        == "wangfang 11-25：从 2026-11-25 起连续上班 8 天（最多 6 天）（第四十三条）"
+    )
