@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import io
 import sys
-from datetime import date, timedelta
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -92,35 +92,20 @@ def cmd_roster_import(args: argparse.Namespace) -> int:
 
 
 def cmd_roster_generate(args: argparse.Namespace) -> int:
-    from bot import roster_store
     from handlers.common import policy
-    from handlers.roster import CONTEXT_DAYS, new_violations, store_plan, summary_lines, violation_text
+    from handlers.roster import new_violations, plan_roster, store_plan, summary_lines, violation_text
     from schedules.roster.export import write_roster_csv
-    from schedules.roster.generator import generate_roster
-    from schedules.roster.model import RosterEntry
 
     if args.to < args.from_:
         print("--to is before --from", file=sys.stderr)
         return 2
 
     async def work(app: Any) -> int:
-        start = args.from_ - timedelta(days=CONTEXT_DAYS)
-        async with app.db.read() as conn:
-            members: dict[str, list[str]] = {}
-            for person in await app.directory.all(conn):
-                if person.role in ("agent", "lead") and person.team and (args.team in (None, person.team)):
-                    members.setdefault(person.team, []).append(person.id)
-            ids = [p for team in members.values() for p in team]
-            # the stored days before --from: runs of work days and the rest rotation continue across them
-            stored = await roster_store.between(conn, start, args.from_ - timedelta(days=1), ids)
-        if not members:
+        try:
+            entries, previous = await plan_roster(app, args.from_, args.to, args.team, seed=args.seed)
+        except LookupError:
             print(f"no people in team {args.team!r}", file=sys.stderr)
             return 2
-        previous = [RosterEntry(e.person_id, e.day, e.shift_code) for e in stored]
-        try:
-            entries = generate_roster(
-                members, args.from_, args.to, policy(app), seed=args.seed, previous=previous
-            )
         except ValueError as exc:
             print(f"cannot make a roster: {exc}", file=sys.stderr)
             return 2

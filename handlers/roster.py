@@ -23,6 +23,7 @@ from handlers.report import attendance_report
 from schedules.policy import Policy
 from schedules.report import render_roster_png
 from schedules.roster.checks import RosterViolation, validate_roster
+from schedules.roster.generator import generate_roster
 from schedules.roster.importing import parse_roster
 from schedules.roster.model import RosterEntry, RosterError, RosterProblem
 
@@ -366,6 +367,30 @@ async def roster_picture(app: App, week: date, team: str | None) -> bytes:
     return await asyncio.to_thread(
         render_roster_png, entries, monday, names, policy=policy(app), people=order
     )
+
+
+async def plan_roster(
+    app: App, start: date, end: date, team: str | None, *, seed: int = 0
+) -> tuple[list[RosterEntry], list[RosterEntry]]:
+    """A 做六休一 plan for ``start``..``end`` that continues the stored days before ``start``.
+
+    Returns (plan, the stored days it continues from). The generator sees those days, so runs of work
+    days and the rest rotation carry across the start (第二十条, 第四十三条). Raises LookupError when the
+    team has nobody, ValueError (RosterGenerationError) when no plan meets the rules.
+    """
+    async with app.db.read() as conn:
+        members: dict[str, list[str]] = {}
+        for person in await app.directory.all(conn):
+            if person.role in ("agent", "lead") and person.team and team in (None, person.team):
+                members.setdefault(person.team, []).append(person.id)
+        ids = [p for people in members.values() for p in people]
+        stored = await roster_store.between(
+            conn, start - timedelta(days=CONTEXT_DAYS), start - timedelta(days=1), ids
+        )
+    if not members:
+        raise LookupError(team)
+    previous = [RosterEntry(e.person_id, e.day, e.shift_code) for e in stored]
+    return generate_roster(members, start, end, policy(app), seed=seed, previous=previous), previous
 
 
 async def import_roster_if_empty(app: App) -> None:

@@ -7,6 +7,8 @@ to it in the order they were decided (a swap or give-away changes the shift, a l
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -336,3 +338,68 @@ async def test_an_import_warns_about_a_run_across_its_start_with_person_day_and_
         violation_text(app, "zh-CN", run)
         == "wangfang 11-25：从 2026-11-25 起连续上班 8 天（最多 6 天）（第四十三条）"
     )
+
+
+# ----- as a user meets it: console script lines on the fake clock -------------------------------------------
+async def test_decisions_survive_reimport_and_generate_in_the_console(app: App, clock: FakeClock) -> None:
+    """王芳 works evening 12-04 and 陈静 day; they swap (approved by 张磊), and 王芳's 事假 on 12-08 is
+    approved. A re-import of examples/roster.csv and a generated plan leave both decisions in force:
+    /shifts, /onduty, the reminders and the report all follow them."""
+    from handlers.report import attendance_report
+    from handlers.roster import plan_roster
+    from tests.conftest import REPO
+    from tests.helpers import Chat
+
+    example = (REPO / "examples" / "roster.csv").read_bytes()
+    await import_roster(app, example, "roster.csv", "zhanglei")
+    chat = Chat(app, clock)
+    for line in [
+        "clock: 2026-12-01 10:00",
+        "wangfang: /leave 事假 12-08 12-08 体检",
+        "zhanglei: press 批准",
+        "wangfang: /swap 12-04 chenjing 12-04",
+        "chenjing: press 1",
+        "zhanglei: press 1",
+    ]:
+        await chat.line(line)
+    assert sum(m["to"] == "wangfang" and "已批准" in m["text"] for m in chat.sent) == 2
+
+    again = await import_roster(app, example, "roster.csv", "zhanglei")
+    assert again.conflicts == [] and again.changes == {}
+    plan, _ = await plan_roster(app, date(2026, 12, 1), date(2026, 12, 13), "service")
+    generated = await store_plan(app, plan, "cli", "roster.generated", "test")
+    # the new plan puts 王芳 on days on 12-04: the swap was decided against her evening shift, so it is listed
+    assert ("swap#2", "wangfang", "evening") in [(c.key, c.person_id, c.was) for c in generated.conflicts]
+    assert generated.undone == []
+
+    start = len(chat.sent)
+    for line in [
+        "clock: 2026-12-04 08:00",
+        "clock: 2026-12-04 08:50",
+        "wangfang: /shifts",
+        "chenjing: /shifts",
+    ]:
+        await chat.line(line)
+    morning = chat.sent[start:]
+    # the day-shift reminder goes to 王芳, who took the day shift, and not to 陈静, who gave it away
+    assert any(m["to"] == "wangfang" and m["text"].startswith("⏰ 王芳") for m in morning)
+    assert not any(m["to"] == "chenjing" and m["text"].startswith("⏰") for m in morning)
+    mine = next(m["text"] for m in morning if m["to"] == "wangfang" and m["text"].startswith("我未来7天"))
+    assert "12-04 周五  白班 09:00–18:00" in mine
+    assert next(line for line in mine.splitlines() if line.startswith("12-08")).endswith("（请假）")
+    hers = next(m["text"] for m in morning if m["to"] == "chenjing" and m["text"].startswith("My shifts"))
+    assert "12-04 Fri  evening 14:00–23:00" in hers
+    await chat.line("clock: 2026-12-04 10:00")
+    [on_duty] = await chat.say("zhanglei", "/onduty")
+    assert "王芳（白班）" in on_duty["text"] and "陈静（白班）" not in on_duty["text"]
+    await chat.line("clock: 2026-12-08 10:00")
+    [on_duty] = await chat.say("zhanglei", "/onduty")
+    assert next(line for line in on_duty["text"].splitlines() if "王芳" in line).endswith("🌴 请假")
+
+    report = await attendance_report(
+        app, date(2026, 12, 4), date(2026, 12, 8), "service", "csv", "zh-CN", detail=True
+    )
+    rows = {(r[0], r[3]): r for r in csv.reader(io.StringIO(report.decode("utf-8-sig")))}
+    assert rows[("wangfang", "2026-12-04")][4] == "白班"
+    assert rows[("chenjing", "2026-12-04")][4] == "晚班"
+    assert rows[("wangfang", "2026-12-08")][7] == "请假"
