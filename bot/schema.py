@@ -176,7 +176,7 @@ roster_entries = sa.Table(
     sa.Index("ix_roster_entries_day", "day", "shift_code"),
 )
 
-# ----- decisions over the plan (migration 0006_roster_overrides) ---------------------------------------
+# ----- decisions over the plan (migration 0007_roster_overrides) ---------------------------------------
 
 roster_overrides = sa.Table(
     "roster_overrides",

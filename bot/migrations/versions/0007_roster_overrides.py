@@ -4,8 +4,8 @@ Before this revision a decision was written into the plan's cell itself (a swapp
 ``leave:…`` note), so a re-import undid it. Those marks move here: every noted cell becomes an override
 of the value it shows now, and the plan's note is cleared.
 
-Revision ID: 0006_roster_overrides
-Revises: 0005_leavers
+Revision ID: 0007_roster_overrides
+Revises: 0006_corrections
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from alembic import op
 
 from bot.schema import UTCDateTime
 
-revision = "0006_roster_overrides"
-down_revision = "0005_leavers"
+revision = "0007_roster_overrides"
+down_revision = "0006_corrections"
 branch_labels = None
 depends_on = None
 
