@@ -10,7 +10,6 @@ import importlib
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -21,15 +20,15 @@ from bot import audit, buttons, housekeeping, migrate, org
 from bot.clock import Clock, SystemClock
 from bot.context import Context
 from bot.conversations import Conversations
-from bot.db import Database, StorageUnavailable, insert_or_ignore
+from bot.db import Database, storage_failure
 from bot.i18n import Catalog, default_catalog, normalise_language
+from bot.inbox import Inbox, Row
 from bot.messages import Incoming, Outgoing, Person
 from bot.metrics import Metrics
 from bot.outbox import Dispatcher, Transport, enqueue
 from bot.ratelimit import RateLimiter
 from bot.router import Router, allowed, answered_privately
 from bot.scheduler import Ticks
-from bot.schema import processed_updates
 from bot.settings import Settings
 
 MAX_ID_LENGTH = 64  # people, chats and senders are String(64) in bot/schema.py
@@ -53,10 +52,6 @@ FEATURES = (
     "handlers.blocked",
 )
 MAX_TEXT = 4096
-
-
-class AlreadyHandled(Exception):
-    """The platform delivered this update before, and it was handled then: drop it, say nothing."""
 
 
 def error_code() -> str:
@@ -84,6 +79,10 @@ class App:
         self.dispatcher: Dispatcher | None = None
         self.metrics = Metrics()
         self.direct_sender: Transport | None = None
+        # Every platform's way in: adapters store updates here and register how their rows are handled.
+        self.inbox = Inbox(self.db, self.clock, claim_seconds=settings.inbox_claim_seconds)
+        self.inbox.on_parked = self._tell_parked
+        self.inbox.metrics = self.metrics
         housekeeping.register(self)
         for name in features:
             importlib.import_module(name).register(self)
@@ -117,6 +116,7 @@ class App:
     def attach(self, transport: Transport, *, limiter: RateLimiter | None = None) -> Dispatcher:
         """Connect a platform: the outbox delivers through it."""
         self.direct_sender = transport
+        self.inbox.db = self.db  # the database may have been swapped since (tests of a failing disk)
         self.dispatcher = Dispatcher(
             self.db,
             self.clock,
@@ -128,32 +128,14 @@ class App:
             claim_seconds=self.settings.outbox_claim_seconds,
         )
         self.dispatcher.metrics = self.metrics
+        # A commit that stored messages to send wakes the sender at once (not at its next idle tick).
+        self.db.on_enqueued_commit.append(self.dispatcher.wakeup.set)
         return self.dispatcher
 
     async def close(self) -> None:
         await self.db.dispose()
 
     # ----- incoming ---------------------------------------------------------------------------
-    async def first_time(self, platform: str, update_id: str) -> bool:
-        """True the first time an update id is seen; platforms redeliver, we act once."""
-        async with self.db.transaction() as conn:
-            return await self._record_update(conn, platform, update_id)
-
-    def update_recorder(self, platform: str, update_id: str) -> Callable[[AsyncConnection], Awaitable[None]]:
-        """For `db.first_write`: records the update id with the update's first effect, or raises
-        AlreadyHandled (rolling that transaction back) when it was recorded before."""
-
-        async def record(conn: AsyncConnection) -> None:
-            if not await self._record_update(conn, platform, update_id):
-                raise AlreadyHandled(f"{platform} update {update_id}")
-
-        return record
-
-    async def _record_update(self, conn: AsyncConnection, platform: str, update_id: str) -> bool:
-        values = {"platform": platform, "update_id": update_id, "at": self.clock.now()}
-        result = await conn.execute(insert_or_ignore(conn, processed_updates, values))
-        return bool(result.rowcount)
-
     async def resolve_person(self, platform: str, user_id: str) -> Person | None:
         async with self.db.read() as conn:
             if platform == "console":
@@ -161,7 +143,15 @@ class App:
             return await self.directory.by_platform(conn, platform, user_id)
 
     async def handle(self, incoming: Incoming) -> None:
-        """Route one incoming message; any failure becomes a short apology with an error code."""
+        """Route one incoming message; any failure becomes a short apology with an error code.
+        (Platforms go through the inbox, which calls `process` and decides about failures itself.)"""
+        try:
+            await self.process(incoming)
+        except Exception as exc:
+            await self.apologise(incoming, exc)
+
+    async def process(self, incoming: Incoming) -> None:
+        """Route one incoming message; a failure propagates (the inbox retries or parks the update)."""
         if len(incoming.chat_id) > MAX_ID_LENGTH or len(incoming.sender_id) > MAX_ID_LENGTH:
             # No reply can be addressed to a chat id the store cannot hold: refused here, on one line.
             log.warning(
@@ -178,24 +168,47 @@ class App:
         started = time.perf_counter()
         try:
             await self._dispatch(ctx)
-        except AlreadyHandled:
-            pass  # a redelivered update: the adapter that recorded it says so
-        except Exception as exc:
-            code = error_code()
-            storage = isinstance(exc, StorageUnavailable)
-            self.metrics.errors.labels("storage" if storage else "handler").inc()
-            log.exception("[%s] handling a message from %s failed", code, incoming.person.id)
-            text = ctx.t("error.storage" if storage else "error.internal", code=code)
-            await self._send_error(ctx.answer(text))
         finally:
             self.metrics.handler_seconds.observe(time.perf_counter() - started)
+
+    def failure_text(self, person: Person | None, language_hint: str | None, exc: BaseException) -> str:
+        """The apology for a failed update, with an error code that is logged beside the traceback."""
+        code = error_code()
+        storage = storage_failure(exc)
+        self.metrics.errors.labels("storage" if storage else "handler").inc()
+        who = person.id if person is not None else "an unregistered sender"
+        log.error("[%s] handling a message from %s failed", code, who, exc_info=exc)
+        language = (
+            person.language if person else normalise_language(language_hint, self.settings.default_language)
+        )
+        return self.catalog.t(language, "error.storage" if storage else "error.internal", code=code)
+
+    async def apologise(self, incoming: Incoming, exc: BaseException) -> None:
+        text = self.failure_text(incoming.person, incoming.locale_hint, exc)
+        if incoming.person is not None:
+            out = Context(self, incoming, incoming.person).answer(text)
+        else:
+            out = Outgoing(text=text, to_chat=incoming.chat_id)
+        await self._send_error(out)
+
+    async def _tell_parked(self, conn: AsyncConnection, row: Row, exc: BaseException) -> None:
+        """An update that could not be handled: its sender hears that it did not go through."""
+        if row.platform == "console":
+            person = await self.directory.by_id(conn, row.sender_id)
+        else:
+            person = await self.directory.by_platform(conn, row.platform, row.sender_id)
+        text = self.failure_text(person, row.payload.get("_language"), exc)
+        private = bool(row.payload.get("_private", True))
+        if person is not None and private:
+            out = Outgoing(text=text, to_person=person.id)
+        else:
+            out = Outgoing(text=text, to_chat=row.chat_id)
+        await enqueue(conn, out, self.clock.now())
 
     async def _send_error(self, out: Outgoing) -> None:
         try:
             async with self.db.transaction() as conn:
                 await enqueue(conn, out, self.clock.now())
-        except AlreadyHandled:
-            return
         except Exception:
             # The database itself is failing: tell the user directly rather than stay silent.
             log.exception("could not queue an error reply; sending it directly")
@@ -236,8 +249,6 @@ class App:
                 )
                 if out is not None:
                     await enqueue(conn, out, now)
-        except AlreadyHandled:
-            return
         except Exception:
             log.exception("could not answer an unregistered sender")
 
@@ -320,12 +331,7 @@ class App:
         self, conn: AsyncConnection, out: Outgoing, *, idempotency_key: str | None = None
     ) -> bool:
         """Queue a message from scheduled work or another person's action, inside `conn`."""
-        queued = await enqueue(conn, out, self.clock.now(), idempotency_key=idempotency_key)
-        if queued and self.dispatcher is not None:
-            # Wake the live worker now rather than at its next idle tick; on SQLite its claim waits for
-            # this transaction's write lock, so it sees the row once committed.
-            self.dispatcher.wakeup.set()
-        return queued
+        return await enqueue(conn, out, self.clock.now(), idempotency_key=idempotency_key)
 
     async def run_due(self, now: datetime | None = None) -> None:
         await self.ticks.run_due(self, now or self.clock.now())

@@ -205,6 +205,57 @@ def cmd_org_list(args: argparse.Namespace) -> int:
     return run(_org_list(settings, args.json))
 
 
+# ----- inbox ---------------------------------------------------------------------------------------
+async def _inbox(args: argparse.Namespace, settings: Settings) -> int:
+    from bot import inbox, migrate
+    from bot.clock import SystemClock
+    from bot.db import Database
+
+    db = Database(settings.database_url)
+    try:
+        await migrate.upgrade(db)
+        if args.inbox_command == "list":
+            state = None if args.state == "all" else args.state
+            rows = await inbox.listing(db, state, limit=args.limit)
+            if args.json:
+                listed = [
+                    {
+                        "id": r.id,
+                        "platform": r.platform,
+                        "sender": r.sender_id,
+                        "state": r.state,
+                        "attempts": r.attempts,
+                        "received_at": r.received_at.isoformat(),
+                        "error": r.error,
+                        "summary": r.summary,
+                    }
+                    for r in rows
+                ]
+                print(json_line(listed))
+            else:
+                for r in rows:
+                    when = r.received_at.isoformat(timespec="seconds")
+                    sender = terminal_safe(r.sender_id)
+                    print(f"{r.id:>8} {r.platform:<9} {sender:<14} {r.state:<8} {r.attempts:>2} {when}")
+                    if r.error:
+                        print(f"         {terminal_safe(r.error)}")
+                if not rows:
+                    print("no rows")
+            return 0
+        changed = await inbox.operate(db, args.ids, args.inbox_command, actor="cli", now=SystemClock().now())
+    finally:
+        await db.dispose()
+    verb = "back in line" if args.inbox_command == "retry" else "discarded"
+    print(f"{changed} of {len(args.ids)} parked rows {verb}")
+    return 0 if changed == len(args.ids) else 1
+
+
+def cmd_inbox(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    _setup_logging(settings, quiet=True)
+    return run(_inbox(args, settings))
+
+
 # ----- parser ----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -237,6 +288,21 @@ def build_parser() -> argparse.ArgumentParser:
     org_list = org_parser.add_parser("list", help="list the people")
     org_list.add_argument("--json", action="store_true")
     org_list.set_defaults(func=cmd_org_list)
+
+    inbox_parser = sub.add_parser("inbox", help="updates received: list, retry or discard parked ones")
+    inbox_sub = inbox_parser.add_subparsers(dest="inbox_command", required=True)
+    inbox_list = inbox_sub.add_parser("list", help="list inbox rows (parked ones unless --state says)")
+    inbox_list.add_argument("--state", choices=("parked", "pending", "done", "all"), default="parked")
+    inbox_list.add_argument("--limit", type=int, default=100)
+    inbox_list.add_argument("--json", action="store_true")
+    inbox_list.set_defaults(func=cmd_inbox)
+    for action, text in (
+        ("retry", "put parked rows back in line (their attempts start over)"),
+        ("discard", "give up on parked rows (marked done, unhandled, audited)"),
+    ):
+        parser_for = inbox_sub.add_parser(action, help=text)
+        parser_for.add_argument("ids", nargs="+", type=int, metavar="ID")
+        parser_for.set_defaults(func=cmd_inbox)
 
     for name in COMMAND_MODULES:
         try:

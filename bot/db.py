@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,15 +54,22 @@ def _unavailable(exc: BaseException) -> bool:
 
 
 def storage_failure(exc: BaseException) -> bool:
-    """True when ``exc``, or the driver error it wraps, says the database cannot be used now."""
+    """True when ``exc``, the driver error it wraps, or the error it was raised while handling, says the
+    database cannot be used now. (SQLite rolls a whole transaction back on a full disk; a savepoint
+    rolled back after that fails with "no such savepoint", raised while handling the real cause.)"""
     seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
+    waiting: list[BaseException] = [exc]
+    while waiting:
+        current = waiting.pop()
+        if id(current) in seen:
+            continue
         seen.add(id(current))
-        if _unavailable(current):
+        if isinstance(current, StorageUnavailable) or _unavailable(current):
             return True
         orig = getattr(current, "orig", None)
-        current = orig if isinstance(orig, BaseException) else current.__cause__
+        for linked in (orig, current.__cause__, current.__context__):
+            if isinstance(linked, BaseException):
+                waiting.append(linked)
     return False
 
 
@@ -101,32 +108,24 @@ def greatest(conn: AsyncConnection, *values: Any) -> sa.ColumnElement[Any]:
     return sa.func.greatest(*values) if conn.dialect.name == "postgresql" else sa.func.max(*values)
 
 
+ENQUEUED = "deskmate.enqueued"  # set in a connection's info when a message to send was stored in it
+
+
+def mark_enqueued(conn: AsyncConnection) -> None:
+    """Called by the outbox when it stores a message: committing `conn` then wakes the senders."""
+    conn.info[ENQUEUED] = True
+
+
 @dataclass
-class FirstWrite:
-    """Work committed with the first write transaction of the task that set it (see `first_write`)."""
+class _Unit:
+    """The open unit of work of one task (see `Database.unit`)."""
 
-    run: Callable[[AsyncConnection], Awaitable[None]]
-    done: bool = False
-    failed: BaseException | None = None
-
-
-_first_write: ContextVar[FirstWrite | None] = ContextVar("first_write", default=None)
+    conn: AsyncConnection
+    task: asyncio.Task[Any] | None
+    open: bool = True
 
 
-@contextmanager
-def first_write(run: Callable[[AsyncConnection], Awaitable[None]]) -> Iterator[FirstWrite]:
-    """Run `run` inside the next write transaction this task opens, and only that one.
-
-    An adapter records an update id this way: it commits with the update's first effect (the punch and
-    its reply), so a crash cannot leave an update marked as handled but not handled, and handling costs
-    one transaction instead of two. A transaction that fails leaves it for the next one.
-    """
-    pending = FirstWrite(run)
-    token = _first_write.set(pending)
-    try:
-        yield pending
-    finally:
-        _first_write.reset(token)
+_unit: ContextVar[_Unit | None] = ContextVar("deskmate_unit", default=None)
 
 
 def _prepare_sqlite_file(url: str) -> None:
@@ -194,6 +193,8 @@ class Database:
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         self._write_lock = asyncio.Lock() if self.is_sqlite else None
         event.listen(self.engine.sync_engine, "before_cursor_execute", _storable_parameters, retval=True)
+        # Called after a commit that stored outgoing messages (the outbox worker's wake-up).
+        self.on_enqueued_commit: list[Callable[[], None]] = []
         if self.is_sqlite:
             self._install_sqlite_hooks()
 
@@ -216,25 +217,63 @@ class Database:
             mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
             connection.exec_driver_sql(f"BEGIN {mode}")
 
+    def _joined(self) -> AsyncConnection | None:
+        """The unit of work this task has open, if any: its transactions and reads join it."""
+        unit = _unit.get()
+        if unit is None or not unit.open or unit.task is not asyncio.current_task():
+            return None  # none, or one inherited by a task started inside it (it must not share it)
+        return unit.conn
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncConnection]:
-        """A write transaction: committed on exit, rolled back on error."""
-        pending = _first_write.get()
-        if pending is not None and pending.done:
-            pending = None
+        """A write transaction: committed on exit, rolled back on error. Inside a unit of work it is a
+        savepoint of the unit's transaction (rolled back alone, committed with the unit)."""
+        joined = self._joined()
         try:
-            async with self._writing(), self.engine.begin() as conn:
-                if pending is not None:
-                    await pending.run(conn)
+            if joined is not None:
+                async with joined.begin_nested():
+                    yield joined
+                return
+            async with self._committing() as conn:
                 yield conn
         except BaseException as exc:
-            if pending is not None:
-                pending.failed = exc
-            if storage_failure(exc):
+            if storage_failure(exc) and not isinstance(exc, StorageUnavailable):
                 raise StorageUnavailable(str(exc)) from exc
             raise
-        if pending is not None:
-            pending.done = True
+
+    @asynccontextmanager
+    async def unit(self) -> AsyncIterator[AsyncConnection]:
+        """One write transaction for everything this task does until it ends: the inbox handles an
+        update and marks it done in it, so a crash keeps all of it or none. Code that opens its own
+        `transaction()` or `read()` meanwhile gets this connection (a savepoint for a transaction)."""
+        try:
+            async with self._committing() as conn:
+                unit = _Unit(conn, asyncio.current_task())
+                token = _unit.set(unit)
+                try:
+                    yield conn
+                finally:
+                    unit.open = False
+                    _unit.reset(token)
+        except BaseException as exc:
+            if storage_failure(exc) and not isinstance(exc, StorageUnavailable):
+                raise StorageUnavailable(str(exc)) from exc
+            raise
+
+    @asynccontextmanager
+    async def _committing(self) -> AsyncIterator[AsyncConnection]:
+        """Begin, yield, commit; after a commit that stored messages to send, wake the senders."""
+        async with self._writing(), self.engine.begin() as conn:
+            conn.info.pop(ENQUEUED, None)
+            try:
+                yield conn
+            except BaseException:
+                conn.info.pop(ENQUEUED, None)
+                raise
+            enqueued = conn.info.pop(ENQUEUED, False)
+        if enqueued:
+            for wake in self.on_enqueued_commit:
+                wake()
 
     @asynccontextmanager
     async def _writing(self) -> AsyncIterator[None]:
@@ -247,7 +286,12 @@ class Database:
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
-        """A read-only snapshot that never takes SQLite's write lock."""
+        """A read-only snapshot that never takes SQLite's write lock (inside a unit of work: the unit's
+        connection, which sees what the unit wrote)."""
+        joined = self._joined()
+        if joined is not None:
+            yield joined
+            return
         try:
             async with self.engine.connect() as conn:
                 if self.is_sqlite:

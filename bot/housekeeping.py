@@ -19,7 +19,7 @@ from sqlalchemy.sql.expression import Executable
 
 from bot import audit, leavers
 from bot.outbox import SENT
-from bot.schema import outbox, processed_updates
+from bot.schema import inbox, outbox
 from schedules.timeutil import local_instant
 
 if TYPE_CHECKING:
@@ -51,9 +51,9 @@ async def daily(app: App, start: datetime, end: datetime) -> None:
     await _clean_up(
         app,
         end,
-        processed_updates.delete().where(processed_updates.c.at < cutoff),
+        inbox.delete().where(inbox.c.state == "done", inbox.c.received_at < cutoff),
         "housekeeping.update_ids_forgotten",
-        "processed_updates",
+        "inbox",
         {"before": cutoff.isoformat()},
     )
     cutoff = end - SENT_FILES_KEPT

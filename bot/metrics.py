@@ -45,5 +45,17 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.inbox_parked = Counter(
+            "deskmate_inbox_parked_total",
+            "Updates parked after failing repeatedly (see `deskmate inbox list`)",
+            registry=self.registry,
+        )
+        self.inbox_state = Gauge(
+            "deskmate_inbox_rows",
+            "Inbox rows by state, read at each scrape",
+            ["state"],
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from aiohttp import web
 
+from bot import inbox
 from bot.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
@@ -38,6 +39,9 @@ def add_routes(web_app: web.Application, app: App) -> None:
     async def metrics(_request: web.Request) -> web.Response:
         if app.dispatcher is not None:
             await app.dispatcher.pending_count()
+        by_state = await inbox.counts(app.db)
+        for state in (inbox.PENDING, inbox.DONE, inbox.PARKED):
+            app.metrics.inbox_state.labels(state).set(by_state.get(state, 0))
         return web.Response(body=app.metrics.render(), headers={"Content-Type": CONTENT_TYPE})
 
     web_app.router.add_get("/healthz", healthz)

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import buttons as button_store
 from bot.clock import Clock
-from bot.db import Database, insert_or_ignore
+from bot.db import Database, insert_or_ignore, mark_enqueued
 from bot.messages import Outgoing, Person
 from bot.ratelimit import RateLimiter
 from bot.schema import message_copies, outbox
@@ -141,8 +141,11 @@ async def enqueue(
     }
     if idempotency_key is None:
         await conn.execute(outbox.insert().values(values))
+        mark_enqueued(conn)
         return True
     result = await conn.execute(insert_or_ignore(conn, outbox, values, key=["idempotency_key"]))
+    if result.rowcount:
+        mark_enqueued(conn)
     return bool(result.rowcount)
 
 

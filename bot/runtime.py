@@ -29,13 +29,17 @@ async def background(app: App, *, tick_seconds: int = TICK_SECONDS) -> AsyncIter
     scheduler.add_job(
         app.run_due, "interval", seconds=tick_seconds, id="run_due", max_instances=1, coalesce=True
     )
-    worker = asyncio.create_task(app.dispatcher.run_forever(), name="outbox-worker")
+    workers = [
+        asyncio.create_task(app.dispatcher.run_forever(), name="outbox-worker"),
+        asyncio.create_task(app.inbox.run_forever(), name="inbox-worker"),
+    ]
     scheduler.start()
     app.services["scheduler_alive"] = lambda: scheduler.running
     try:
         yield
     finally:
         scheduler.shutdown(wait=False)
-        worker.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await worker
+        for worker in workers:
+            worker.cancel()
+        # A cancelled worker rolls its transaction back; its claims expire and are taken again.
+        await asyncio.gather(*workers, return_exceptions=True)

@@ -140,12 +140,28 @@ message_copies = sa.Table(
     sa.Column("platform_message_id", sa.String(64), nullable=False),
 )
 
-processed_updates = sa.Table(
-    "processed_updates",
+inbox = sa.Table(
+    "inbox",
     metadata,
-    sa.Column("platform", sa.String(16), primary_key=True),
-    sa.Column("update_id", sa.String(128), primary_key=True),
-    sa.Column("at", UTCDateTime, nullable=False),
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("platform", sa.String(16), nullable=False),
+    sa.Column("dedupe_key", sa.String(200), nullable=False),
+    sa.Column("chat_key", sa.String(128), nullable=False),  # rows of one chat are handled in order
+    sa.Column("sender_id", sa.String(256), nullable=False),  # the platform's user id
+    sa.Column("chat_id", sa.String(256), nullable=False),  # where a parked row's apology goes
+    sa.Column("platform_at", UTCDateTime, nullable=True),  # the platform's own timestamp
+    sa.Column("received_at", UTCDateTime, nullable=False),
+    sa.Column("payload", sa.JSON, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),  # pending, done, parked
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", UTCDateTime, nullable=False),
+    sa.Column("claimed_by", sa.String(64), nullable=True),
+    sa.Column("claimed_until", UTCDateTime, nullable=True),
+    sa.Column("done_at", UTCDateTime, nullable=True),
+    sa.Column("error", sa.String(500), nullable=True),
+    sa.UniqueConstraint("platform", "dedupe_key", name="uq_inbox_dedupe_key"),
+    sa.Index("ix_inbox_due", "state", "next_attempt_at"),
+    sa.Index("ix_inbox_chat", "chat_key", "state", "id"),
 )
 
 scheduler_state = sa.Table(

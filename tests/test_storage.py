@@ -10,9 +10,9 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from bot import audit, migrate
-from bot.app import AlreadyHandled, App
-from bot.db import Database, first_write
-from bot.schema import metadata, processed_updates
+from bot.app import App
+from bot.db import Database
+from bot.schema import metadata
 
 
 async def test_migrations_match_the_schema(app: App) -> None:
@@ -58,37 +58,26 @@ async def test_audit_rows_commit_and_roll_back_with_the_change(app: App) -> None
     assert rows[0]["at"] == now and rows[0]["after"] == {"v": 1}
 
 
-async def _recorded(app: App) -> list[str]:
-    async with app.db.read() as conn:
-        return list((await conn.execute(sa.select(processed_updates.c.update_id))).scalars())
-
-
-async def test_an_update_id_commits_with_the_first_effect_and_only_with_it(app: App) -> None:
+async def test_a_unit_of_work_takes_in_the_transactions_and_reads_inside_it(app: App) -> None:
     now = app.clock.now()
-    with first_write(app.update_recorder("telegram", "77")) as recorded:
-        try:
+    with pytest.raises(RuntimeError):
+        async with app.db.unit():
             async with app.db.transaction() as conn:
-                await audit.record(conn, at=now, actor="a", action="x.failed", object_type="x", object_id="1")
-                raise RuntimeError("the handler failed")
-        except RuntimeError:
-            pass
-        # The failed transaction took the update id with it: a crash here would leave it unrecorded,
-        # so Telegram's redelivery would be handled, not dropped.
-        assert not recorded.done and isinstance(recorded.failed, RuntimeError)
-        assert await _recorded(app) == []
-        async with app.db.transaction() as conn:  # the apology
-            await audit.record(conn, at=now, actor="a", action="x.apology", object_type="x", object_id="1")
-        async with app.db.transaction() as conn:  # a later write of the same update: not recorded again
-            await audit.record(conn, at=now, actor="a", action="x.more", object_type="x", object_id="1")
-    assert recorded.done and await _recorded(app) == ["77"]
-
-    with first_write(app.update_recorder("telegram", "77")) as again, pytest.raises(AlreadyHandled):
-        async with app.db.transaction() as conn:
-            await audit.record(conn, at=now, actor="a", action="x.twice", object_type="x", object_id="1")
-    assert isinstance(again.failed, AlreadyHandled)
+                await audit.record(conn, at=now, actor="a", action="x.kept", object_type="x", object_id="1")
+            try:
+                async with app.db.transaction() as conn:
+                    await audit.record(
+                        conn, at=now, actor="a", action="x.undone", object_type="x", object_id="1"
+                    )
+                    raise ValueError("one step failed")
+            except ValueError:
+                pass
+            async with app.db.read() as conn:  # sees what the unit wrote, not what its savepoint undid
+                assert [r["action"] for r in await audit.rows_for(conn, "x", "1")] == ["x.kept"]
+            raise RuntimeError("the unit fails after all")
     async with app.db.read() as conn:
-        actions = [r["action"] for r in await audit.rows_for(conn, "x", "1")]
-    assert actions == ["x.apology", "x.more"]  # the redelivery stored nothing
-    async with app.db.transaction() as conn:  # outside first_write nothing is recorded
-        await audit.record(conn, at=now, actor="a", action="x.plain", object_type="x", object_id="2")
-    assert await _recorded(app) == ["77"]
+        assert await audit.rows_for(conn, "x", "1") == []  # nothing of a failed unit is kept
+    async with app.db.unit(), app.db.transaction() as conn:
+        await audit.record(conn, at=now, actor="a", action="x.kept", object_type="x", object_id="1")
+    async with app.db.read() as conn:
+        assert [r["action"] for r in await audit.rows_for(conn, "x", "1")] == ["x.kept"]

@@ -8,8 +8,10 @@ same, said in a group chat),
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import sys
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import IO, Any
@@ -17,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from bot.app import App
 from bot.clock import FakeClock
+from bot.inbox import Row, Update
 from bot.messages import Incoming
 from bot.outbox import Copy, Delivery
 from schedules.texthygiene import json_line, terminal_safe
@@ -119,33 +122,56 @@ class ConsoleTransport:
 
 
 class Console:
-    """Feeds lines to the App as a console user and flushes the outbox after each one."""
+    """Feeds lines to the App as a console user and flushes the outbox after each one.
+
+    Each line goes through the inbox like any platform's update (keyed by this run and the line's
+    number), handled inline in the same transaction that stores it, so a script runs in order."""
 
     def __init__(self, app: App, clock: FakeClock, transport: ConsoleTransport) -> None:
         self.app = app
         self.clock = clock
         self.transport = transport
+        self.run_id = uuid.uuid4().hex[:12]
+        self._lines = itertools.count(1)
         app.attach(transport)
+        # One attempt: the person at the terminal hears at once when a line could not be handled.
+        app.inbox.register(PLATFORM, self._handle_row, max_attempts=1)
 
     async def say(self, person_id: str, text: str, group: str | None = None) -> None:
         """`person_id` says `text` in their private chat, or in the group chat `group`."""
         person = await self.app.resolve_person(PLATFORM, person_id)
-        incoming = Incoming(
-            platform=PLATFORM,
-            chat_id=group or person_id,
-            sender_id=person_id,
-            person=person,
-            at=self.clock.now(),
-            is_private=group is None,
-            platform_at=self.clock.now(),  # the console's clock is the person's time
-        )
+        payload: dict[str, Any] = {"_private": group is None}
         match = PRESS_RE.match(text.strip())
         if match and person is not None:
-            incoming.button_token = self.transport.button_token(group or person_id, match.group(1))
+            payload["button_token"] = self.transport.button_token(group or person_id, match.group(1))
         else:
-            incoming.text = text
-        await self.app.handle(incoming)
+            payload["text"] = text
+        now = self.clock.now()
+        chat = group or person_id
+        update = Update(PLATFORM, f"{self.run_id}:{next(self._lines)}", person_id, chat, payload, now)
+        try:
+            await self.app.inbox.put_and_run(update)
+        except Exception as exc:  # the line could not even be stored: say so rather than stay silent
+            incoming = Incoming(
+                PLATFORM, chat, person_id, person, now, text=payload.get("text"), is_private=group is None
+            )
+            await self.app.apologise(incoming, exc)
         await self.app.deliver()
+
+    async def _handle_row(self, row: Row) -> None:
+        person = await self.app.resolve_person(PLATFORM, row.sender_id)
+        incoming = Incoming(
+            platform=PLATFORM,
+            chat_id=row.chat_id,
+            sender_id=row.sender_id,
+            person=person,
+            at=self.clock.now(),
+            text=row.payload.get("text"),
+            button_token=row.payload.get("button_token"),
+            is_private=bool(row.payload.get("_private", True)),
+            platform_at=row.platform_at,  # the console's clock when the line was read: the person's time
+        )
+        await self.app.process(incoming)
 
     async def set_clock(self, day: str, time_of_day: str) -> None:
         hour, _, rest = time_of_day.partition(":")

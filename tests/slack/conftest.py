@@ -33,7 +33,7 @@ async def slack_api() -> AsyncIterator[FakeSlackAPI]:
 
 @pytest.fixture
 async def desk(app: App, clock: FakeClock, slack_api: FakeSlackAPI) -> AsyncIterator[SlackDesk]:
-    """Deterministic: bolt finishes the work before it answers (process_before_response=True)."""
+    """Deterministic: what was acked is handled right after the answer, before the test goes on."""
     harness = await SlackDesk(app, clock, slack_api).start()
     yield harness
     await harness.stop()
@@ -41,7 +41,7 @@ async def desk(app: App, clock: FakeClock, slack_api: FakeSlackAPI) -> AsyncIter
 
 @pytest.fixture
 async def live_desk(app: App, clock: FakeClock, slack_api: FakeSlackAPI) -> AsyncIterator[SlackDesk]:
-    """As in production: the ack goes out first, the work runs after it."""
-    harness = await SlackDesk(app, clock, slack_api, process_before_response=False).start()
+    """As in production: the ack goes out first, the inbox is worked on only when the test waits."""
+    harness = await SlackDesk(app, clock, slack_api, handle_after_ack=False).start()
     yield harness
     await harness.stop()

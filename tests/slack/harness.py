@@ -53,7 +53,7 @@ class SlackDesk:
     """The adapter under test on a real aiohttp server, with a signed-request client and the fake API."""
 
     def __init__(
-        self, app: App, clock: FakeClock, api: FakeSlackAPI, *, process_before_response: bool = True
+        self, app: App, clock: FakeClock, api: FakeSlackAPI, *, handle_after_ack: bool = True
     ) -> None:
         self.app = app
         self.clock = clock
@@ -66,11 +66,12 @@ class SlackDesk:
             app,
             self.client,
             signing_secret=SECRET,
-            process_before_response=process_before_response,
             home_refresh_seconds=0,
         )
         # Production spaces messages to one chat a second apart; tests need not wait for that.
         self.dispatcher = self.adapter.attach(limiter=RateLimiter(10_000.0))
+        # Production's inbox worker handles what was acked; tests handle it right after the answer.
+        self.handle_after_ack = handle_after_ack
         self._runner: web.AppRunner | None = None
         self._ids = itertools.count(1)
         self.url = ""
@@ -109,7 +110,10 @@ class SlackDesk:
         sent = {"Content-Type": content_type, **self.sign(body, timestamp=timestamp, secret=secret)}
         sent.update(headers or {})
         async with self.session.post(self.url + "/slack/events", data=body, headers=sent) as response:
-            return response.status, await response.text()
+            answer = response.status, await response.text()
+        if self.handle_after_ack:
+            await self.app.inbox.drain()
+        return answer
 
     # ----- what Slack sends ------------------------------------------------------------------------
     def command_body(self, user: str, text: str, *, channel: str | None = None) -> bytes:
@@ -239,11 +243,12 @@ class SlackDesk:
         raise AssertionError("the outbox did not settle")
 
     # ASYNC109: a polling helper whose deadline is its purpose.
-    async def wait_for(self, method: str, count: int = 1, timeout: float = 5.0) -> list[dict[str, Any]]:  # noqa: ASYNC109
+    async def wait_for(self, method: str, count: int = 1, timeout: float = 30.0) -> list[dict[str, Any]]:  # noqa: ASYNC109
         """For the real (async) ack: poll until the work after the ack produced `count` calls."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
+            await self.app.inbox.drain()
             await self.app.deliver()
             if len(self.api.calls_to(method)) >= count:
                 return self.api.calls_to(method)

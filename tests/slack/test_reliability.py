@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
+from urllib.parse import urlencode
 
+import pytest
 import sqlalchemy as sa
 
 from bot.app import App, table_count
 from bot.clock import FakeClock
 from bot.messages import Outgoing
 from bot.outbox import enqueue
-from bot.schema import audit_log, outbox, processed_updates
+from bot.schema import audit_log, inbox, outbox
 from tests.slack.conftest import WANGFANG
 from tests.slack.harness import SlackDesk, dm_channel
+
+FORM = "application/x-www-form-urlencoded"
 
 
 async def audit_actions(app: App) -> list[str]:
@@ -73,7 +78,39 @@ async def test_a_retried_event_is_handled_once(desk: SlackDesk, app: App) -> Non
     assert status == 200
     await desk.flush()
     assert len(desk.texts_to(WANGFANG)) == 1
-    assert await table_count(app, processed_updates) == 1
+    assert await table_count(app, inbox) == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"not json", "application/json"),
+        (b"[]", "application/json"),
+        (b"null", "application/json"),
+        (b'{"type": "event_callback", "event": ' + b'{"a": ' * 3000 + b"1" + b"}" * 3001, "application/json"),
+        (b'{"type": "event_callback"}', "application/json"),
+        (b'{"type": "event_callback", "event": []}', "application/json"),
+        (b"payload=not-json", "application/x-www-form-urlencoded"),
+        (b"payload=%5B%5D", "application/x-www-form-urlencoded"),
+        (b"payload=null", "application/x-www-form-urlencoded"),
+        (urlencode({"payload": json.dumps({"type": "block_actions", "actions": "x"})}).encode(), FORM),
+        (urlencode({"payload": json.dumps({"type": "block_actions", "actions": [1]})}).encode(), FORM),
+        (urlencode({"payload": json.dumps({"type": "block_actions", "user": "U1"})}).encode(), FORM),
+        (urlencode({"payload": json.dumps({"actions": []})}).encode(), FORM),
+        (b"neither=one", FORM),
+    ],
+)
+async def test_a_signed_but_malformed_body_is_a_400_and_audited(
+    desk: SlackDesk, app: App, body: bytes, content_type: str
+) -> None:
+    status, _ = await desk.post(body, content_type)
+    assert status == 400
+    assert await table_count(app, inbox) == 0
+    async with app.db.read() as conn:
+        rows = (
+            await conn.execute(sa.select(audit_log).where(audit_log.c.action == "access.bad_slack_body"))
+        ).all()
+    assert len(rows) == 1
 
 
 async def test_the_bots_own_messages_and_edits_are_ignored(desk: SlackDesk) -> None:

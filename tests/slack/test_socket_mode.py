@@ -9,8 +9,9 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.adapters.slack.adapter import SlackAdapter
-from bot.app import App
+from bot.app import App, table_count
 from bot.ratelimit import RateLimiter
+from bot.schema import inbox
 from fakes.slack_api import FakeSlackAPI
 from tests.slack.conftest import WANGFANG
 from tests.slack.harness import dm_channel, message_text
@@ -54,9 +55,12 @@ async def test_a_command_over_socket_mode_is_acked_then_answered(app: App, slack
                 }
             )
             await eventually(lambda: any(a.get("envelope_id") == "env-1" for a in slack_api.socket_acks))
+            # The ack came after the command was stored: nothing acknowledged is only in memory.
+            assert await table_count(app, inbox) == 1
 
             async def delivered() -> None:
                 while not slack_api.messages(dm_channel(WANGFANG)):
+                    await app.inbox.drain()  # what the inbox worker does in production
                     await app.deliver()
                     await asyncio.sleep(0.02)
 

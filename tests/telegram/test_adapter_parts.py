@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
 import pytest
 from pydantic import SecretStr
-from telegram import Update
 
 from bot.adapters.launch import Redactor, StartupError
 from bot.adapters.telegram import render
 from bot.adapters.telegram.cli import check_settings, token_shapes
 from bot.adapters.telegram.render import file_url_for
-from bot.adapters.telegram.runner import PerChatProcessor, webhook_path
+from bot.adapters.telegram.runner import webhook_path
 from bot.adapters.telegram.transport import Pacing, SendWindow
 from bot.messages import Outgoing
 from bot.outbox import enqueue
@@ -79,41 +77,6 @@ def test_pacing_private_bursts_and_group_minutes() -> None:
         waits.append(pacing.reserve(group))
     assert waits[:20] == [0] * 20 and waits[20] == pytest.approx(60.0 - 30.0)
     assert pacing.reserve(200) == 0  # a refused chat counted nothing, others go on
-
-
-async def test_per_chat_processor_keeps_order_in_a_chat_and_runs_chats_together() -> None:
-    processor = PerChatProcessor(16)
-    log: list[str] = []
-    gate = asyncio.Event()
-
-    def update(update_id: int, chat: int) -> Update:
-        return Update.de_json(
-            {
-                "update_id": update_id,
-                "message": {
-                    "message_id": update_id,
-                    "date": 0,
-                    "chat": {"id": chat, "type": "private"},
-                    "text": "x",
-                },
-            },
-            None,
-        )
-
-    async def work(name: str, wait: bool) -> None:
-        if wait:
-            await gate.wait()
-        log.append(name)
-
-    first = asyncio.create_task(processor.process_update(update(1, 7), work("a1", True)))
-    second = asyncio.create_task(processor.process_update(update(2, 7), work("a2", False)))
-    other = asyncio.create_task(processor.process_update(update(3, 8), work("b1", False)))
-    await other
-    assert log == ["b1"]  # chat 8 did not wait for chat 7
-    gate.set()
-    await asyncio.gather(first, second)
-    assert log == ["b1", "a1", "a2"]
-    assert processor._locks == {}  # nothing kept for idle chats
 
 
 def test_redaction_hides_the_token_wherever_it_appears() -> None:

@@ -1,9 +1,11 @@
 """Slack events, slash commands and button presses in; core messages out.
 
-The adapter holds the App (composition): slack-bolt's AsyncApp acks every request at once and the
-work runs after the ack, so Slack's 3-second deadline never depends on the database. Requests are
-verified here, against the injected clock, before bolt sees them; a bad or stale signature gets 401,
-an audit row, and nothing else.
+The adapter holds the App (composition). Every listener only stores the request in the inbox and acks
+after that commit (over HTTP and Socket Mode alike: bolt runs listeners before it answers), so an
+acknowledged request survives a crash; the inbox worker handles it afterwards. A modal submission is
+handled before its ack, in the transaction that stores it, because only the ack can show field errors.
+Requests are verified here, against the injected clock, before bolt sees them; a bad or stale signature
+gets 401, an audit row, and nothing else; a signed body that is not a Slack request gets 400.
 """
 
 from __future__ import annotations
@@ -11,14 +13,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import hashlib
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
 from aiohttp import web
@@ -39,6 +40,7 @@ from bot.adapters.slack.transport import EPHEMERAL, PLATFORM, SlackTransport, ap
 from bot.app import App
 from bot.clock import Clock
 from bot.context import Context
+from bot.inbox import Row, Update
 from bot.messages import FileIn, Incoming, Outgoing, Person
 from bot.outbox import Dispatcher, enqueue
 from bot.ratelimit import RateLimiter
@@ -63,10 +65,89 @@ def event_time(event: dict[str, Any]) -> datetime | None:
         return None
 
 
-WORKERS = 4  # SQLite takes one writer at a time; a few workers keep it busy without crowding the loop
+MAX_NESTING = 32  # Slack's payloads nest a few levels; anything deeper is not one of them
 
 # The trigger of the interaction being handled (slash command, button): a form may open a modal with it.
 current_trigger: contextvars.ContextVar[str | None] = contextvars.ContextVar("slack_trigger", default=None)
+
+
+def _user_of(body: dict[str, Any]) -> str:
+    user = body.get("user")
+    return str(user.get("id") or "") if isinstance(user, dict) else ""
+
+
+def _slack_time(body: dict[str, Any]) -> datetime | None:
+    """When the person acted, by Slack's clock: an event's time, or a button's action_ts."""
+    stamp: Any = body.get("event_time")
+    actions = body.get("actions")
+    if stamp is None and isinstance(actions, list) and actions and isinstance(actions[0], dict):
+        stamp = actions[0].get("action_ts")
+    try:
+        return datetime.fromtimestamp(float(stamp), UTC) if stamp is not None else None
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
+def _depth(value: Any, limit: int) -> int:
+    """How deep `value` nests, counting no further than `limit` (iteratively: no recursion to blow)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        deepest = max(deepest, level)
+        if deepest > limit:
+            return deepest
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
+    return deepest
+
+
+def _json_object(text: str | bytes) -> tuple[dict[str, Any] | None, str | None]:
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return None, "not JSON"
+    if not isinstance(data, dict):
+        return None, f"a JSON {type(data).__name__}, not an object"
+    if _depth(data, MAX_NESTING) > MAX_NESTING:
+        return None, "nested too deep"
+    return data, None
+
+
+def body_problem(body: bytes, content_type: str) -> str | None:
+    """Why a signed body is not a Slack request we can read (None when it is one). Checked before
+    bolt parses it, which would otherwise fail with a 500 on some of these."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "not UTF-8"
+    if content_type == "application/json":
+        data, problem = _json_object(text)
+        if data is None:
+            return problem
+        if data.get("type") == "url_verification":
+            return None if isinstance(data.get("challenge"), str) else "no challenge"
+        if not isinstance(data.get("event"), dict):
+            return "no event object"
+        return None
+    fields = parse_qs(text, keep_blank_values=True)
+    if "payload" in fields:
+        data, problem = _json_object(fields["payload"][0])
+        if data is None:
+            return f"payload: {problem}"
+        if not isinstance(data.get("type"), str):
+            return "payload without a type"
+        if "actions" in data and not isinstance(data["actions"], list):
+            return "actions is not a list"
+        if any(not isinstance(a, dict) for a in data.get("actions") or []):
+            return "an action is not an object"
+        for name in ("user", "view", "container", "channel", "message"):
+            if name in data and data[name] is not None and not isinstance(data[name], dict):
+                return f"{name} is not an object"
+        return None
+    if "command" in fields:
+        return None
+    return "neither an event, a command nor an interaction"
 
 
 class _InjectedClock(SignatureClock):
@@ -97,7 +178,6 @@ class SlackAdapter:
         client: AsyncWebClient,
         *,
         signing_secret: str | None,
-        process_before_response: bool = False,
         home_refresh_seconds: float = 2.0,
         bolt_logger: logging.Logger | None = None,
     ) -> None:
@@ -116,19 +196,17 @@ class SlackAdapter:
             client=client,
             signing_secret=signing_secret,
             request_verification_enabled=False,  # verified in `handle_http` against the App's clock
-            process_before_response=process_before_response,
+            # Listeners only store the request (or, for a modal, handle it): the answer waits for that.
+            process_before_response=True,
             logger=bolt_logger or logging.getLogger("deskmate.slack.bolt"),
         )
         self.home_seen: set[str] = set()
         self._home_pending: dict[str, asyncio.Task[None]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        # Tests set process_before_response=True and get the work done before the answer.
-        self.inline_work = process_before_response
-        self._queue: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
-        self._workers: list[asyncio.Task[None]] = []
         self._last_bad_audit: float | None = None
         self._bad_suppressed = 0
         self._register()
+        app.inbox.register(PLATFORM, self._handle_row)
         app.services[home.REFRESH_KEY] = self.refresh_home
         app.services[forms.OPENER_KEY] = self.open_form
         if app.settings.slack_supervisors_channel:
@@ -177,6 +255,10 @@ class SlackAdapter:
         if not valid:
             await self._audit_bad_signature(request, timestamp)
             return web.Response(status=401, text="unauthorized")
+        problem = body_problem(body, request.content_type)
+        if problem is not None:
+            await self._audit_bad_body(request, problem)
+            return web.Response(status=400, text="bad request")
         retry = request.headers.get("X-Slack-Retry-Num")
         if retry:
             log.info("slack retry #%s (%s)", retry, request.headers.get("X-Slack-Retry-Reason", "?"))
@@ -214,62 +296,119 @@ class SlackAdapter:
         except Exception:
             log.exception("could not audit a refused Slack request")
 
-    # ----- listeners -------------------------------------------------------------------------------
+    async def _audit_bad_body(self, request: web.Request, reason: str) -> None:
+        log.warning("refused a signed Slack request from %s: %s", request.remote, reason)
+        try:
+            await self.app.audit(
+                at=self.app.clock.now(),
+                actor="slack:signed",
+                action="access.bad_slack_body",
+                object_type="http",
+                object_id=(request.remote or "unknown")[:128],
+                after={"reason": reason[:200], "path": request.path},
+            )
+        except Exception:
+            log.exception("could not audit a malformed Slack request")
+
+    # ----- listeners: store, then ack ----------------------------------------------------------------
     async def _ignore(self) -> None:
         return None
 
     async def _ack_only(self, ack: AsyncAck) -> None:
         await ack()
 
+    async def _store(self, kind: str, body: dict[str, Any], user: str, key: str, **extra: Any) -> None:
+        """Put a request in the inbox (committed before the caller acks). `key` is Slack's own id for
+        it; a body without one is keyed by its content, so an identical replay is dropped too."""
+        if not key:
+            key = "body:" + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:40]
+        payload = {"kind": kind, "body": body, **extra}
+        stored = await self.app.inbox.put(
+            Update(
+                PLATFORM, f"{kind}:{key}", user, user, payload, _slack_time(body), chat_key=f"slack:{user}"
+            )
+        )
+        if stored is None:
+            log.info("slack %s %s seen before; ignored", kind, key)
+
     async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        user = str(body.get("user_id") or "")
+        if user:
+            await self._store("command", body, user, str(body.get("trigger_id") or ""))
         await ack()
-        await self._after_ack(partial(self._do_command, body))
 
     async def _on_message(self, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        await self._after_ack(partial(self._do_message, body, context.bot_user_id))
+        event: dict[str, Any] = body.get("event") or {}
+        if (
+            event.get("channel_type") != "im"
+            or event.get("bot_id")
+            or event.get("subtype") not in ACCEPTED_SUBTYPES
+        ):
+            return  # channels are handled through app_mention; edits and bot echoes are not requests
+        user = str(event.get("user") or "")
+        if user:
+            await self._store(
+                "message", body, user, str(body.get("event_id") or ""), bot_user_id=context.bot_user_id
+            )
 
     async def _on_mention(self, body: dict[str, Any], context: AsyncBoltContext) -> None:
-        await self._after_ack(partial(self._do_mention, body, context.bot_user_id))
+        event: dict[str, Any] = body.get("event") or {}
+        user = str(event.get("user") or "")
+        if user and event.get("channel") and not event.get("bot_id"):
+            await self._store(
+                "mention",
+                body,
+                user,
+                str(body.get("event_id") or ""),
+                bot_user_id=context.bot_user_id,
+                _private=str(event.get("channel")).startswith("D"),
+            )
+
+    @staticmethod
+    def _interaction_key(body: dict[str, Any]) -> str:
+        actions = body.get("actions")
+        first = actions[0] if isinstance(actions, list) and actions and isinstance(actions[0], dict) else {}
+        trigger = str(body.get("trigger_id") or "")
+        return f"{first.get('action_id', '')}:{first.get('action_ts', '')}:{trigger}" if trigger else ""
 
     async def _on_button(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        user = _user_of(body)
+        if user:
+            await self._store("button", body, user, self._interaction_key(body))
         await ack()
-        await self._after_ack(partial(self._do_button, body))
 
     async def _on_home_button(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+        user = _user_of(body)
+        if user:
+            await self._store("home_button", body, user, self._interaction_key(body))
         await ack()
-        await self._after_ack(partial(self._do_home_button, body))
 
     async def _on_home_opened(self, body: dict[str, Any]) -> None:
-        await self._after_ack(partial(self._do_home_opened, body))
+        user = str((body.get("event") or {}).get("user") or "")
+        if user:
+            await self._store("home_opened", body, user, str(body.get("event_id") or ""))
 
-    # ----- the work after the ack ------------------------------------------------------------------
-    async def _after_ack(self, work: Callable[[], Awaitable[None]]) -> None:
-        """Queue the work behind the ack. A few workers take it in order, so a burst of commands
-        waits in the queue instead of crowding the event loop that must answer the next request."""
-        if self.inline_work:
-            await work()
-            return
-        if not self._workers:
-            self._workers = [
-                asyncio.create_task(self._work_loop(), name=f"slack-work-{n}") for n in range(WORKERS)
-            ]
-        self._queue.put_nowait(work)
-
-    async def _work_loop(self) -> None:
-        while True:
-            work = await self._queue.get()
-            try:
-                await work()
-            except Exception:
-                log.exception("handling a Slack request failed")
-            finally:
-                self._queue.task_done()
-
-    # ASYNC109: the shutdown's drain bound is part of this method's contract.
-    async def drain(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
-        """Finish the work already acked (shutdown): Slack will not send it again."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._queue.join(), timeout)
+    # ----- the inbox worker's side: a stored request into the core ----------------------------------
+    async def _handle_row(self, row: Row) -> None:
+        body: dict[str, Any] = row.payload.get("body") or {}
+        kind = row.payload.get("kind")
+        bot_user_id = row.payload.get("bot_user_id")
+        if kind == "command":
+            await self._do_command(body)
+        elif kind == "message":
+            await self._do_message(body, bot_user_id)
+        elif kind == "mention":
+            await self._do_mention(body, bot_user_id)
+        elif kind == "button":
+            await self._do_button(body)
+        elif kind == "home_button":
+            await self._do_home_button(body)
+        elif kind == "home_opened":
+            await self._do_home_opened(body)
+        elif kind == "form":  # handled before its ack normally; here only when that attempt failed
+            await self._submit_form(row)
+        else:
+            raise ValueError(f"unknown kind of stored Slack request: {kind!r}")
 
     async def _do_command(self, body: dict[str, Any]) -> None:
         user = str(body.get("user_id") or "")
@@ -310,8 +449,6 @@ class SlackAdapter:
         ):
             return  # channels are handled through app_mention; edits and bot echoes are not requests
         user = str(event.get("user") or "")
-        if not user or not await self._first_time(body):
-            return
         person = await self.app.resolve_person(PLATFORM, user)
         channel = str(event.get("channel") or user)
         text = self.command_text(str(event.get("text") or ""), bot_user_id, empty="")
@@ -330,7 +467,7 @@ class SlackAdapter:
         event: dict[str, Any] = body.get("event") or {}
         user = str(event.get("user") or "")
         channel = str(event.get("channel") or "")
-        if not user or not channel or event.get("bot_id") or not await self._first_time(body):
+        if not user or not channel or event.get("bot_id"):
             return
         person = await self.app.resolve_person(PLATFORM, user)
         text = self.command_text(str(event.get("text") or ""), bot_user_id)
@@ -402,29 +539,16 @@ class SlackAdapter:
             platform_at=at,
         )
 
-    async def _first_time(self, body: dict[str, Any]) -> bool:
-        """Slack redelivers an event it thinks we missed (X-Slack-Retry-Num); act on its id once."""
-        event_id = body.get("event_id")
-        if not event_id:
-            return True
-        return await self.app.first_time(PLATFORM, str(event_id))
-
     async def _handle(self, incoming: Incoming, *, trigger: Any = None) -> None:
         token = current_trigger.set(str(trigger) if trigger else None)
         try:
-            await self.app.handle(incoming)
+            await self.app.process(incoming)
         finally:
             current_trigger.reset(token)
-        self.wake_outbox()
-
-    def wake_outbox(self) -> None:
-        if self.app.dispatcher is not None:
-            self.app.dispatcher.wakeup.set()
 
     async def _send(self, out: Outgoing) -> None:
         async with self.app.db.transaction() as conn:
             await enqueue(conn, out, self.app.clock.now())
-        self.wake_outbox()
 
     def _file_url_allowed(self, url: str) -> bool:
         """The bot token goes only to Slack's file host or the configured API host, never elsewhere."""
@@ -508,11 +632,10 @@ class SlackAdapter:
         return True
 
     async def _on_form(self, ack: AsyncAck, body: dict[str, Any]) -> None:
-        """A submitted modal: checked and handled before the ack, because only the ack can show
-        problems next to the fields (and it must still come within 3 s)."""
+        """A submitted modal: checked and handled before the ack, in the transaction that stores it,
+        because only the ack can show problems next to the fields (and it must still come within 3 s)."""
         view: dict[str, Any] = body.get("view") or {}
-        user = str((body.get("user") or {}).get("id") or "")
-        kind = str(view.get("callback_id") or "").removeprefix(modals.CALLBACK_PREFIX)
+        user = _user_of(body)
         person = await self.app.resolve_person(PLATFORM, user) if user else None
         if person is None:
             await ack()
@@ -525,18 +648,32 @@ class SlackAdapter:
                 errors[name] = self.app.text_for(person, "slack.form.not_registered")
             else:
                 values[name] = colleague.id
-        if not errors:
-            try:
-                payload = json.loads(view.get("private_metadata") or "{}")
-            except ValueError:
-                payload = {}
-            incoming = self._incoming(user, user, person)
-            errors = await forms.submit(self.app, incoming, kind, values, payload) or {}
-            self.wake_outbox()
         if errors:
             await ack(response_action="errors", errors=errors)
+            return
+        # A replay of one submission is dropped; a corrected one (after field errors) is new.
+        answers = hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
+        key = f"{body.get('trigger_id') or view.get('id', '')}:{answers}"
+        payload = {"kind": "form", "body": body, "values": values}
+        update = Update(PLATFORM, f"form:{key}", user, user, payload, None, chat_key=f"slack:{user}")
+        outcome = await self.app.inbox.put_and_run(update, self._submit_form)
+        problems = outcome.result if outcome is not None and outcome.handled else None
+        if problems:
+            await ack(response_action="errors", errors=problems)
         else:
             await ack()
+
+    async def _submit_form(self, row: Row) -> dict[str, str] | None:
+        body: dict[str, Any] = row.payload.get("body") or {}
+        view: dict[str, Any] = body.get("view") or {}
+        kind = str(view.get("callback_id") or "").removeprefix(modals.CALLBACK_PREFIX)
+        try:
+            payload = json.loads(view.get("private_metadata") or "{}")
+        except ValueError:
+            payload = {}
+        person = await self.app.resolve_person(PLATFORM, row.sender_id)
+        incoming = self._incoming(row.sender_id, row.sender_id, person)
+        return await forms.submit(self.app, incoming, kind, dict(row.payload.get("values") or {}), payload)
 
     # ----- App Home --------------------------------------------------------------------------------
     async def publish_home(self, user: str) -> None:
@@ -580,14 +717,12 @@ class SlackAdapter:
         task.add_done_callback(self._tasks.discard)
 
     async def settle(self) -> None:
-        """Wait for the queued work and background redraws of the Home (tests)."""
-        await self._queue.join()
+        """Wait for the background redraws of the Home (tests)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     async def close(self) -> None:
-        for task in [*self._tasks, *self._workers]:
+        for task in self._tasks:
             task.cancel()
         with contextlib.suppress(Exception):
-            await asyncio.gather(*self._tasks, *self._workers, return_exceptions=True)
-        self._workers = []
+            await asyncio.gather(*self._tasks, return_exceptions=True)

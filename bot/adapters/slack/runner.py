@@ -24,6 +24,12 @@ log = logging.getLogger("deskmate.slack")
 API_TIMEOUT = 30
 
 
+def api_session() -> aiohttp.ClientSession:
+    """The Web API client's session. slack_sdk applies its own `timeout` only to sessions it makes
+    itself, so a session handed to it must carry the timeout, or a hung call waits for minutes."""
+    return aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=API_TIMEOUT))
+
+
 def make_client(settings: Settings, session: aiohttp.ClientSession | None) -> AsyncWebClient:
     """No built-in retries: the outbox decides when to try again (and honours Retry-After)."""
     assert settings.slack_bot_token is not None
@@ -69,7 +75,7 @@ async def serve(
 
     say = announce or _announce
     stop = stop or asyncio.Event()
-    session = aiohttp.ClientSession()
+    session = api_session()
     try:
         client = make_client(settings, session)
         try:
@@ -83,7 +89,7 @@ async def serve(
             signing = (
                 settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
             )
-            adapter = SlackAdapter(app, client, signing_secret=signing, process_before_response=False)
+            adapter = SlackAdapter(app, client, signing_secret=signing)
             adapter.attach()
             who = texts.IDENTITY.format(user=identity.get("user", "?"), team=identity.get("team", "?"))
             async with background(app):
@@ -91,7 +97,6 @@ async def serve(
                     await _socket_mode(adapter, settings.slack_app_token.get_secret_value(), stop, say, who)
                 else:
                     await _http_mode(adapter, settings, stop, say, who)
-                await adapter.drain()  # acked work is finished before the outbox worker stops
             await adapter.close()
         finally:
             await app.close()
