@@ -46,7 +46,10 @@ _PG_UNAVAILABLE_CODES = frozenset({"25006", "XX001", "XX002"})
 def _unavailable(exc: BaseException) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     if isinstance(code, int):
-        return code & 0xFF in _SQLITE_UNAVAILABLE
+        # SQLite rolls the whole transaction back itself on a full disk or an I/O error; releasing or
+        # rolling back one of our savepoints then finds none. We never roll back past a savepoint
+        # ourselves, so a missing one means the database gave up, whatever the error it was raised in.
+        return code & 0xFF in _SQLITE_UNAVAILABLE or "no such savepoint" in str(exc)
     state = getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None)
     if isinstance(state, str):
         return state in _PG_UNAVAILABLE_CODES or state.startswith(_PG_UNAVAILABLE_CLASSES)

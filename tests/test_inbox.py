@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from bot import audit, cli, inbox
 from bot.app import App, table_count
 from bot.clock import FakeClock
+from bot.db import StorageUnavailable
 from bot.inbox import Row, Update
 from bot.messages import Outgoing
 from bot.outbox import enqueue
@@ -243,6 +244,6 @@ async def test_a_failing_database_is_not_parked_the_row_stays_for_later(app: App
 
     app.inbox.register("test", handler)
     await app.inbox.put(update("u1"))
-    with pytest.raises(ConnectionError):
+    with pytest.raises(StorageUnavailable):
         await app.inbox.work()
     assert await states(app) == {"u1": ("pending", 0)}  # claimed until the claim expires, then again
