@@ -20,6 +20,7 @@ from bot.inbox import Row, Update
 from bot.messages import Outgoing
 from bot.outbox import enqueue
 from bot.schema import audit_log, outbox
+from bot.schema import inbox as inbox_table
 from bot.settings import Settings
 from tests.helpers import Chat
 
@@ -37,7 +38,7 @@ def update(key: str, chat: str = "c1", text: str = "hi", sender: str = "wangfang
 async def states(app: App) -> dict[str, tuple[str, int]]:
     async with app.db.read() as conn:
         rows = await conn.execute(
-            sa.select(inbox.inbox.c.dedupe_key, inbox.inbox.c.state, inbox.inbox.c.attempts)
+            sa.select(inbox_table.c.dedupe_key, inbox_table.c.state, inbox_table.c.attempts)
         )
         return {key: (state, attempts) for key, state, attempts in rows}
 
@@ -46,7 +47,7 @@ async def test_a_redelivery_is_dropped_at_the_insert(app: App) -> None:
     first = await app.inbox.put(update("u1"))
     assert first is not None
     assert await app.inbox.put(update("u1", text="again")) is None
-    assert await table_count(app, inbox.inbox) == 1
+    assert await table_count(app, inbox_table) == 1
 
 
 async def test_updates_arriving_together_share_a_commit_and_each_learns_its_fate(app: App) -> None:
@@ -54,7 +55,7 @@ async def test_updates_arriving_together_share_a_commit_and_each_learns_its_fate
 
     ids = await asyncio.gather(*(app.inbox.put(update(f"u{i % 5}")) for i in range(20)))
     assert len({i for i in ids if i is not None}) == 5
-    assert await table_count(app, inbox.inbox) == 5
+    assert await table_count(app, inbox_table) == 5
 
 
 async def test_the_worker_handles_each_row_once_with_its_effects_in_the_same_transaction(app: App) -> None:
@@ -113,7 +114,7 @@ async def test_a_failing_row_undoes_only_itself_and_is_retried_then_parked(
         [parked] = await audit.rows_for(conn, "inbox", "2")
     assert texts[-1].startswith("抱歉，处理时出了点问题") and "错误码 E" in texts[-1]
     assert parked["action"] == "inbox.parked" and "a bug in a handler" in parked["after"]["error"]
-    assert app.metrics.inbox_parked._value.get() == 1  # type: ignore[attr-defined]
+    assert app.metrics.inbox_parked._value.get() == 1
     [listed] = await inbox.listing(app.db)
     assert listed.id == 2 and listed.state == "parked" and "RuntimeError" in (listed.error or "")
 
