@@ -9,15 +9,19 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import home, roster_store
+from bot import requests as engine
 from bot.context import Context
 from bot.messages import Outgoing, Person
-from bot.schema import people, punches, teams
+from bot.requests import LEVELS
+from bot.schema import punches
 from handlers.common import cite_all, hhmm, policy, shift_label, weekday
 from handlers.report import leave_type
 from schedules.attendance import ShiftFacts, ShiftVerdictKind, VerdictKind, shift_verdict
 from schedules.reminders import Reminder, ReminderKind, due_reminders, still_useful
 from schedules.roster.model import RosterEntry
 from schedules.timeutil import shift_window
+
+FOLLOW_UP_LEVEL = {"agent": "lead", "lead": "supervisor", "supervisor": "manager"}
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -133,15 +137,22 @@ REMINDER_KEYS = {
 }
 
 
-async def reminder_message(conn: AsyncConnection, app: App, reminder: Reminder) -> Outgoing | None:
+async def reminder_message(
+    conn: AsyncConnection, app: App, reminder: Reminder, now: datetime
+) -> Outgoing | None:
+    """The reminder's sentence; an alert sent on a later day than its shift names the shift's day."""
     recipient = await app.directory.by_id(conn, reminder.recipient_id)
     subject = await app.directory.by_id(conn, reminder.person_id)
     if recipient is None or subject is None:
         return None
     lang = recipient.language
+    key = REMINDER_KEYS[reminder.kind]
+    if now.astimezone(app.tz).date() != reminder.shift_date:
+        key += "_past"  # "❗ 12-01 陈静 …": yesterday's alert must not read as today's
     text = app.catalog.t(
         lang,
-        REMINDER_KEYS[reminder.kind],
+        key,
+        day=f"{reminder.shift_date:%m-%d}",
         name=subject.name,
         shift=shift_label(app, reminder.shift_code, lang),
         start=hhmm(app, reminder.shift_start),
@@ -165,22 +176,42 @@ async def send_reminders(app: App, t0: datetime, t1: datetime) -> None:
             )
         )
         punch_keys = [(r.person_id, r.shift_day, r.kind) for r in done]
-        lead_rows = await conn.execute(
-            sa.select(people.c.id, teams.c.lead_id)
-            .join(teams, people.c.team == teams.c.id)
-            .where(people.c.active)
+        everyone = await app.directory.all(conn)
+        active = {p.id for p in everyone}
+        chains = {team: await engine.chain_for(conn, team) for team in {p.team for p in everyone}}
+    # whoever follows up a missed clock-in: the level above the person in their own chain (第十一条), so a
+    # lead's goes to their supervisor and a supervisor's to the manager; nobody follows up on themselves
+    follow_up: dict[str, str] = {}
+    for p in everyone:
+        level = FOLLOW_UP_LEVEL.get(p.role)
+        chain = chains[p.team]
+        above = (
+            None
+            if level is None
+            else next(
+                (who for lvl in LEVELS[LEVELS.index(level) :] if (who := chain.at(lvl)) and who != p.id), None
+            )
         )
-        leads: dict[str, str | None] = {row.id: row.lead_id for row in lead_rows}
-        active = set(leads) | {r.id for r in await app.directory.all(conn)}
+        if above is not None:
+            follow_up[p.id] = above
     excused = {(e.person_id, e.day) for e in stored if e.note and e.note.startswith("leave:")}
     entries = [RosterEntry(e.person_id, e.day, e.shift_code) for e in stored if e.person_id in active]
-    lead_of_map = {person: lead for person, lead in leads.items() if lead and lead != person}
-    due = due_reminders(t0, t1, entries, punch_keys, rules, app.tz, lead_of_map, excused=excused)
+    due = due_reminders(t0, t1, entries, punch_keys, rules, app.tz, follow_up, excused=excused)
     for reminder in due:
         if not still_useful(reminder, t1):
+            # missed while the bot was down and no longer true or useful: dropped, and the drop recorded
+            async with app.db.transaction() as conn:
+                await app.audit_in(
+                    conn,
+                    actor="system",
+                    action="reminder.dropped_stale",
+                    object_type="reminder",
+                    object_id=reminder.key,
+                    after={"due_at": reminder.due_at.isoformat(), "checked_at": t1.isoformat()},
+                )
             continue
         async with app.db.transaction() as conn:
-            out = await reminder_message(conn, app, reminder)
+            out = await reminder_message(conn, app, reminder, t1)
             if out is not None and await app.notify(conn, out, idempotency_key=f"remind:{reminder.key}"):
                 app.metrics.reminders_sent.labels(reminder.kind.value).inc()
 

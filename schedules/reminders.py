@@ -15,9 +15,9 @@ Quiet hours (what was chosen and why):
   begin (the evening before: "tomorrow you start at 07:00"). ``data["moved"]`` says so.
 * ``grace_nudge`` and ``clock_out`` concern a shift the person is working right now, so they are sent at
   their time even inside quiet hours: the person is at work, not asleep.
-* ``absence_alert`` goes to the lead, who may be off duty: inside quiet hours it waits for their end, unless
-  ``reminders.absence_alert_urgent`` is set. With the handbook's hours the hotline is message-only during
-  quiet hours (第十七条), so no customer waits on it.
+* ``absence_alert`` goes to whoever follows the person up (their lead; a lead's supervisor): it is about a
+  running shift, whose people are at work, so quiet hours never hold it; only an alert about a shift already
+  over when it falls due would wait for their end (unless ``reminders.absence_alert_urgent`` is set).
 """
 
 from __future__ import annotations
@@ -120,7 +120,9 @@ def _plan(day: dt.date, code: str, policy: Policy, tz: ZoneInfo) -> _Plan:
         before.append((lead, due, moved))
     absence = absence_threshold(start, policy)
     absence_moved = False
-    if quiet is not None and not policy.reminders.absence_alert_urgent and _in_quiet(absence, quiet, tz):
+    # quiet hours never hold an alert about a shift that is running: the people concerned are at work
+    held = absence >= end and not policy.reminders.absence_alert_urgent
+    if quiet is not None and held and _in_quiet(absence, quiet, tz):
         absence = _quiet_bounds(absence, quiet, tz)[1]
         absence_moved = True
     return _Plan(start, end, tuple(before), grace_end(start, policy), absence, absence_moved)

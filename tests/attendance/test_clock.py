@@ -161,7 +161,11 @@ async def test_console_scenario_reminded_late_and_lead_alerted(tmp_path: Path) -
     assert any(m["to"] == "wangfang" and m["text"].startswith("⏰ 王芳") for m in messages)
     assert any(m["to"] == "wangfang" and "迟到 7 分钟" in m["text"] for m in messages)
     alerts = [m for m in messages if m["text"].startswith("❗") and m["at"].endswith("11:05:00+08:00")]
-    assert alerts and all(m["to"] in {"zhanglei", "lina", "maqiang"} for m in alerts)
+    # an agent's alert goes to their lead, a lead's to their supervisor (马强 of 投诉组 is on the day shift)
+    assert alerts and all(m["to"] in {"zhanglei", "lina", "maqiang", "liujun", "chenhui"} for m in alerts)
+    assert any(m["to"] in {"liujun", "chenhui"} and "马强" in m["text"] for m in alerts)
+    names = {"zhanglei": "张磊", "lina": "李娜", "maqiang": "马强", "liujun": "刘军", "chenhui": "陈辉"}
+    assert not any(names[m["to"]] in m["text"] for m in alerts)  # nobody is alerted about themselves
 
 
 async def test_reminders_once_across_restart(rostered: App, clock: FakeClock) -> None:
