@@ -31,6 +31,8 @@ PENDING, SENT, FAILED, UNDELIVERABLE = "pending", "sent", "failed", "undeliverab
 CLAIM_SECONDS = 60
 EDIT_KEY = "edit:"  # chat_key prefix of an edit, which has no chat of its own: "edit:<message id>"
 MAX_ATTEMPTS = 50
+SEND_TIMEOUT = 30.0  # seconds a platform call may take before its answer is given up on
+TIMED_OUT = "send timed out"  # last_error of a send whose answer never came
 
 
 class RetryLater(Exception):
@@ -183,6 +185,8 @@ class Dispatcher:
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self.batch = batch
         self.claim_seconds = claim_seconds
+        # Every send has a deadline of its own, whatever the transport's client does (or forgets).
+        self.send_timeout = SEND_TIMEOUT
         self.wakeup = asyncio.Event()
         self.metrics: Any = None
         self._finishing: list[Finished] = []
@@ -382,7 +386,16 @@ class Dispatcher:
         if self.limiter is not None:
             await self.limiter.acquire(row["chat_key"])
         try:
-            copies = await self.transport.deliver(item)
+            async with asyncio.timeout(self.send_timeout):
+                copies = await self.transport.deliver(item)
+        except TimeoutError:
+            # The platform may have shown it: send it once more at most, never again after that.
+            if (row.get("last_error") or "").startswith(TIMED_OUT):
+                log.error("outbox %s timed out twice; not sent again", row["id"])
+                await self._finish(row["id"], {"status": FAILED, "last_error": f"{TIMED_OUT} twice"}, [], "")
+            else:
+                await self._retry(row, backoff_seconds(row["attempts"]), TIMED_OUT)
+            return False
         except RetryLater as exc:
             wait = exc.seconds if exc.seconds is not None else backoff_seconds(row["attempts"])
             await self._retry(row, wait, str(exc))

@@ -351,3 +351,44 @@ async def test_an_outcome_that_cannot_be_stored_leaves_the_row_claimed_then_sent
     await app.deliver()  # the claim ran out: sent again (at least once, never lost)
     assert transport.delivered == [("wangfang", "hello")] * 2
     assert await app.dispatcher.pending_count() == 0  # type: ignore[union-attr]
+
+
+class HungTransport:
+    """A platform whose answer never comes for one chat (a hung HTTP call), and is quick for others."""
+
+    platform = "fake"
+    concurrency = 8
+
+    def __init__(self, hung: str) -> None:
+        self.hung = hung
+        self.calls: list[str] = []
+
+    async def deliver(self, item: Delivery) -> list[Copy]:
+        chat = item.recipient.id if item.recipient else str(item.chat_id)
+        self.calls.append(chat)
+        if chat == self.hung:
+            await asyncio.Event().wait()  # never answered
+        return [Copy(chat, f"m{len(self.calls)}")]
+
+
+async def test_a_hung_send_is_given_up_on_and_retried_once_at_most(app: App, clock: FakeClock) -> None:
+    transport = HungTransport(hung="wangfang")
+    dispatcher = app.attach(transport)
+    dispatcher.send_timeout = 0.2  # real seconds: the hung call never answers, however fast the machine
+    await queue(app, Outgoing("卡住", to_person="wangfang"), Outgoing("照常", to_person="liuyang"))
+    assert await app.deliver() == 1  # the other chat was not held up beyond the deadline
+    assert transport.calls.count("liuyang") == 1
+    clock.set(clock.now() + timedelta(seconds=5))
+    await app.deliver()  # tried once more after its backoff …
+    clock.set(clock.now() + timedelta(hours=1))
+    await app.deliver()  # … and never again
+    assert transport.calls.count("wangfang") == 2
+    async with app.db.read() as conn:
+        status, error = (
+            await conn.execute(
+                sa.select(outbox_table.c.status, outbox_table.c.last_error).where(
+                    outbox_table.c.to_person == "wangfang"
+                )
+            )
+        ).one()
+    assert status == outbox.FAILED and error == "send timed out twice"
