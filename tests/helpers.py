@@ -48,7 +48,7 @@ def json_lines(text: str) -> list[dict[str, Any]]:
 async def wait_until(
     predicate: Callable[[], bool | Awaitable[bool]],
     *,
-    timeout: float = 5.0,  # noqa: ASYNC109
+    timeout: float = 60.0,  # noqa: ASYNC109
     what: str = "condition",
     state: Callable[[], str] | None = None,
 ) -> None:

@@ -92,8 +92,11 @@ async def test_a_roster_file_sent_by_a_lead_is_imported(desk: SlackDesk, rostere
     accepted = desk.api.add_file("roster.csv", csv, mimetype="text/csv")
     await desk.dm(ZHANGLEI, "下周排班", files=[accepted])
     await desk.flush()
-    assert desk.last_text(WANGFANG) == rostered.catalog.t("zh-CN", "roster.upload.not_allowed")
-    assert "12-08" in desk.last_text(ZHANGLEI)
+    # 王芳 is refused; the lead's upload then publishes next week, so she is also sent her week (第二十一条).
+    refusal, week = desk.texts_to(WANGFANG)
+    assert refusal == rostered.catalog.t("zh-CN", "roster.upload.not_allowed")
+    assert week.startswith("王芳，您12-07–12-13这一周的排班已公布：")
+    assert "12-08" in desk.texts_to(ZHANGLEI)[0]
     assert await shift_of(rostered, "wangfang", date(2026, 12, 9)) == "evening"
 
 
