@@ -28,10 +28,9 @@ install-dev: $(DEV_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/deskmate db upgrade
-	$(BIN)/deskmate org import examples/org.yaml
-	@# A 做六休一 roster for today and the next two weeks, so the demo's shifts are live now.
-	$(BIN)/deskmate roster generate --from "$$(date +%F)" --to "$$(date -d '+13 days' +%F)" --apply >/dev/null
-	KB_SEMANTIC=$(KB_SEMANTIC) $(BIN)/deskmate console
+	@# --demo loads examples/ (org, roster) into an empty database and plans the days up to two weeks ahead
+	@# that have no roster yet; a later start adds only what is missing.
+	KB_SEMANTIC=$(KB_SEMANTIC) $(BIN)/deskmate console --demo
 
 lint: $(DEV_STAMP)
 	$(BIN)/ruff check .

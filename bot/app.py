@@ -99,7 +99,7 @@ class App:
             await hook(self)
         if not import_org_if_empty:
             return
-        if self.settings.org_file.exists():
+        if self.settings.org_file is not None and self.settings.org_file.exists():
             async with self.db.read() as conn:
                 empty = await self.directory.count(conn) == 0
             if empty:
@@ -230,7 +230,10 @@ class App:
     async def _refuse_unregistered(self, incoming: Incoming) -> None:
         lang = normalise_language(incoming.locale_hint, self.settings.default_language)
         sender = f"{incoming.platform}:{incoming.sender_id}"
-        text = self.catalog.t(lang, "error.unregistered", sender=sender)
+        async with self.db.read() as conn:
+            # a database nobody has imported an org into yet: every message gets how to import one
+            no_org = await self.directory.count(conn) == 0
+        text = self.catalog.t(lang, "error.no_org" if no_org else "error.unregistered", sender=sender)
         # Their platform id is never shown in a group: there only a private notice, where one exists.
         where = incoming.chat_id if incoming.is_private else incoming.note_chat
         out = Outgoing(text=text, to_chat=where) if where else None

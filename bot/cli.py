@@ -70,6 +70,10 @@ async def _console(args: argparse.Namespace, settings: Settings) -> int:
     app = App(settings, clock=clock)
     try:
         await app.prepare()
+        if args.demo:
+            from handlers.roster import extend_live_roster
+
+            await extend_live_roster(app, actor="demo")
         transport = ConsoleTransport(settings.tz, clock, sys.stdout, as_json=args.json)
         console = Console(app, clock, transport)
         if args.script is None:
@@ -88,8 +92,16 @@ async def _console(args: argparse.Namespace, settings: Settings) -> int:
         await app.close()
 
 
+DEMO_ORG = Path("examples/org.yaml")
+DEMO_ROSTER = Path("examples/roster.csv")
+
+
 def cmd_console(args: argparse.Namespace) -> int:
     settings = load_settings()
+    if args.demo:
+        # Demo data reaches a database only when asked for (make demo, --demo); settings still win.
+        settings.org_file = settings.org_file or DEMO_ORG
+        settings.roster_file = settings.roster_file or DEMO_ROSTER
     _setup_logging(settings, quiet=True)
     return run(_console(args, settings))
 
@@ -267,6 +279,11 @@ def build_parser() -> argparse.ArgumentParser:
     console.add_argument("--as", dest="as_person", metavar="PERSON", help="start as this person id")
     console.add_argument("--script", metavar="FILE", help="run script lines from FILE, or - for stdin")
     console.add_argument("--json", action="store_true", help="print each bot message as one JSON line")
+    console.add_argument(
+        "--demo",
+        action="store_true",
+        help="the demo department: examples/org.yaml and roster.csv, and live days up to 2 weeks ahead",
+    )
     console.set_defaults(func=cmd_console)
 
     db = sub.add_parser("db", help="database schema").add_subparsers(dest="db_command", required=True)

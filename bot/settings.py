@@ -25,9 +25,9 @@ class Settings(BaseSettings):
     )
 
     database_url: str = "sqlite+aiosqlite:///var/deskmate.db"
-    org_file: Path = Path("examples/org.yaml")
+    org_file: Path | None = None
     policy_file: Path = Path("examples/policy.yaml")
-    roster_file: Path | None = Path("examples/roster.csv")
+    roster_file: Path | None = None
     holidays_file: Path | None = None
     handbook_paths: str = ""
     synonyms_file: Path | None = None

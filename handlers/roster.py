@@ -199,18 +199,17 @@ def _violation_key(v: RosterViolation) -> tuple[object, ...]:
 def _changes(
     before: Sequence[roster_store.StoredEntry], after: Sequence[roster_store.StoredEntry]
 ) -> dict[str, list[CellChange]]:
-    """Cell by cell, for people who already had a roster in the window.
+    """Cell by cell: the cells people could already see that now say something else.
 
-    Someone with no cell at all before is being rostered for the first time, not re-planned: nothing they
-    saw changed, so they are not in the list (and not told).
+    A day that had no cell before is being planned for the first time (a first roster, the next weeks added
+    at the end), not re-planned: nothing anyone saw changed, so it is not listed and nobody is told.
     """
     was = {(e.person_id, e.day): e for e in before}
     now = {(e.person_id, e.day): e for e in after}
-    rostered = {person for person, _ in was}
     changed: dict[str, list[CellChange]] = {}
-    for cell in sorted(set(was) | set(now), key=lambda c: (c[0], c[1])):
+    for cell in sorted(was, key=lambda c: (c[0], c[1])):
         old, new = was.get(cell), now.get(cell)
-        if cell[0] not in rostered or _same(old, new):
+        if _same(old, new):
             continue
         changed.setdefault(cell[0], []).append(CellChange(cell[0], cell[1], old, new))
     return changed
@@ -391,6 +390,32 @@ async def plan_roster(
         raise LookupError(team)
     previous = [RosterEntry(e.person_id, e.day, e.shift_code) for e in stored]
     return generate_roster(members, start, end, policy(app), seed=seed, previous=previous), previous
+
+
+LIVE_DAYS = 14
+"""The demo keeps a roster up to two weeks ahead of today."""
+
+
+async def extend_live_roster(app: App, *, actor: str) -> int:
+    """Plan the days from the end of the stored plan (or today) to two weeks ahead; returns cells written.
+
+    Days that already have a plan are left alone, so this runs at every demo start but generates only what
+    is missing (once for a fresh demo, then nothing until the weeks run out); the new days continue the
+    stored ones (runs of work days, rest rotation) and go through the same summary as any plan.
+    """
+    today = app.clock.now().astimezone(app.tz).date()
+    end = today + timedelta(days=LIVE_DAYS - 1)
+    async with app.db.read() as conn:
+        last = (await conn.execute(sa.select(sa.func.max(roster_entries.c.day)))).scalar_one()
+    start = today if last is None or last < today else last + timedelta(days=1)
+    if start > end:
+        return 0
+    try:
+        entries, _ = await plan_roster(app, start, end, None)
+    except LookupError:
+        return 0
+    await store_plan(app, entries, actor, "roster.generated", f"{start}..{end}")
+    return len(entries)
 
 
 async def import_roster_if_empty(app: App) -> None:

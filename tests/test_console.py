@@ -14,7 +14,7 @@ from tests.helpers import json_lines
 def run_script(tmp_path: Path, script: str, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'console.db'}", "PATH": "/usr/bin:/bin"}
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "console", "--script", "-", *extra],
+        [sys.executable, "-m", "bot.cli", "console", "--demo", "--script", "-", *extra],
         input=script,
         capture_output=True,
         text=True,

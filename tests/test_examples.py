@@ -18,7 +18,16 @@ def run(tmp_path: Path, name: str) -> list[dict[str, Any]]:
         "KB_SEMANTIC": "false",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "console", "--script", f"examples/scripts/{name}.txt", "--json"],
+        [
+            sys.executable,
+            "-m",
+            "bot.cli",
+            "console",
+            "--demo",
+            "--script",
+            f"examples/scripts/{name}.txt",
+            "--json",
+        ],
         capture_output=True,
         text=True,
         env=env,

@@ -104,6 +104,7 @@ def test_kb_feedback_lists_thumbs_down_and_unanswered(tmp_path: object) -> None:
 
     env = {
         "DATABASE_URL": f"sqlite:///{Path(str(tmp_path)) / 'f.db'}",
+        "ORG_FILE": "examples/org.yaml",
         "PATH": "/usr/bin:/bin",
         "KB_SEMANTIC": "false",
     }

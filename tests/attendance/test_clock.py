@@ -138,7 +138,12 @@ async def test_console_scenario_reminded_late_and_lead_alerted(tmp_path: Path) -
             "clock: 2026-12-01 11:05",
         ]
     )
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}", "PATH": "/usr/bin:/bin", "KB_SEMANTIC": "false"}
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}",
+        "ORG_FILE": "examples/org.yaml",
+        "PATH": "/usr/bin:/bin",
+        "KB_SEMANTIC": "false",
+    }
     await asyncio.to_thread(
         subprocess.run,
         [sys.executable, "-m", "bot.cli", "roster", "import", "examples/roster.csv"],
