@@ -11,8 +11,7 @@ from bot.app import App
 from bot.clock import FakeClock
 from bot.schema import audit_log
 from tests.conftest import local
-from tests.helpers import Chat
-from tests.requests.test_swap import roster
+from tests.helpers import Chat, roster
 
 ALERT_END = "按规定可能计旷工（第三十条、第三十二条），请跟进。"
 
