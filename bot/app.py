@@ -110,6 +110,8 @@ class App:
                         conn, department, actor=audit.SYSTEM, now=now, today=now.astimezone(self.tz).date()
                     )
                 log.info("imported %s people from %s", len(department.people), self.settings.org_file)
+                for warning in department.warnings:
+                    log.warning("org file %s: %s", self.settings.org_file, warning)
         for hook in self.services.get("on_seed", []):
             await hook(self)
 

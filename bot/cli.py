@@ -153,6 +153,8 @@ async def _org_import(path: Path, settings: Settings) -> int:
         return 2
     finally:
         await db.dispose()
+    for warning in department.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     print(
         f"imported {len(department.people)} people in {len(department.teams)} teams: "
         f"{counts['added']} added, {counts['updated']} updated, {counts['unchanged']} unchanged"

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import audit
 from bot.messages import Person
-from bot.schema import people, teams
+from bot.schema import org_settings, people, teams
 from schedules.safe_yaml import MAX_YAML_BYTES, YamlLimitError, load_bounded
 
 ROLES = ("agent", "lead", "supervisor", "manager", "admin")
@@ -60,6 +60,11 @@ class PersonRecord:
 class Org:
     teams: list[Team]
     people: list[PersonRecord]
+    last_resort: str | None = None  # `approver_of_last_resort`: decides above the manager
+    warnings: tuple[str, ...] = ()
+
+
+LAST_RESORT_KEY = "approver_of_last_resort"
 
 
 def rank(role: str) -> int:
@@ -192,9 +197,18 @@ def parse_org(data: Any, source: str = "org file", *, partial: bool = False) -> 
             Team(team_id, str(entry.get("name", "")), _text(entry.get("name_en")), lead_id, supervisor_id)
         )
 
+    last_resort = _text(data.get(LAST_RESORT_KEY))
+    warnings: list[str] = []
+    if last_resort is not None and last_resort not in by_id:
+        problems.append(f"{LAST_RESORT_KEY}: {last_resort!r} is not in people")
+    elif last_resort is None and not any(p.role == "admin" for p in by_id.values()):
+        warnings.append(
+            f"no {LAST_RESORT_KEY} and no admin: requests of the manager (and anything the manager "
+            f"cannot decide) will be refused until one is configured"
+        )
     if problems:
         raise OrgError(source, problems)
-    return Org(parsed_teams, records)
+    return Org(parsed_teams, records, last_resort, tuple(warnings))
 
 
 class _OrgLoader(yaml.SafeLoader):
@@ -421,7 +435,30 @@ async def import_org(
                     before=before_values,
                     after=values,
                 )
+    before_resort = await last_resort_setting(conn)
+    if before_resort != org.last_resort:
+        await conn.execute(org_settings.delete().where(org_settings.c.key == LAST_RESORT_KEY))
+        if org.last_resort is not None:
+            await conn.execute(org_settings.insert().values(key=LAST_RESORT_KEY, value=org.last_resort))
+        await audit.record(
+            conn,
+            at=now,
+            actor=actor,
+            action="org.last_resort_changed",
+            object_type="org",
+            object_id=LAST_RESORT_KEY,
+            before={"person": before_resort},
+            after={"person": org.last_resort},
+        )
     return counts
+
+
+async def last_resort_setting(conn: AsyncConnection) -> str | None:
+    """The approver of last resort the org file named, if any."""
+    value = (
+        await conn.execute(sa.select(org_settings.c.value).where(org_settings.c.key == LAST_RESORT_KEY))
+    ).scalar()
+    return str(value) if value is not None else None
 
 
 def _to_person(row: Any) -> Person:

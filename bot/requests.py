@@ -7,8 +7,8 @@ Every card sent about a request is remembered, so a decision edits every copy.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -16,7 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import audit, org
 from bot.messages import Person
-from bot.schema import request_cards, requests, teams
+from bot.schema import people, request_cards, requests, roster_entries, teams
+from schedules import requests as rules
 
 # States shared by every kind; a kind uses the subset it needs.
 AWAITING_COLLEAGUE = "awaiting_colleague"
@@ -206,15 +207,12 @@ async def take_open_cards(conn: AsyncConnection, request_id: int) -> list[tuple[
 
 
 async def list_for_decider(conn: AsyncConnection, person: Person) -> list[Request]:
-    """Requests waiting for this person, or for their level in their scope, oldest first."""
+    """Requests waiting for this person: they are the decider, or above the decider in the requester's
+    chain (so they may decide too), oldest first."""
     query = sa.select(requests).where(requests.c.state.in_([PENDING, OPEN]))
-    rank = org.rank(person.role)
-    if rank >= org.rank("manager"):
-        pass  # managers and admins see everything that waits
-    else:
-        query = query.where(requests.c.decider_id == person.id)
     rows = await conn.execute(query.order_by(requests.c.created_at, requests.c.id))
-    return [_from_row(r) for r in rows]
+    found = [_from_row(r) for r in rows]
+    return [r for r in found if r.decider_id == person.id or person.id in (r.payload.get("above") or ())]
 
 
 async def list_for_requester(conn: AsyncConnection, person_id: str, limit: int = 20) -> list[Request]:
@@ -257,73 +255,64 @@ async def due_for_expiry(conn: AsyncConnection, now: datetime) -> list[Request]:
 
 
 # ----- who decides ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Decider:
-    level: str
-    person_id: str
+async def load_chart(conn: AsyncConnection) -> rules.Chart:
+    """The org chart as the pure rules read it: active people, each team's lead and supervisor, and the
+    approver of last resort (the org file's key, else the first admin)."""
+    rows = await conn.execute(sa.select(people).where(people.c.active).order_by(people.c.id))
+    members = {r.id: rules.Member(r.id, r.name, r.role, r.team, r.joined_on) for r in rows}
+    team_rows = (await conn.execute(sa.select(teams))).all()
+    last_resort = await org.last_resort_setting(conn)
+    if last_resort not in members:
+        last_resort = next((m.id for m in members.values() if m.role == "admin"), None)
+    return rules.Chart(
+        members,
+        {t.id: t.lead_id for t in team_rows},
+        {t.id: t.supervisor_id for t in team_rows},
+        last_resort,
+    )
 
 
-@dataclass
-class Chain:
-    """The people of each level for one team, resolved once."""
-
-    lead: str | None = None
-    supervisor: str | None = None
-    manager: str | None = None
-    extra: dict[str, str] = field(default_factory=dict)
-
-    def at(self, level: str) -> str | None:
-        return {"lead": self.lead, "supervisor": self.supervisor, "manager": self.manager}.get(level)
-
-
-async def chain_for(conn: AsyncConnection, team_id: str | None) -> Chain:
-    from bot.schema import people
-
-    chain = Chain()
-    if team_id:
-        row = (await conn.execute(sa.select(teams).where(teams.c.id == team_id))).first()
-        if row is not None:
-            chain.lead = row.lead_id
-            chain.supervisor = row.supervisor_id
-    active = people.c.active
-    if chain.supervisor is None:
-        chain.supervisor = (
-            await conn.execute(
-                sa.select(people.c.id)
-                .where(people.c.role == "supervisor", active)
-                .order_by(people.c.id)
-                .limit(1)
-            )
-        ).scalar()
-    chain.manager = (
-        await conn.execute(
-            sa.select(people.c.id).where(people.c.role == "manager", active).order_by(people.c.id).limit(1)
+async def away_today(conn: AsyncConnection, person_ids: list[str], today: date) -> dict[str, str]:
+    """Who of these people is away today: "leave" (approved leave covers today) or "off" (rostered to
+    rest today). Someone without a roster entry today (a manager, say) is taken to be there."""
+    if not person_ids:
+        return {}
+    away: dict[str, str] = {}
+    cells = await conn.execute(
+        sa.select(roster_entries.c.person_id, roster_entries.c.shift_code).where(
+            roster_entries.c.day == today, roster_entries.c.person_id.in_(person_ids)
         )
-    ).scalar()
-    return chain
+    )
+    for person_id, code in cells:
+        if code is None:
+            away[person_id] = "off"
+    leaves = await conn.execute(
+        sa.select(requests.c.requester_id, requests.c.payload).where(
+            requests.c.kind == "leave",
+            requests.c.state == APPROVED,
+            requests.c.requester_id.in_(person_ids),
+        )
+    )
+    for person_id, payload in leaves:
+        if payload and payload.get("start", "9999") <= today.isoformat() <= payload.get("end", ""):
+            away[person_id] = "leave"
+    return away
 
 
-async def find_decider(
-    conn: AsyncConnection, team_id: str | None, level: str, exclude: set[str]
-) -> Decider | None:
-    """The person deciding at `level` for a team, moving up when that person is excluded (their own
-    request) or missing."""
-    chain = await chain_for(conn, team_id)
-    for candidate_level in LEVELS[LEVELS.index(level) :]:
-        person_id = chain.at(candidate_level)
-        if person_id and person_id not in exclude:
-            return Decider(candidate_level, person_id)
-    return None
+async def decider_for(
+    conn: AsyncConnection, requester_id: str, needed: str, today: date, colleague: str | None = None
+) -> rules.Decider:
+    """Gather the chart and who is away, then ask the rule; raises ``rules.Refusal`` when nobody can."""
+    chart = await load_chart(conn)
+    ids = [pid for _, pid in rules.decider_chain(requester_id, chart)]
+    away = await away_today(conn, ids, today)
+    return rules.pick_decider(requester_id, needed, chart, colleague=colleague, away=away)  # type: ignore[arg-type]
 
 
 def may_decide(presser: Person, request: Request) -> bool:
-    """The designated decider, or anyone above their level; never the requester or the colleague."""
-    if presser.id in (request.requester_id, request.subject_id):
-        return False
-    if presser.id == request.decider_id:
-        return True
-    level = request.decider_level or "lead"
-    return org.rank(presser.role) > org.rank(level)
+    """The decider or someone above them in the requester's chain; never the requester or colleague."""
+    above = request.payload.get("above") or ()
+    return rules.may_decide(presser.id, request.requester_id, request.subject_id, request.decider_id, above)
 
 
 async def push_reminder(conn: AsyncConnection, request: Request, at: datetime | None) -> None:

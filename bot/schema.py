@@ -52,6 +52,14 @@ teams = sa.Table(
     sa.Column("supervisor_id", sa.String(64), nullable=True),
 )
 
+# Department-wide org settings from the org file (migration 0004), e.g. the approver of last resort.
+org_settings = sa.Table(
+    "org_settings",
+    metadata,
+    sa.Column("key", sa.String(64), primary_key=True),
+    sa.Column("value", sa.String(200), nullable=False),
+)
+
 people = sa.Table(
     "people",
     metadata,

@@ -26,6 +26,7 @@ from schedules.attendance import (
     punch_time,
     shift_verdict,
 )
+from schedules.requests import Refusal, pick_decider
 from schedules.roster.model import RosterEntry
 from schedules.timeutil import shift_window
 
@@ -182,8 +183,9 @@ async def follow_up(conn: AsyncConnection, app: App, person: Person) -> Person |
     level = FOLLOW_UP.get(person.role)
     if level is None:
         return None
-    decider = await engine.find_decider(conn, person.team, level, {person.id})
-    if decider is None:
+    try:  # a check, not a decision: nobody is passed over for being off today
+        decider = pick_decider(person.id, level, await engine.load_chart(conn))  # type: ignore[arg-type]
+    except Refusal:
         return None
     return await app.directory.by_id(conn, decider.person_id)
 

@@ -15,16 +15,18 @@ from bot import requests as engine
 from bot.context import Context
 from bot.conversations import ConversationState
 from bot.messages import Button, Outgoing
-from bot.schema import people, requests
+from bot.schema import requests
 from handlers import requests as decisions
 from handlers.common import cite, policy
+from schedules import requests as rules
+from schedules.policy import Level
 from schedules.timeutil import shift_window
 
 if TYPE_CHECKING:
     from bot.app import App
 
 KIND = "escalation"
-LEVELS = engine.LEVELS
+LEVELS = ("lead", "supervisor", "manager", "last_resort")
 CATEGORIES = (
     "data_leak",
     "major_error",
@@ -70,19 +72,28 @@ async def target_at(
     conn: AsyncConnection, app: App, level: str, team: str | None, now: datetime, exclude: set[str]
 ) -> str | None:
     """The on-duty person of one level: the team lead, else the shift lead on duty (当班班长);
-    the supervisor in charge (值班主管); the manager."""
-    chain = await engine.chain_for(conn, team)
+    the team's supervisor; the manager; above the manager the approver of last resort."""
+    chart = await engine.load_chart(conn)
     if level == "lead":
-        if chain.lead and chain.lead not in exclude and await on_duty(conn, app, chain.lead, now):
-            return chain.lead
-        leads = (
-            await conn.execute(sa.select(people.c.id).where(people.c.role == "lead", people.c.active))
-        ).scalars()
-        for lead in sorted(str(x) for x in leads):
-            if lead not in exclude and await on_duty(conn, app, lead, now):
-                return lead
+        lead = chart.team_lead.get(team) if team else None
+        if lead and lead not in exclude and await on_duty(conn, app, lead, now):
+            return lead
+        for other in sorted(p.id for p in chart.people.values() if p.role == "lead"):
+            if other not in exclude and await on_duty(conn, app, other, now):
+                return other
         return None
-    person: str | None = chain.at(level)
+    person: str | None
+    if level == "supervisor":
+        person = chart.team_supervisor.get(team) if team else None
+        if person is None:
+            person = next(
+                (p.id for p in sorted(chart.people.values(), key=lambda m: m.id) if p.role == "supervisor"),
+                None,
+            )
+    elif level == "manager":
+        person = chart.manager
+    else:
+        person = chart.last_resort
     return person if person and person not in exclude else None
 
 
@@ -96,8 +107,14 @@ async def route(
     return None
 
 
+def policy_level(level: str | None) -> Level:
+    """The policy's deadlines for a level; the approver of last resort keeps the manager's."""
+    return level if level in ("lead", "supervisor") else "manager"  # type: ignore[return-value]
+
+
 def deadline(app: App, level: str) -> timedelta:
-    return timedelta(minutes=policy(app).escalation.for_level(level).respond_minutes)  # type: ignore[arg-type]
+    """How long a level has to acknowledge (第八十三条)."""
+    return timedelta(minutes=policy(app).escalation.for_level(policy_level(level)).respond_minutes)
 
 
 def card_buttons(app: App, lang: str, request: engine.Request) -> list[list[Button]]:
@@ -179,10 +196,11 @@ async def create(ctx: Context, data: dict[str, Any]) -> None:
         )
         await send_to_decider(conn, app, request)
         name = await app.directory.by_id(conn, person_id)
+        above = await next_target(conn, app, request, ctx.now)
         await ctx.send(
             ctx.answer(
                 ctx.t(
-                    "esc.sent",
+                    "esc.sent" if above is not None else "esc.sent_top",
                     id=request.id,
                     name=name.name if name else person_id,
                     minutes=int(deadline(app, level).total_seconds() // 60),
@@ -217,6 +235,17 @@ async def create(ctx: Context, data: dict[str, Any]) -> None:
     await decisions.refresh_homes(app, ctx.person.id, request.decider_id)
 
 
+async def next_target(
+    conn: AsyncConnection, app: App, request: engine.Request, now: datetime
+) -> tuple[str, str] | None:
+    """Who the escalation would move to next; None at the top of the chain."""
+    level = request.decider_level or "lead"
+    if level == LEVELS[-1]:
+        return None
+    exclude = {request.requester_id, request.decider_id or ""}
+    return await route(conn, app, LEVELS[LEVELS.index(level) + 1], request.team, now, exclude)
+
+
 async def move_up(
     conn: AsyncConnection,
     app: App,
@@ -249,6 +278,7 @@ async def move_up(
         decider_level=level,
         decider_id=person_id,
         due_at=now + deadline(app, level),
+        next_reminder_at=None,
         payload=payload,
     )
     if moved is None:
@@ -259,17 +289,21 @@ async def move_up(
     shown = new_name.name if new_name else person_id
     if automatic:
         old = await app.directory.by_id(conn, missed) if missed else None
+        undecided = request.state == engine.ACKNOWLEDGED
+        article = policy(app).escalation.article_decide if undecided else policy(app).escalation.article_auto
         await decisions.tell(
             conn,
             app,
             request.requester_id,
-            "esc.told.auto",
+            "esc.told.auto_decide" if undecided else "esc.told.auto",
             moved,
             name=shown,
             missed=old.name if old else "-",
-            article=lambda lang: cite(policy(app).escalation.article_auto, lang),
+            article=lambda lang: cite(article, lang),
         )
-        await decisions.tell(conn, app, missed, "esc.told.missed", moved, name=shown)
+        await decisions.tell(
+            conn, app, missed, "esc.told.missed_decide" if undecided else "esc.told.missed", moved, name=shown
+        )
     else:
         await decisions.tell(
             conn, app, request.requester_id, "esc.told.escalated", moved, name=shown, note=note or "-"
@@ -278,12 +312,15 @@ async def move_up(
 
 
 async def climb(app: App, t0: datetime, t1: datetime) -> None:
-    """Scheduled: every open escalation past its level's deadline moves up; at the top the manager
-    is reminded again each deadline."""
+    """Scheduled: an escalation past its level's acknowledgement deadline (第八十三、八十四条) or, once
+    acknowledged, past its decision deadline (第八十五条) moves up; halfway to the decision deadline the
+    acknowledger is reminded. At the top of the chain the holder is reminded at each deadline instead."""
     async with app.db.read() as conn:
         rows = await conn.execute(
             sa.select(requests.c.id).where(
-                requests.c.kind == KIND, requests.c.state == engine.OPEN, requests.c.due_at <= t1
+                requests.c.kind == KIND,
+                requests.c.state.in_([engine.OPEN, engine.ACKNOWLEDGED]),
+                sa.or_(requests.c.due_at <= t1, requests.c.next_reminder_at <= t1),
             )
         )
         ids = [int(r) for r in rows.scalars()]
@@ -291,52 +328,55 @@ async def climb(app: App, t0: datetime, t1: datetime) -> None:
         refresh: tuple[str | None, ...] = ()
         async with app.db.transaction() as conn:
             request = await engine.get(conn, request_id)
-            if (
-                request is None
-                or request.state != engine.OPEN
-                or request.due_at is None
-                or request.due_at > t1
-            ):
+            if request is None or request.state not in (engine.OPEN, engine.ACKNOWLEDGED):
                 continue
-            at_top = (
-                request.decider_level == LEVELS[-1]
-                or await route(
-                    conn,
-                    app,
-                    LEVELS[LEVELS.index(request.decider_level or "lead") + 1],
-                    request.team,
-                    t1,
-                    {request.requester_id},
-                )
-                is None
-            )
-            if not at_top:
-                moved = await move_up(
-                    conn, app, request, actor=audit.SYSTEM, now=t1, note=None, automatic=True
-                )
-                if moved is not None:
-                    refresh = (request.decider_id, moved.decider_id, request.requester_id)
-            else:
-                # Already at the top: remind the manager and restart the clock.
-                stamp = request.due_at.isoformat()
-                person = await app.directory.by_id(conn, request.decider_id) if request.decider_id else None
-                if person is not None:
-                    text = app.catalog.t(
-                        person.language,
-                        "esc.reminder",
-                        summary=decisions.summary(app, request, person.language),
+            if request.due_at is not None and request.due_at <= t1:
+                if await next_target(conn, app, request, t1) is not None:
+                    moved = await move_up(
+                        conn, app, request, actor=audit.SYSTEM, now=t1, note=None, automatic=True
                     )
-                    await app.notify(
-                        conn,
-                        Outgoing(text=text, to_person=person.id),
-                        idempotency_key=f"esc-remind:{request.id}:{stamp}",
-                    )
+                    if moved is not None:
+                        refresh = (request.decider_id, moved.decider_id, request.requester_id)
+                    continue
+                # At the top: remind the holder and restart the clock.
+                await remind(conn, app, request, request.due_at)
                 await conn.execute(
                     requests.update()
                     .where(requests.c.id == request.id, requests.c.version == request.version)
                     .values(due_at=t1 + deadline(app, request.decider_level or "manager"))
                 )
+            elif request.next_reminder_at is not None and request.next_reminder_at <= t1:
+                await remind(conn, app, request, request.next_reminder_at)
+                await conn.execute(
+                    requests.update()
+                    .where(requests.c.id == request.id, requests.c.version == request.version)
+                    .values(next_reminder_at=None)
+                )
         await decisions.refresh_homes(app, *refresh)
+
+
+async def remind(conn: AsyncConnection, app: App, request: engine.Request, stamp: datetime) -> None:
+    """Remind the holder: to acknowledge (open) or to give a resolution by the deadline (acknowledged)."""
+    person = await app.directory.by_id(conn, request.decider_id) if request.decider_id else None
+    if person is None:
+        return
+    lang = person.language
+    rules = policy(app).escalation
+    if request.state == engine.ACKNOWLEDGED:
+        text = app.catalog.t(
+            lang,
+            "esc.reminder_decide",
+            summary=decisions.summary(app, request, lang),
+            deadline=decisions.local_time(app, request.due_at),
+            article=cite(rules.article_decide, lang),
+        )
+    else:
+        text = app.catalog.t(lang, "esc.reminder", summary=decisions.summary(app, request, lang))
+    await app.notify(
+        conn,
+        Outgoing(text=text, to_person=person.id),
+        idempotency_key=f"esc-remind:{request.id}:{request.state}:{stamp.isoformat()}",
+    )
 
 
 async def may_act(ctx: Context, request: engine.Request) -> bool:
@@ -363,8 +403,9 @@ async def acknowledge(ctx: Context, payload: dict[str, Any]) -> None:
         current = await engine.get(conn, request.id)
         done = None
         if current is not None and current.state == engine.OPEN:
-            level = current.decider_level or "lead"
-            decide = policy(app).escalation.for_level(level).decide_minutes  # type: ignore[arg-type]
+            due = rules.escalation_deadlines(
+                policy_level(current.decider_level), ctx.now, policy(app)
+            ).decide_by
             done = await engine.transition(
                 conn,
                 current,
@@ -372,8 +413,8 @@ async def acknowledge(ctx: Context, payload: dict[str, Any]) -> None:
                 actor=ctx.person.id,
                 now=ctx.now,
                 decider_id=ctx.person.id,
-                due_at=None,
-                next_reminder_at=ctx.now + timedelta(minutes=decide) if decide else None,
+                due_at=due,
+                next_reminder_at=ctx.now + (due - ctx.now) / 2,
             )
         if done is not None:
             await decisions.close_cards(conn, app, done, actor=ctx.person.id)
@@ -383,6 +424,8 @@ async def acknowledge(ctx: Context, payload: dict[str, Any]) -> None:
                 done,
                 ctx.person,
                 intro_key="esc.card_mine",
+                deadline=decisions.local_time(app, done.due_at),
+                article=cite(policy(app).escalation.article_decide, ctx.lang),
                 buttons=card_buttons(app, ctx.lang, done),
             )
             await decisions.tell(
@@ -466,9 +509,8 @@ def register(app: App) -> None:
 
             if await forms.offer(ctx, escalation_form(ctx)):
                 return
-        if data.get("emergency") and data.get("description"):
-            data["category"] = "safety"
-            await create(ctx, data)
+        if data.get("description"):
+            await ask_next(ctx, data)
             return
         await ctx.start_conversation("escalate", "category", data)
         await ctx.reply(ctx.t("esc.ask.category"), category_buttons(ctx.app, ctx.lang))
@@ -485,6 +527,16 @@ def register(app: App) -> None:
         if not data.get("description"):
             await ctx.start_conversation("escalate", "description", data)
             await ctx.reply(ctx.t("esc.ask.description"))
+        elif not data.get("category"):
+            found = rules.category_from_words(str(data["description"]), CATEGORIES)
+            if found is not None:
+                await ask_next(ctx, {**data, "category": found})
+                return
+            await ctx.start_conversation("escalate", "category", data)
+            await ctx.reply(ctx.t("esc.ask.category"), category_buttons(ctx.app, ctx.lang))
+        elif data.get("emergency"):
+            await ctx.end_conversation()
+            await create(ctx, {**data, "order": data.get("order")})
         elif "order" not in data:
             await ctx.start_conversation("escalate", "order", data)
             await ctx.reply(ctx.t("esc.ask.order"), [[Button(ctx.t("esc.button.no_order"), "esc.no_order")]])

@@ -3,9 +3,10 @@ or manager; the roster is marked on approval; late sick-leave notice accepted bu
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import forms, roster_store
@@ -13,17 +14,17 @@ from bot import requests as engine
 from bot.context import Context
 from bot.conversations import ConversationState
 from bot.messages import Button, Person
+from bot.schema import requests
 from handlers import requests as decisions
-from handlers.common import cite, parse_day, policy
-from handlers.requests import Refusal
+from handlers.common import calendar, cite, parse_day, policy
+from schedules import requests as rules
 from schedules.policy import LeaveType
-from schedules.timeutil import local_instant, shift_window
+from schedules.requests import Refusal
 
 if TYPE_CHECKING:
     from bot.app import App
 
 KIND = "leave"
-MAX_DAYS = 180
 
 
 def leave_name(leave_type: LeaveType, lang: str) -> str:
@@ -65,19 +66,27 @@ def leave_summary(app: App, request: engine.Request, lang: str, *, reason: bool 
         type=name,
         start=p["start"][5:],
         end=p["end"][5:],
-        days=p["days"],
+        days=f"{float(p['days']):g}",
         flag=flag,
         **fields,
     )
 
 
-async def first_shift_start(
-    conn: AsyncConnection, app: App, person_id: str, start: date, end: date
-) -> datetime | None:
-    for entry in await roster_store.between(conn, start, end, [person_id]):
-        if entry.shift_code is not None:
-            return shift_window(entry.day, policy(app).shift(entry.shift_code), app.tz)[0]
-    return None
+async def own_leave(conn: AsyncConnection, person_id: str) -> list[rules.OpenRequest]:
+    """The person's leave requests still waiting or approved (what a new one must not overlap)."""
+    rows = await conn.execute(
+        sa.select(requests.c.id, requests.c.state, requests.c.payload).where(
+            requests.c.kind == KIND,
+            requests.c.requester_id == person_id,
+            requests.c.state.in_([engine.PENDING, engine.APPROVED]),
+        )
+    )
+    found = []
+    for r in rows:
+        start, end = date.fromisoformat(r.payload["start"]), date.fromisoformat(r.payload["end"])
+        days = frozenset(start + timedelta(days=i) for i in range((end - start).days + 1))
+        found.append(rules.OpenRequest(int(r.id), KIND, frozenset({person_id}), days, str(r.state)))
+    return found
 
 
 async def check(
@@ -88,76 +97,71 @@ async def check(
     start: date,
     end: date,
     now: datetime,
-) -> dict[str, Any]:
-    rules = policy(app).leave
-    today = now.astimezone(app.tz).date()
-    if end < start:
-        raise Refusal("leave.refused.order")
-    days = (end - start).days + 1
-    if days > MAX_DAYS:
-        raise Refusal("leave.refused.too_long", days=MAX_DAYS)
-    late_notice = False
-    if leave_type.notice_days and (start - today).days < leave_type.notice_days:
-        raise Refusal(
-            "leave.refused.notice",
-            type=leave_type.name_zh,
-            days=leave_type.notice_days,
-            article=leave_type.article,
-        )
-    if leave_type.notice_hours_before_shift:
-        first = await first_shift_start(conn, app, person.id, start, end)
-        if first is not None and first - now < timedelta(hours=leave_type.notice_hours_before_shift):
-            late_notice = True
-    level = rules.approver(days)
-    peak = next(
-        (
-            policy(app).peak_sale_on(start + timedelta(days=i))
-            for i in range(days)
-            if policy(app).peak_sale_on(start + timedelta(days=i))
-        ),
-        None,
+    *,
+    half_day: bool = False,
+) -> rules.LeavePlan:
+    """Gather the facts the leave rule needs (the person's roster over the dates, their own leave, the
+    holiday calendar) and ask it; raises ``Refusal``."""
+    cells: dict[tuple[str, date], str | None] = {}
+    if end >= start and (end - start).days < rules.MAX_LEAVE_DAYS:
+        for e in await roster_store.between(conn, start, end, [person.id]):
+            cells[(e.person_id, e.day)] = e.shift_code
+    return rules.check_leave(
+        person.id,
+        leave_type,
+        start,
+        end,
+        now,
+        cells,
+        policy(app),
+        half_day=half_day,
+        calendar=calendar(app),
+        own_requests=await own_leave(conn, person.id),
     )
-    if peak is not None and leave_type.blocked_during_peak_sale:
-        level = "manager"
-    return {"days": days, "level": level, "late_notice": late_notice, "peak": peak.name if peak else None}
 
 
-async def create_leave(ctx: Context, leave_type: LeaveType, start: date, end: date, reason: str) -> None:
+async def create_leave(
+    ctx: Context, leave_type: LeaveType, start: date, end: date, reason: str, *, half_day: bool = False
+) -> None:
+    """Check, find the decider, store the request and send its card, in one transaction."""
     app = ctx.app
     async with app.db.transaction() as conn:
         try:
-            facts = await check(conn, app, ctx.person, leave_type, start, end, ctx.now)
+            plan = await check(conn, app, ctx.person, leave_type, start, end, ctx.now, half_day=half_day)
         except Refusal as refusal:
-            names = {"type": leave_name(leave_type, ctx.lang)} if "type" in refusal.fields else {}
-            await decisions.refuse(conn, ctx, "leave.refused", refusal, **names)
+            await decisions.refuse(conn, ctx, "leave.refused", refusal, type=leave_name(leave_type, ctx.lang))
             return
         payload = {
             "type": leave_type.code,
             "start": start.isoformat(),
             "end": end.isoformat(),
-            "days": facts["days"],
+            "days": plan.days,
+            "work_days": [d.isoformat() for d in plan.work_days],
             "reason": reason[:300],
             "requester_name": ctx.person.name,
-            "late_notice": facts["late_notice"],
-            "peak_sale": facts["peak"],
+            "late_notice": plan.late_notice,
+            "peak_sale": plan.peak_sale,
         }
         article = policy(app).leave.article_approval
+        expires = plan.first_start if plan.first_start and plan.first_start > ctx.now else None
         request = await decisions.submit_for_decision(
             conn,
             ctx,
             kind=KIND,
-            level=facts["level"],
+            level=plan.level,
             payload=payload,
-            expires_at=local_instant(end + timedelta(days=1), time(0), app.tz),
+            expires_at=expires,
             card_key="leave.card",
             to_group=True,
             article=lambda lang: cite(article, lang),
         )
-        if facts["late_notice"]:
+        if request is None:
+            return
+        if plan.late_notice:
             await app.audit_in(
                 conn, actor=ctx.person.id, action="leave.late_sick_notice", object_id=str(request.id)
             )
-        key = "leave.sent_flagged" if facts["late_notice"] else "leave.sent"
+        key = "leave.sent_flagged" if plan.late_notice else "leave.sent"
         decider_name = await _name(conn, app, request.decider_id) if request.decider_id else "-"
         await ctx.send(
             ctx.answer(

@@ -166,6 +166,8 @@ async def missed_punch(ctx: Context) -> None:
         request = await decisions.submit_for_decision(
             conn, ctx, kind=MISSED, level="lead", payload=payload, expires_at=deadline_at + timedelta(days=2)
         )
+        if request is None:
+            return
         await ctx.send(
             ctx.answer(
                 ctx.t(

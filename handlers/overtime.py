@@ -83,6 +83,8 @@ async def request_overtime(ctx: Context) -> None:
             },
             expires_at=local_instant(day + timedelta(days=1), time(0), app.tz),
         )
+        if request is None:
+            return
         await ctx.send(
             ctx.answer(
                 ctx.t(

@@ -3,19 +3,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot import audit, home, org
+from bot import audit, home, org, roster_store
 from bot import requests as engine
 from bot.context import Context
 from bot.conversations import ConversationState
 from bot.messages import Button, Outgoing, Person
 from handlers.common import cite, policy
+from schedules import requests as rules
+from schedules.requests import Refusal
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -35,20 +37,11 @@ class KindSpec:
     group_summary: Summary | None = None
 
 
-class Refusal(Exception):
-    """A request the handbook does not allow; `key` and `fields` make the catalog sentence."""
-
-    def __init__(self, key: str, **fields: Any) -> None:
-        super().__init__(key)
-        self.key = key
-        self.fields = fields
-
-
 async def refuse(conn: AsyncConnection, ctx: Context, action: str, refusal: Refusal, **fields: Any) -> None:
     """Audit a refusal and tell the requester why, quoting the article in their language."""
     values = {**refusal.fields, **fields}
-    if "article" in values:
-        values["article"] = cite(values["article"], ctx.lang)
+    if refusal.article is not None:
+        values["article"] = cite(refusal.article, ctx.lang)
     await ctx.app.audit_in(
         conn, actor=ctx.person.id, action=action, object_id=ctx.person.id, after={"reason": refusal.key}
     )
@@ -139,6 +132,13 @@ async def send_card(
         summary=summary(app, request, lang),
         **fields,
     )
+    passed = request.payload.get("passed_over") or []
+    if passed:
+        people = await app.directory.by_ids(conn, [pid for pid, _ in passed])
+        who = "、".join(
+            app.catalog.t(lang, f"request.away.{why}", name=name_of(people, pid)) for pid, why in passed
+        )
+        text += "\n" + app.catalog.t(lang, "request.card.passed_over", who=who)
     out = Outgoing(
         text=text,
         to_person=recipient.id,
@@ -160,11 +160,16 @@ async def submit_for_decision(
     card_key: str = "request.card.intro",
     to_group: bool = False,
     **card_fields: Any,
-) -> engine.Request:
-    """Create a pending request for the decider at `level` (moving up past the requester), chase them
-    at the policy's interval, and send them the card (and the supervisors' group, when asked)."""
+) -> engine.Request | None:
+    """Create a pending request for its decider (in the requester's own chain, at least at `level`,
+    passing over whoever is away today), chase them at the policy's interval, and send them the card (and
+    the supervisors' group, when asked). None when nobody can decide: the requester has been told."""
     app = ctx.app
-    decider = await engine.find_decider(conn, ctx.person.team, level, {ctx.person.id})
+    try:
+        decider = await engine.decider_for(conn, ctx.person.id, level, ctx.now.astimezone(app.tz).date())
+    except Refusal as refusal:
+        await refuse(conn, ctx, f"{kind}.refused", refusal)
+        return None
     interval = timedelta(minutes=policy(app).reminders.approval_reminder_interval_minutes)
     request = await engine.create(
         conn,
@@ -172,20 +177,59 @@ async def submit_for_decision(
         state=engine.PENDING,
         requester_id=ctx.person.id,
         now=ctx.now,
-        payload=payload,
+        payload={**payload, **decider_payload(decider)},
         team=ctx.person.team,
-        decider_level=decider.level if decider else None,
-        decider_id=decider.person_id if decider else None,
+        decider_level=decider.level,
+        decider_id=decider.person_id,
         expires_at=expires_at,
         next_reminder_at=ctx.now + interval,
     )
-    person = await app.directory.by_id(conn, decider.person_id) if decider else None
+    person = await app.directory.by_id(conn, decider.person_id)
     if person is not None:
         fields = {k: (v(person.language) if callable(v) else v) for k, v in card_fields.items()}
         await send_card(conn, app, request, person, intro_key=card_key, **fields)
+    await tell_leads(conn, app, request, decider)
     if to_group:
         await group_card(conn, app, request)
     return request
+
+
+def decider_payload(decider: rules.Decider) -> dict[str, Any]:
+    """What a request remembers of how its decider was found: who may also decide, who was passed over."""
+    return {"above": list(decider.above), "passed_over": [list(p) for p in decider.passed_over]}
+
+
+async def tell_leads(
+    conn: AsyncConnection, app: App, request: engine.Request, decider: rules.Decider
+) -> None:
+    """A cross-team request: both teams' leads hear who decides it."""
+    if not decider.told:
+        return
+    people = await app.directory.by_ids(conn, [decider.person_id])
+    for lead in decider.told:
+        await tell(
+            conn, app, lead, "request.told.cross_team", request, decider=name_of(people, decider.person_id)
+        )
+
+
+async def change_cells(
+    conn: AsyncConnection,
+    app: App,
+    request: engine.Request,
+    changes: Mapping[tuple[str, date], str | None],
+    now: datetime,
+) -> None:
+    """Write the roster cells a decision changes as overrides of the plan (roster_store.record_decision),
+    in the decision's transaction, with its audit row."""
+    note = f"{request.kind}#{request.id}"
+    await roster_store.record_decision(
+        conn,
+        decision=request.kind,
+        request_id=request.id,
+        cells=[roster_store.set_shift(p, d, code, note) for (p, d), code in changes.items()],
+        actor=request.decided_by or "system",
+        now=now,
+    )
 
 
 SUPERVISORS_CHAT = "supervisors"
@@ -393,6 +437,15 @@ def age(now: datetime, since: datetime, lang: str) -> str:
     return f"{hours // 24} d" if lang == "en" else f"{hours // 24}天"
 
 
+# What an expiry means, with its article: a swap not approved before its shift is refused (第四十一条);
+# leave is taken only once approved (第四十七条).
+EXPIRED_KEYS = {
+    "swap": "request.told.expired_swap",
+    "give_away": "request.told.expired_swap",
+    "leave": "request.told.expired_leave",
+}
+
+
 async def remind_and_expire(app: App, t0: datetime, t1: datetime) -> None:
     """Scheduled: chase deciders of pending requests at the policy interval; expire what has passed."""
     interval = timedelta(minutes=policy(app).reminders.approval_reminder_interval_minutes)
@@ -406,30 +459,68 @@ async def remind_and_expire(app: App, t0: datetime, t1: datetime) -> None:
             done = await engine.transition(conn, request, engine.EXPIRED, actor=audit.SYSTEM, now=t1)
             if done is not None:
                 await close_cards(conn, app, done)
+                key = EXPIRED_KEYS.get(done.kind, "request.told.expired")
                 for person_id in {done.requester_id, done.subject_id} - {None}:
-                    await tell(conn, app, person_id, "request.told.expired", done)
+                    await tell(conn, app, person_id, key, done)
         if done is not None:
             await refresh_homes(app, done.requester_id, done.subject_id, done.decider_id)
+    digests: dict[str, list[engine.Request]] = {}
+    expired_ids = {r.id for r in expiring}
     for request in chasing:
-        if request.kind == "escalation" or request.id in {r.id for r in expiring}:
+        if request.kind == "escalation" or request.id in expired_ids:
             continue
         target = request.subject_id if request.state == engine.AWAITING_COLLEAGUE else request.decider_id
-        stamp = request.next_reminder_at.isoformat() if request.next_reminder_at else ""
+        if target:
+            digests.setdefault(target, []).append(request)
+    for target, waiting in sorted(digests.items()):
+        waiting.sort(key=lambda r: (r.created_at, r.id))
         async with app.db.transaction() as conn:
-            person = await app.directory.by_id(conn, target) if target else None
+            person = await app.directory.by_id(conn, target)
             if person is not None:
-                text = app.catalog.t(
-                    person.language,
-                    "request.reminder",
-                    summary=summary(app, request, person.language),
-                    age=age(t1, request.created_at, person.language),
-                )
                 await app.notify(
                     conn,
-                    Outgoing(text=text, to_person=person.id),
-                    idempotency_key=f"req-remind:{request.id}:{stamp}",
+                    digest(app, person, waiting, t1),
+                    idempotency_key="req-remind:"
+                    + ",".join(
+                        f"{r.id}@{r.next_reminder_at.isoformat() if r.next_reminder_at else ''}"
+                        for r in waiting
+                    ),
                 )
-            await engine.push_reminder(conn, request, t1 + interval)
+            for request in waiting:
+                await engine.push_reminder(conn, request, t1 + interval)
+
+
+def digest(app: App, person: Person, waiting: list[engine.Request], now: datetime) -> Outgoing:
+    """One reminder for everything that waits for one person, with the buttons for each item."""
+    lang = person.language
+    lines = [app.catalog.t(lang, "request.reminder.title", count=len(waiting))]
+    buttons: list[list[Button]] = []
+    for request in waiting:
+        lines.append(
+            app.catalog.t(
+                lang,
+                "request.pending.line",
+                summary=summary(app, request, lang),
+                age=age(now, request.created_at, lang),
+            )
+        )
+        if request.state == engine.AWAITING_COLLEAGUE:
+            payload = {"id": request.id}
+            buttons.append(
+                [
+                    Button(
+                        app.catalog.t(lang, "request.button.accept_id", id=request.id), "swap.accept", payload
+                    ),
+                    Button(
+                        app.catalog.t(lang, "request.button.decline_id", id=request.id),
+                        "swap.decline",
+                        payload,
+                    ),
+                ]
+            )
+        elif row := item_buttons(app, lang, request):
+            buttons.append(row)
+    return Outgoing(text="\n".join(lines), to_person=person.id, buttons=buttons)
 
 
 def register(app: App) -> None:
@@ -482,17 +573,15 @@ def register(app: App) -> None:
         personal=True,
     )
     async def pending(ctx: Context) -> None:
-        text, waiting = await pending_text(ctx.app, ctx.person, ctx.now)
-        buttons: list[list[Button]] = []
-        for request in waiting:
-            if request.state == engine.PENDING and len(buttons) < 5:
-                buttons.append(
-                    [
-                        Button(f"✅ #{request.id}", "request.approve", {"id": request.id}),
-                        Button(f"❌ #{request.id}", "request.reject", {"id": request.id}),
-                    ]
-                )
-        await ctx.reply(text, buttons)
+        await show_pending(ctx, 0)
+
+    @router.action("request.pending_page")
+    async def pending_page(ctx: Context, payload: dict[str, Any]) -> None:
+        try:
+            page = max(0, int(payload.get("page", 0)))
+        except (TypeError, ValueError):
+            page = 0
+        await show_pending(ctx, page)
 
     @router.command(
         "requests", keywords=("我的申请",), help_key="help.desc.requests", order=41, personal=True
@@ -515,15 +604,25 @@ def register(app: App) -> None:
     home.register_section(app, home_requests)
 
 
-async def pending_text(app: App, person: Person, now: datetime) -> tuple[str, list[engine.Request]]:
-    """What waits for this person's decision, oldest first, with age."""
+PAGE_SIZE = 5
+
+
+async def pending_text(
+    app: App, person: Person, now: datetime, page: int = 0
+) -> tuple[str, list[engine.Request], int]:
+    """One page of what waits for this person's decision, oldest first, with age; and how many wait."""
     lang = person.language
     async with app.db.read() as conn:
         waiting = await engine.list_for_decider(conn, person)
     if not waiting:
-        return app.catalog.t(lang, "request.pending.none"), []
+        return app.catalog.t(lang, "request.pending.none"), [], 0
+    pages = -(-len(waiting) // PAGE_SIZE)
+    page = min(page, pages - 1)
+    shown = waiting[page * PAGE_SIZE : (page + 1) * PAGE_SIZE]
     lines = [app.catalog.t(lang, "request.pending.title", count=len(waiting))]
-    for request in waiting[:20]:
+    if pages > 1:
+        lines.append(app.catalog.t(lang, "request.pending.page", page=page + 1, pages=pages))
+    for request in shown:
         lines.append(
             app.catalog.t(
                 lang,
@@ -532,7 +631,35 @@ async def pending_text(app: App, person: Person, now: datetime) -> tuple[str, li
                 age=age(now, request.created_at, lang),
             )
         )
-    return "\n".join(lines), waiting[:20]
+    return "\n".join(lines), shown, len(waiting)
+
+
+def item_buttons(app: App, lang: str, request: engine.Request) -> list[Button]:
+    """The buttons that act on one waiting item, labelled with its number."""
+    payload = {"id": request.id}
+    if request.state == engine.PENDING:
+        return [
+            Button(
+                app.catalog.t(lang, "request.button.approve_id", id=request.id), "request.approve", payload
+            ),
+            Button(app.catalog.t(lang, "request.button.reject_id", id=request.id), "request.reject", payload),
+        ]
+    if request.state == engine.OPEN:
+        return [Button(app.catalog.t(lang, "request.button.ack_id", id=request.id), "esc.ack", payload)]
+    if request.state == engine.ACKNOWLEDGED:
+        return [
+            Button(app.catalog.t(lang, "request.button.resolve_id", id=request.id), "esc.resolve", payload)
+        ]
+    return []
+
+
+async def show_pending(ctx: Context, page: int) -> None:
+    """/pending: a page of waiting items, buttons for every item shown, and a button to the next page."""
+    text, shown, total = await pending_text(ctx.app, ctx.person, ctx.now, page)
+    buttons = [row for r in shown if (row := item_buttons(ctx.app, ctx.lang, r))]
+    if total > (page + 1) * PAGE_SIZE:
+        buttons.append([Button(ctx.t("request.button.more"), "request.pending_page", {"page": page + 1})])
+    await ctx.reply(text, buttons)
 
 
 async def mine_text(app: App, person: Person) -> tuple[str, list[engine.Request]]:

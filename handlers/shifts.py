@@ -12,12 +12,12 @@ from bot import home, roster_store
 from bot import requests as engine
 from bot.context import Context
 from bot.messages import Outgoing, Person
-from bot.requests import LEVELS
 from bot.schema import punches
 from handlers.common import cite_all, hhmm, policy, shift_label, weekday
 from handlers.report import leave_type
 from schedules.attendance import ShiftFacts, ShiftVerdictKind, VerdictKind, shift_verdict
 from schedules.reminders import Reminder, ReminderKind, due_reminders, still_useful
+from schedules.requests import Refusal, pick_decider
 from schedules.roster.model import RosterEntry
 from schedules.timeutil import shift_window
 
@@ -178,22 +178,18 @@ async def send_reminders(app: App, t0: datetime, t1: datetime) -> None:
         punch_keys = [(r.person_id, r.shift_day, r.kind) for r in done]
         everyone = await app.directory.all(conn)
         active = {p.id for p in everyone}
-        chains = {team: await engine.chain_for(conn, team) for team in {p.team for p in everyone}}
+        chart = await engine.load_chart(conn)
     # whoever follows up a missed clock-in: the level above the person in their own chain (第十一条), so a
     # lead's goes to their supervisor and a supervisor's to the manager; nobody follows up on themselves
     follow_up: dict[str, str] = {}
     for p in everyone:
         level = FOLLOW_UP_LEVEL.get(p.role)
-        chain = chains[p.team]
-        above = (
-            None
-            if level is None
-            else next(
-                (who for lvl in LEVELS[LEVELS.index(level) :] if (who := chain.at(lvl)) and who != p.id), None
-            )
-        )
-        if above is not None:
-            follow_up[p.id] = above
+        if level is None:
+            continue
+        try:
+            follow_up[p.id] = pick_decider(p.id, level, chart).person_id  # type: ignore[arg-type]
+        except Refusal:
+            continue
     excused = {(e.person_id, e.day) for e in stored if e.note and e.note.startswith("leave:")}
     entries = [RosterEntry(e.person_id, e.day, e.shift_code) for e in stored if e.person_id in active]
     due = due_reminders(t0, t1, entries, punch_keys, rules, app.tz, follow_up, excused=excused)

@@ -16,7 +16,8 @@ from bot.messages import Button, Person
 from bot.schema import people, requests
 from handlers import requests as decisions
 from handlers.common import parse_day, policy, shift_label
-from handlers.requests import Refusal
+from schedules import requests as rules
+from schedules.requests import Refusal
 from schedules.timeutil import shift_window
 
 if TYPE_CHECKING:
@@ -29,6 +30,10 @@ NEARBY_DAYS = 3
 
 def _day(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value))
+
+
+def _kind(kind: str) -> rules.SwapKind:
+    return "swap" if kind == SWAP else "give_away"
 
 
 def swap_summary(app: App, request: engine.Request, lang: str) -> str:
@@ -59,59 +64,6 @@ async def _directory_lookup(conn: AsyncConnection, person_id: str) -> Person | N
     return await Directory().by_id(conn, person_id)
 
 
-def _changes(
-    kind: str,
-    requester: str,
-    colleague: str,
-    day: date,
-    their_day: date | None,
-    entries: dict[tuple[str, date], str | None],
-) -> dict[tuple[str, date], str | None]:
-    """The roster cells after the request: a swap exchanges both people's entries on the days involved;
-    a give-away moves the shift to the colleague and leaves the requester resting."""
-    if kind == GIVE_AWAY:
-        return {(colleague, day): entries.get((requester, day)), (requester, day): None}
-    result: dict[tuple[str, date], str | None] = {}
-    for d in {day, their_day or day}:
-        result[(requester, d)] = entries.get((colleague, d))
-        result[(colleague, d)] = entries.get((requester, d))
-    return result
-
-
-def _check_result(
-    app: App, person_id: str, days: dict[date, str | None]
-) -> tuple[str, dict[str, Any]] | None:
-    """第四十三条: no more than 6 days in a row, at least 11 h between shifts, one shift a day."""
-    rules = policy(app).swaps
-    ordered = sorted(days)
-    run = 0
-    previous: date | None = None
-    for d in ordered:
-        working = days[d] is not None
-        if (
-            working
-            and previous is not None
-            and d - previous == timedelta(days=1)
-            and days[previous] is not None
-        ):
-            run += 1
-        else:
-            run = 1 if working else 0
-        if run > rules.max_consecutive_days:
-            return "swap.refused.consecutive", {"days": rules.max_consecutive_days, "person": person_id}
-        previous = d
-    for d in ordered:
-        nxt = d + timedelta(days=1)
-        a, b = days.get(d), days.get(nxt)
-        if a is None or b is None:
-            continue
-        _, end = shift_window(d, policy(app).shift(a), app.tz)
-        start, _ = shift_window(nxt, policy(app).shift(b), app.tz)
-        if start - end < timedelta(hours=rules.min_rest_hours):
-            return "swap.refused.rest", {"hours": rules.min_rest_hours, "person": person_id}
-    return None
-
-
 async def _monthly_count(conn: AsyncConnection, person_id: str, day: date) -> int:
     rows = await conn.execute(
         sa.select(requests.c.payload).where(
@@ -123,19 +75,37 @@ async def _monthly_count(conn: AsyncConnection, person_id: str, day: date) -> in
     return sum(1 for (payload,) in rows if _day(payload["day"]).strftime("%Y-%m") == day.strftime("%Y-%m"))
 
 
-async def _overlapping(conn: AsyncConnection, person_ids: set[str], days: set[date]) -> int | None:
+async def _open_swaps(conn: AsyncConnection, person_ids: set[str]) -> list[rules.OpenRequest]:
+    """Swaps and give-aways still waiting that involve these people."""
     rows = await conn.execute(
-        sa.select(requests.c.id, requests.c.requester_id, requests.c.subject_id, requests.c.payload).where(
+        sa.select(
+            requests.c.id,
+            requests.c.kind,
+            requests.c.state,
+            requests.c.requester_id,
+            requests.c.subject_id,
+            requests.c.payload,
+        ).where(
             requests.c.kind.in_([SWAP, GIVE_AWAY]),
             requests.c.state.in_([engine.AWAITING_COLLEAGUE, engine.PENDING]),
+            sa.or_(requests.c.requester_id.in_(person_ids), requests.c.subject_id.in_(person_ids)),
         )
     )
-    for row in rows:
-        involved = {row.requester_id, row.subject_id}
-        their_days = {_day(row.payload["day"]), _day(row.payload.get("their_day") or row.payload["day"])}
-        if involved & person_ids and their_days & days:
-            return int(row.id)
-    return None
+    return [
+        rules.OpenRequest(
+            int(r.id),
+            str(r.kind),
+            frozenset(p for p in (r.requester_id, r.subject_id) if p),
+            frozenset({_day(r.payload["day"]), _day(r.payload.get("their_day") or r.payload["day"])}),
+            str(r.state),
+        )
+        for r in rows
+    ]
+
+
+async def _member(conn: AsyncConnection, person: Person) -> rules.Member:
+    joined = (await conn.execute(sa.select(people.c.joined_on).where(people.c.id == person.id))).scalar()
+    return rules.Member(person.id, person.name, person.role, person.team, joined)
 
 
 async def check(
@@ -149,75 +119,27 @@ async def check(
     now: datetime,
     *,
     urgent: bool = False,
-) -> dict[str, Any]:
-    """Every refusal the handbook names, before anyone is asked. Returns what the request needs."""
-    rules = policy(app).swaps
-    if colleague.id == requester.id:
-        raise Refusal("swap.refused.self")
-    if colleague.role not in ("agent", "lead"):
-        raise Refusal("swap.refused.not_rostered", name=colleague.name)
-    joined = (await conn.execute(sa.select(people.c.joined_on).where(people.c.id == requester.id))).scalar()
-    if joined is not None and (now.astimezone(app.tz).date() - joined).days < rules.new_hire_days:
-        raise Refusal("swap.refused.new_hire", article=rules.article_who)
+) -> rules.SwapPlan:
+    """Gather the facts the swap rule needs (both people's roster around the days, this month's swaps,
+    open requests) and ask it; raises ``Refusal``."""
+    reach = timedelta(days=policy(app).swaps.max_consecutive_days + 1)
     span = sorted({day, their_day or day})
-    window = await roster_store.between(
-        conn, span[0] - timedelta(days=13), span[-1] + timedelta(days=13), [requester.id, colleague.id]
+    window = await roster_store.between(conn, span[0] - reach, span[-1] + reach, [requester.id, colleague.id])
+    cells = {(e.person_id, e.day): e.shift_code for e in window}
+    counts = {p.id: await _monthly_count(conn, p.id, day) for p in (requester, colleague)}
+    return rules.check_swap(
+        _kind(kind),
+        await _member(conn, requester),
+        await _member(conn, colleague),
+        day,
+        their_day if kind == SWAP else None,
+        now,
+        cells,
+        policy(app),
+        swaps_this_month=counts,
+        open_requests=await _open_swaps(conn, {requester.id, colleague.id}),
+        urgent=urgent,
     )
-    entries = {(e.person_id, e.day): e.shift_code for e in window}
-    mine = entries.get((requester.id, day))
-    if mine is None:
-        raise Refusal("swap.refused.no_shift", day=f"{day:%m-%d}")
-    their_shift = None
-    if kind == SWAP:
-        assert their_day is not None
-        their_shift = entries.get((colleague.id, their_day))
-        if their_shift is None:
-            raise Refusal(
-                "swap.refused.colleague_no_shift",
-                name=colleague.name,
-                day=f"{their_day:%m-%d}",
-                article=rules.article_who,
-            )
-        if their_day == day and their_shift == mine:
-            raise Refusal("swap.refused.same_shift", name=colleague.name)
-    elif entries.get((colleague.id, day)) is not None:
-        raise Refusal(
-            "swap.refused.colleague_busy", name=colleague.name, day=f"{day:%m-%d}", article=rules.article_rest
-        )
-    starts = [shift_window(day, policy(app).shift(mine), app.tz)[0]]
-    if their_shift is not None and their_day is not None:
-        starts.append(shift_window(their_day, policy(app).shift(their_shift), app.tz)[0])
-    earliest = min(starts)
-    if earliest - now < timedelta(hours=rules.min_notice_hours):
-        raise Refusal("swap.refused.notice", hours=rules.min_notice_hours, article=rules.article_notice)
-    for person in (requester, colleague):
-        if await _monthly_count(conn, person.id, day) >= rules.per_month:
-            raise Refusal(
-                "swap.refused.monthly", name=person.name, limit=rules.per_month, article=rules.article_limit
-            )
-    clash = await _overlapping(conn, {requester.id, colleague.id}, set(span))
-    if clash is not None:
-        raise Refusal("swap.refused.overlap", id=clash)
-    after = dict(entries)
-    after.update(_changes(kind, requester.id, colleague.id, day, their_day, entries))
-    for person in (requester, colleague):
-        days = {d: code for (p, d), code in after.items() if p == person.id}
-        problem = _check_result(app, person.id, days)
-        if problem is not None:
-            key, fields = problem
-            fields["person"] = person.name
-            raise Refusal(key, article=rules.article_rest, **fields)
-    level = (
-        "lead"
-        if requester.team == colleague.team and "lead" not in (requester.role, colleague.role)
-        else "supervisor"
-    )
-    peak = policy(app).peak_sale_on(day) or (policy(app).peak_sale_on(their_day) if their_day else None)
-    if peak is not None and rules.suspended_during_peak_sale:
-        if not urgent:
-            raise Refusal("swap.refused.peak_sale", name=peak.name, article=rules.article_peak_sale)
-        level = "manager"
-    return {"shift": mine, "their_shift": their_shift, "level": level, "expires_at": earliest}
 
 
 # ----- creating, accepting, approving -------------------------------------------------------------
@@ -225,27 +147,30 @@ async def create_swap(
     ctx: Context, kind: str, colleague_text: str, day: date, their_day: date | None, urgent: bool = False
 ) -> None:
     app = ctx.app
-    rules = policy(app).swaps
+    swap_rules = policy(app).swaps
     async with app.db.transaction() as conn:
         colleague = await find_person(conn, colleague_text)
         if colleague is None:
             await ctx.send(ctx.answer(ctx.t("swap.unknown_colleague", name=colleague_text[:40])), conn=conn)
             return
         try:
-            facts = await check(
-                conn, app, ctx.person, colleague, kind, day, their_day, ctx.now, urgent=urgent
+            plan = await check(conn, app, ctx.person, colleague, kind, day, their_day, ctx.now, urgent=urgent)
+            decider = await engine.decider_for(
+                conn, ctx.person.id, plan.level, ctx.now.astimezone(app.tz).date(), colleague=colleague.id
             )
         except Refusal as refusal:
             await decisions.refuse(conn, ctx, f"{kind}.refused", refusal)
             return
         payload = {
             "day": day.isoformat(),
-            "shift": facts["shift"],
-            "their_day": their_day.isoformat() if their_day else None,
-            "their_shift": facts["their_shift"],
+            "shift": plan.shift,
+            "their_day": their_day.isoformat() if their_day and kind == SWAP else None,
+            "their_shift": plan.their_shift,
             "requester_name": ctx.person.name,
             "colleague_name": colleague.name,
-            "level": facts["level"],
+            "level": plan.level,
+            "decider": decider.person_id,
+            "decider_level": decider.level,
             "urgent": urgent,
         }
         interval = timedelta(minutes=policy(app).reminders.approval_reminder_interval_minutes)
@@ -258,7 +183,7 @@ async def create_swap(
             payload=payload,
             subject_id=colleague.id,
             team=ctx.person.team,
-            expires_at=facts["expires_at"],
+            expires_at=plan.first_start,
             next_reminder_at=ctx.now + interval,
         )
         lang = colleague.language
@@ -273,13 +198,15 @@ async def create_swap(
             app,
             request,
             colleague,
-            intro_key="swap.card.colleague",
+            intro_key=_t(kind, "card.colleague"),
             buttons=buttons,
-            hours=rules.approval_deadline_hours,
+            hours=swap_rules.approval_deadline_hours,
         )
         await ctx.send(
             ctx.answer(
-                ctx.t("swap.sent", summary=decisions.summary(app, request, ctx.lang), name=colleague.name),
+                ctx.t(
+                    _t(kind, "sent"), summary=decisions.summary(app, request, ctx.lang), name=colleague.name
+                ),
                 [
                     [
                         Button(
@@ -305,7 +232,7 @@ async def colleague_answer(ctx: Context, payload: dict[str, Any], accept: bool) 
         await decisions.refuse_press(ctx, request, "swap.not_colleague")
         return
     app = ctx.app
-    rules = policy(app).swaps
+    swap_rules = policy(app).swaps
     async with app.db.transaction() as conn:
         current = await engine.get(conn, request.id)
         if current is None or current.state != engine.AWAITING_COLLEAGUE:
@@ -315,12 +242,20 @@ async def colleague_answer(ctx: Context, payload: dict[str, Any], accept: bool) 
             if done is not None:
                 await decisions.close_cards(conn, app, done)
                 await decisions.tell(
-                    conn, app, done.requester_id, "swap.told.declined", done, name=ctx.person.name
+                    conn, app, done.requester_id, _t(done.kind, "told.declined"), done, name=ctx.person.name
                 )
         else:
-            exclude = {current.requester_id, ctx.person.id}
-            decider = await engine.find_decider(conn, current.team, current.payload["level"], exclude)
-            due = ctx.now + timedelta(hours=rules.approval_deadline_hours)
+            try:
+                decider = await engine.decider_for(
+                    conn,
+                    current.requester_id,
+                    current.payload["level"],
+                    ctx.now.astimezone(app.tz).date(),
+                    colleague=current.subject_id,
+                )
+            except Refusal:
+                decider = None
+            due = ctx.now + timedelta(hours=swap_rules.approval_deadline_hours)
             interval = timedelta(minutes=policy(app).reminders.approval_reminder_interval_minutes)
             done = await engine.transition(
                 conn,
@@ -329,16 +264,19 @@ async def colleague_answer(ctx: Context, payload: dict[str, Any], accept: bool) 
                 actor=ctx.person.id,
                 now=ctx.now,
                 action=f"{current.kind}.accepted",
-                decider_level=decider.level if decider else None,
-                decider_id=decider.person_id if decider else None,
+                decider_level=decider.level if decider else current.payload.get("decider_level"),
+                decider_id=decider.person_id if decider else current.payload.get("decider"),
                 due_at=due,
+                payload={**current.payload, **decisions.decider_payload(decider)}
+                if decider
+                else current.payload,
                 next_reminder_at=ctx.now + interval,
             )
             if done is not None:
                 await decisions.close_cards(conn, app, done, actor=ctx.person.id)
                 recipients: list[Person] = []
-                if decider is not None:
-                    person = await app.directory.by_id(conn, decider.person_id)
+                if done.decider_id is not None:
+                    person = await app.directory.by_id(conn, done.decider_id)
                     if person:
                         recipients.append(person)
                 for person in recipients:
@@ -347,12 +285,14 @@ async def colleague_answer(ctx: Context, payload: dict[str, Any], accept: bool) 
                         app,
                         done,
                         person,
-                        hours=rules.approval_deadline_hours,
-                        intro_key="swap.card.decider",
+                        hours=swap_rules.approval_deadline_hours,
+                        intro_key=_t(current.kind, "card.decider"),
                     )
+                if decider is not None:
+                    await decisions.tell_leads(conn, app, done, decider)
                 await decisions.group_card(conn, app, done)
                 await decisions.tell(
-                    conn, app, done.requester_id, "swap.told.accepted", done, name=ctx.person.name
+                    conn, app, done.requester_id, _t(done.kind, "told.accepted"), done, name=ctx.person.name
                 )
     if done is None:
         async with app.db.read() as conn:
@@ -364,28 +304,32 @@ async def colleague_answer(ctx: Context, payload: dict[str, Any], accept: bool) 
 
 
 async def apply_swap(conn: AsyncConnection, app: App, request: engine.Request, now: datetime) -> None:
-    """On approval: both people's cells change as overrides of the plan, in the decision's transaction."""
+    """On approval: exactly the cells the card names change, as overrides of the plan, in the decision's
+    transaction."""
     p = request.payload
     day = _day(p["day"])
     their_day = _day(p["their_day"]) if p.get("their_day") else None
     assert request.subject_id is not None
-    span = sorted({day, their_day or day})
-    current = await roster_store.between(conn, span[0], span[-1], [request.requester_id, request.subject_id])
-    entries = {(e.person_id, e.day): e.shift_code for e in current}
-    changes = _changes(request.kind, request.requester_id, request.subject_id, day, their_day, entries)
-    note = f"{request.kind}#{request.id}"
-    await roster_store.record_decision(
-        conn,
-        decision=request.kind,
-        request_id=request.id,
-        cells=[roster_store.set_shift(p_, d, code, note) for (p_, d), code in changes.items()],
-        actor=request.decided_by or "system",
-        now=now,
+    card = {(request.requester_id, day): p["shift"]}
+    if their_day is not None:
+        card[(request.subject_id, their_day)] = p.get("their_shift")
+    changes = rules.swap_changes(
+        _kind(request.kind), request.requester_id, request.subject_id, day, their_day, card
     )
+    await decisions.change_cells(conn, app, request, changes, now)
 
 
 # ----- the button flow: my shift → colleague → their shift ---------------------------------------
+MAX_BUTTONS = 8
+
+
+def _t(kind: str, key: str) -> str:
+    """The give-away flow has its own wording: `giveaway.flow.x` instead of `swap.flow.x`."""
+    return f"giveaway.{key}" if kind == GIVE_AWAY else f"swap.{key}"
+
+
 async def my_upcoming(app: App, person: Person, now: datetime) -> list[tuple[date, str]]:
+    """My shifts in the next two weeks that start beyond the notice period (第四十条)."""
     today = now.astimezone(app.tz).date()
     async with app.db.read() as conn:
         entries = await roster_store.between(conn, today, today + timedelta(days=LOOKAHEAD_DAYS), [person.id])
@@ -400,10 +344,52 @@ async def my_upcoming(app: App, person: Person, now: datetime) -> list[tuple[dat
     return result
 
 
+async def options(ctx: Context, kind: str, day: date) -> list[tuple[Person, date, str]]:
+    """Every (colleague, their day, their shift) the swap rule accepts for my shift on ``day``: the facts
+    are read once, then each candidate is put to :func:`schedules.requests.check_swap`."""
+    app = ctx.app
+    reach = timedelta(days=policy(app).swaps.max_consecutive_days + 1 + NEARBY_DAYS)
+    async with app.db.read() as conn:
+        everyone = [p for p in await app.directory.all(conn) if p.role in ("agent", "lead")]
+        window = await roster_store.between(conn, day - reach, day + reach)
+        members = {p.id: await _member(conn, p) for p in everyone}
+        me = await _member(conn, ctx.person)
+        counts = {p.id: await _monthly_count(conn, p.id, day) for p in [ctx.person, *everyone]}
+        open_swaps = await _open_swaps(conn, {p.id for p in everyone} | {ctx.person.id})
+    cells = {(e.person_id, e.day): e.shift_code for e in window}
+    found: list[tuple[Person, date, str]] = []
+    for person in sorted(everyone, key=lambda p: (p.team != ctx.person.team, p.name)):
+        if person.id == ctx.person.id:
+            continue
+        days = (
+            [day]
+            if kind == GIVE_AWAY
+            else [day + timedelta(days=i) for i in range(-NEARBY_DAYS, NEARBY_DAYS + 1)]
+        )
+        for their_day in days:
+            try:
+                plan = rules.check_swap(
+                    _kind(kind),
+                    me,
+                    members[person.id],
+                    day,
+                    their_day if kind == SWAP else None,
+                    ctx.now,
+                    cells,
+                    policy(app),
+                    swaps_this_month=counts,
+                    open_requests=open_swaps,
+                )
+            except Refusal:
+                continue
+            found.append((person, their_day, plan.their_shift or plan.shift))
+    return found
+
+
 async def start_flow(ctx: Context, kind: str) -> None:
     shifts = await my_upcoming(ctx.app, ctx.person, ctx.now)
     if not shifts:
-        await ctx.reply(ctx.t("swap.flow.no_shifts", hours=policy(ctx.app).swaps.min_notice_hours))
+        await ctx.reply(ctx.t(_t(kind, "flow.no_shifts"), hours=policy(ctx.app).swaps.min_notice_hours))
         return
     buttons = [
         [
@@ -413,41 +399,46 @@ async def start_flow(ctx: Context, kind: str) -> None:
                 {"day": d.isoformat(), "kind": kind},
             )
         ]
-        for d, code in shifts[:8]
+        for d, code in shifts[:MAX_BUTTONS]
     ]
-    await ctx.reply(ctx.t("swap.flow.pick_mine"), buttons)
+    await ctx.reply(ctx.t(_t(kind, "flow.pick_mine")), buttons)
+
+
+def _page(payload: dict[str, Any]) -> int:
+    try:
+        return max(0, int(payload.get("page", 0)))
+    except (TypeError, ValueError):
+        return 0
 
 
 async def pick_colleague(ctx: Context, payload: dict[str, Any]) -> None:
     day = _day(payload["day"])
     kind = str(payload.get("kind", SWAP))
-    async with ctx.app.db.read() as conn:
-        mine = await roster_store.entry(conn, ctx.person.id, day)
-        same_day = await roster_store.between(conn, day, day)
-        everyone = {p.id: p for p in await ctx.app.directory.all(conn)}
-    my_code = mine.shift_code if mine else None
-    choices = []
-    for entry in same_day:
-        person = everyone.get(entry.person_id)
-        if person is None or person.id == ctx.person.id or person.role not in ("agent", "lead"):
-            continue
-        if (kind == GIVE_AWAY and entry.shift_code is None) or (kind == SWAP and entry.shift_code != my_code):
-            choices.append((person.team != ctx.person.team, person.name, person, entry.shift_code))
-    choices.sort(key=lambda c: (c[0], c[1]))
-    if not choices:
-        await ctx.reply(ctx.t("swap.flow.no_colleagues", day=f"{day:%m-%d}"))
+    page = _page(payload)
+    found = await options(ctx, kind, day)
+    people = list(dict.fromkeys(p.id for p, _, _ in found))
+    if not people:
+        await ctx.reply(ctx.t(_t(kind, "flow.no_colleagues"), day=f"{day:%m-%d}"))
         return
+    by_id = {p.id: p for p, _, _ in found}
+    shift_on_day = {p.id: code for p, d, code in found if d == day}
+    shown = people[page * MAX_BUTTONS : (page + 1) * MAX_BUTTONS]
     buttons = [
         [
             Button(
-                f"{person.name} ({shift_label(ctx.app, code, ctx.lang)})",
+                f"{by_id[pid].name} ({shift_label(ctx.app, shift_on_day.get(pid), ctx.lang)})"
+                if kind == SWAP and pid in shift_on_day
+                else by_id[pid].name,
                 "swap.colleague",
-                {"day": day.isoformat(), "kind": kind, "colleague": person.id},
+                {"day": day.isoformat(), "kind": kind, "colleague": pid},
             )
         ]
-        for _, _, person, code in choices[:8]
+        for pid in shown
     ]
-    await ctx.reply(ctx.t("swap.flow.pick_colleague", day=f"{day:%m-%d}"), buttons)
+    if len(people) > (page + 1) * MAX_BUTTONS:
+        more = {"day": day.isoformat(), "kind": kind, "page": page + 1}
+        buttons.append([Button(ctx.t("request.button.more"), "swap.mine", more)])
+    await ctx.reply(ctx.t(_t(kind, "flow.pick_colleague"), day=f"{day:%m-%d}"), buttons)
 
 
 async def pick_theirs(ctx: Context, payload: dict[str, Any]) -> None:
@@ -456,23 +447,19 @@ async def pick_theirs(ctx: Context, payload: dict[str, Any]) -> None:
     if payload.get("kind") == GIVE_AWAY:
         await create_swap(ctx, GIVE_AWAY, colleague_id, day, None)
         return
-    async with ctx.app.db.read() as conn:
-        theirs = await roster_store.between(
-            conn, day - timedelta(days=NEARBY_DAYS), day + timedelta(days=NEARBY_DAYS), [colleague_id]
-        )
-    options = [e for e in theirs if e.shift_code is not None]
-    if not options:
+    choices = [(d, code) for p, d, code in await options(ctx, SWAP, day) if p.id == colleague_id]
+    if not choices:
         await ctx.reply(ctx.t("swap.flow.no_colleagues", day=f"{day:%m-%d}"))
         return
     buttons = [
         [
             Button(
-                f"{e.day:%m-%d} {shift_label(ctx.app, e.shift_code, ctx.lang)}",
+                f"{d:%m-%d} {shift_label(ctx.app, code, ctx.lang)}",
                 "swap.theirs",
-                {"day": day.isoformat(), "colleague": colleague_id, "their_day": e.day.isoformat()},
+                {"day": day.isoformat(), "colleague": colleague_id, "their_day": d.isoformat()},
             )
         ]
-        for e in options
+        for d, code in choices[:MAX_BUTTONS]
     ]
     await ctx.reply(ctx.t("swap.flow.pick_theirs"), buttons)
 

@@ -24,19 +24,18 @@ from schedules.attendance import (
 from schedules.calendar import HolidayCalendar, add_workdays, is_workday, load_holidays
 from schedules.policy import Article, Policy, PolicyError, default_policy, load_policy
 from schedules.reminders import Reminder, ReminderKind, due_reminders, still_useful
+from schedules.requests import (
+    Refusal,
+    check_leave,
+    check_swap,
+    escalation_deadlines,
+    pick_decider,
+)
 from schedules.roster.checks import RosterViolation, validate_roster
 from schedules.roster.export import write_roster_csv
 from schedules.roster.generator import RosterGenerationError, generate_roster
 from schedules.roster.importing import parse_roster
 from schedules.roster.model import RosterEntry, RosterError, RosterProblem
-from schedules.rules import (
-    Refusal,
-    SwapRequest,
-    check_leave,
-    check_swap,
-    escalation_deadlines,
-    next_level,
-)
 from schedules.timeutil import local_date, month_bounds, shift_window
 
 __all__ = [
@@ -58,7 +57,6 @@ __all__ = [
     "ShiftFacts",
     "ShiftVerdict",
     "ShiftVerdictKind",
-    "SwapRequest",
     "Verdict",
     "VerdictKind",
     "add_workdays",
@@ -79,8 +77,8 @@ __all__ = [
     "match_shift",
     "missed_punch_deadline",
     "month_bounds",
-    "next_level",
     "parse_roster",
+    "pick_decider",
     "shift_verdict",
     "shift_window",
     "still_useful",

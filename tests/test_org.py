@@ -145,3 +145,30 @@ def test_cli_import_reports_unreadable_and_invalid_yaml(tmp_path: Path) -> None:
     broken.write_text("people: [\n  - {id: a\n", encoding="utf-8")
     result = _deskmate(tmp_path, "org", "import", str(broken))
     assert result.returncode == 2 and "not valid YAML at line" in result.stderr
+
+
+def test_no_last_resort_and_no_admin_is_a_warning_not_an_error() -> None:
+    department = org.parse_org(GOOD)
+    assert department.last_resort is None
+    assert len(department.warnings) == 1 and "approver_of_last_resort" in department.warnings[0]
+    with pytest.raises(org.OrgError, match="approver_of_last_resort: 'ghost' is not in people"):
+        org.parse_org({**GOOD, "approver_of_last_resort": "ghost"})
+
+
+async def test_the_last_resort_is_stored_and_audited(app: App) -> None:
+    department = org.parse_org({**GOOD, "approver_of_last_resort": "lead1"})
+    assert department.warnings == ()
+    async with app.db.transaction() as conn:
+        await org.import_org(conn, department, actor="test", now=app.clock.now())
+    async with app.db.read() as conn:
+        assert await org.last_resort_setting(conn) == "lead1"
+        actions = (await conn.execute(sa.select(audit_log.c.action))).scalars().all()
+    assert "org.last_resort_changed" in actions
+
+
+def test_cli_import_warns_when_nobody_decides_above_the_manager(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(yaml.safe_dump(GOOD, allow_unicode=True), encoding="utf-8")
+    result = _deskmate(tmp_path, "org", "import", str(good))
+    assert result.returncode == 0
+    assert result.stderr.startswith("warning: no approver_of_last_resort and no admin")

@@ -46,11 +46,16 @@ async def test_escalation_nobody_acknowledges_climbs_to_the_manager(on_shift: Ap
     assert any(m["edit_of"] and m["to"] == "zhanglei" for m in moved)
     top = await chat.line("clock: 2026-12-01 10:20")
     assert any(m["to"] == "wangjianguo" and "30 分钟内确认接收" in m["text"] for m in top)
-    again = await chat.line("clock: 2026-12-01 10:50")
-    assert any(m["to"] == "wangjianguo" and m["text"].startswith("提醒") for m in again)
+    # Unacknowledged by the manager: the approver of last resort (the demo org's admin) takes it, with the
+    # manager's 30 minutes; above them nothing moves, so they are reminded every 30 minutes.
+    last = await chat.line("clock: 2026-12-01 10:50")
+    assert any(m["to"] == "admin" and "30 分钟内确认接收" in m["text"] and m["buttons"] for m in last)
+    assert not any(m["to"] == "admin" for m in await chat.line("clock: 2026-12-01 11:19"))
+    again = await chat.line("clock: 2026-12-01 11:20")
+    assert any(m["to"] == "admin" and m["text"].startswith("提醒") for m in again)
     async with on_shift.db.read() as conn:
         actions = (await conn.execute(sa.select(audit_log.c.action))).scalars().all()
-    assert actions.count("escalation.auto_escalated") == 2
+    assert actions.count("escalation.auto_escalated") == 3
 
 
 async def test_acknowledge_then_resolve(on_shift: App, clock: FakeClock) -> None:

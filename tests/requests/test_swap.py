@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 import sqlalchemy as sa
 
+from bot import roster_store
 from bot.app import App
 from bot.clock import FakeClock
 from bot.schema import audit_log, requests
@@ -62,11 +63,41 @@ async def test_full_swap_request_accept_approve(team: App, clock: FakeClock) -> 
     ]
 
 
-async def test_swap_across_teams_goes_to_the_supervisor(team: App, clock: FakeClock) -> None:
+async def test_swap_across_teams_goes_to_the_lowest_common_superior(team: App, clock: FakeClock) -> None:
+    """王芳 (客服组: 张磊, 刘军) and 黄伟 (订单组: 李娜, 陈辉) share only the manager above them, so 王建国
+    decides and both leads are told; the roster changes in exactly the four cells of the two shifts."""
     chat = Chat(team, clock)
+    async with team.db.read() as conn:
+        before = {
+            (e.person_id, e.day): e.shift_code
+            for e in await roster_store.between(conn, date(2026, 12, 1), date(2026, 12, 10))
+        }
     await chat.say("wangfang", "/swap 12-04 huangwei 12-05")
     decider_cards = await chat.say("huangwei", "press 1")
-    assert any(m["to"] == "liujun" and m["buttons"] for m in decider_cards)
+    assert any(m["to"] == "wangjianguo" and m["buttons"] for m in decider_cards)
+    assert {m["to"] for m in decider_cards if "跨组申请，由 王建国 审批" in m["text"]} == {"zhanglei", "lina"}
+    assert not any(m["to"] in ("liujun", "chenhui") and m["buttons"] for m in decider_cards)
+    await chat.say("wangjianguo", "press 批准")
+    async with team.db.read() as conn:
+        after = {
+            (e.person_id, e.day): e.shift_code
+            for e in await roster_store.between(conn, date(2026, 12, 1), date(2026, 12, 10))
+        }
+    changed = {k: (before.get(k), v) for k, v in after.items() if before.get(k) != v}
+    assert changed == {
+        ("wangfang", date(2026, 12, 4)): ("day", None),
+        ("huangwei", date(2026, 12, 4)): (None, "day"),
+        ("huangwei", date(2026, 12, 5)): ("day", None),
+        ("wangfang", date(2026, 12, 5)): (None, "day"),
+    }
+
+
+async def test_a_cross_day_swap_never_exchanges_a_second_day(team: App, clock: FakeClock) -> None:
+    """The issue's case: 刘洋 already works 12-05, so she cannot also take 王芳's 12-05 shift; the old code
+    silently exchanged both days' cells instead."""
+    chat = Chat(team, clock)
+    sent = await chat.say("wangfang", "/swap 12-06 liuyang 12-07")
+    assert sent[0]["text"] == "刘洋 12-06 已有排班，不能再接您的班（第四十三条）。", sent
 
 
 async def test_colleague_declines(team: App, clock: FakeClock) -> None:
