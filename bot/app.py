@@ -45,6 +45,7 @@ FEATURES = (
     "handlers.publish",
     "handlers.swap",
     "handlers.leave",
+    "handlers.cancel",
     "handlers.escalation",
     "handlers.overtime",
     "handlers.rules",

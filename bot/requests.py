@@ -38,6 +38,7 @@ LEVELS = ("lead", "supervisor", "manager")
 TRANSITIONS: dict[str, frozenset[str]] = {
     AWAITING_COLLEAGUE: frozenset({PENDING, DECLINED, CANCELLED, EXPIRED}),
     PENDING: frozenset({PENDING, APPROVED, REJECTED, CANCELLED, EXPIRED}),
+    APPROVED: frozenset({CANCELLED}),  # an approved cancellation of it, before it starts
     OPEN: frozenset({OPEN, ACKNOWLEDGED, RESOLVED, CANCELLED}),
     ACKNOWLEDGED: frozenset({ACKNOWLEDGED, OPEN, RESOLVED}),
 }

@@ -201,6 +201,25 @@ async def mark_roster(conn: AsyncConnection, app: App, request: engine.Request, 
     )
 
 
+async def unmark_roster(conn: AsyncConnection, app: App, request: engine.Request, now: datetime) -> None:
+    """A cancelled leave: the roster no longer shows it."""
+    p = request.payload
+    start, end = date.fromisoformat(p["start"]), date.fromisoformat(p["end"])
+    cleared = []
+    for entry in await roster_store.between(conn, start, end, [request.requester_id]):
+        if entry.note == f"leave:{p['type']}":
+            await roster_store.set_note(conn, request.requester_id, entry.day, None, now)
+            cleared.append(entry.day.isoformat())
+    await app.audit_in(
+        conn,
+        actor=request.decided_by or "system",
+        action="roster.leave_unmarked",
+        object_type="roster",
+        object_id=f"request#{request.id}",
+        before={"days": cleared},
+    )
+
+
 def type_buttons(app: App, lang: str) -> list[list[Button]]:
     types = policy(app).leave.types
     row: list[Button] = []
@@ -218,7 +237,9 @@ def type_buttons(app: App, lang: str) -> list[list[Button]]:
 def register(app: App) -> None:
     router = app.router
     decisions.register_kind(
-        app, KIND, decisions.KindSpec(leave_summary, mark_roster, group_summary=leave_group_summary)
+        app,
+        KIND,
+        decisions.KindSpec(leave_summary, mark_roster, group_summary=leave_group_summary, undo=unmark_roster),
     )
 
     @router.command(

@@ -35,6 +35,17 @@ class KindSpec:
     # What the supervisors' group reads, where that must say less than the decider's own card (a leave
     # reason); None: the same as the card.
     group_summary: Summary | None = None
+    undo: Effect | None = None  # puts back what on_approved changed (a cancellation approved)
+
+
+def cancellable(request: engine.Request, now: datetime) -> bool:
+    """Approved, of a kind that changes the roster, and its first shift not started yet (see cancel.py)."""
+    return (
+        request.state == engine.APPROVED
+        and request.kind in ("leave", "swap", "give_away")
+        and request.expires_at is not None
+        and now < request.expires_at
+    )
 
 
 async def refuse(conn: AsyncConnection, ctx: Context, action: str, refusal: Refusal, **fields: Any) -> None:
@@ -593,7 +604,16 @@ def register(app: App) -> None:
             for r in own
             if not r.final and r.requester_id == ctx.person.id and r.kind != "escalation"
         ]
-        await ctx.reply(text, buttons[:5])
+        buttons += [
+            [
+                Button(
+                    ctx.t("request.button.cancel_approved", id=r.id), "request.cancel_approved", {"id": r.id}
+                )
+            ]
+            for r in own
+            if r.requester_id == ctx.person.id and cancellable(r, ctx.now)
+        ]
+        await ctx.reply(text, buttons[:8])
 
     async def home_requests(app_: App, person: Person) -> list[str]:
         blocks = [(await mine_text(app_, person))[0]]

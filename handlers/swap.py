@@ -319,6 +319,24 @@ async def apply_swap(conn: AsyncConnection, app: App, request: engine.Request, n
     await decisions.change_cells(conn, app, request, changes, now)
 
 
+async def undo_swap(conn: AsyncConnection, app: App, request: engine.Request, now: datetime) -> None:
+    """A cancelled swap: the cells its card named go back to what they were."""
+    p = request.payload
+    day = _day(p["day"])
+    their_day = _day(p["their_day"]) if p.get("their_day") else None
+    assert request.subject_id is not None
+    back: dict[tuple[str, date], str | None] = {(request.requester_id, day): p["shift"]}
+    if their_day is None:
+        back[(request.subject_id, day)] = None
+    elif their_day == day:
+        back[(request.subject_id, day)] = p.get("their_shift")
+    else:
+        back[(request.subject_id, day)] = None
+        back[(request.subject_id, their_day)] = p.get("their_shift")
+        back[(request.requester_id, their_day)] = None
+    await decisions.change_cells(conn, app, request, back, now)
+
+
 # ----- the button flow: my shift → colleague → their shift ---------------------------------------
 MAX_BUTTONS = 8
 
@@ -480,8 +498,8 @@ def parse_swap_args(args: str, today: date) -> tuple[date, str, date | None, boo
 
 def register(app: App) -> None:
     router = app.router
-    decisions.register_kind(app, SWAP, decisions.KindSpec(swap_summary, apply_swap))
-    decisions.register_kind(app, GIVE_AWAY, decisions.KindSpec(swap_summary, apply_swap))
+    decisions.register_kind(app, SWAP, decisions.KindSpec(swap_summary, apply_swap, undo=undo_swap))
+    decisions.register_kind(app, GIVE_AWAY, decisions.KindSpec(swap_summary, apply_swap, undo=undo_swap))
 
     @router.command(
         "swap", keywords=("换班", "调班"), help_key="help.desc.swap", order=30, takes_args=True, personal=True
