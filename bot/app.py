@@ -49,7 +49,6 @@ FEATURES = (
     "handlers.escalation",
     "handlers.overtime",
     "handlers.rules",
-    "handlers.forms",
     "handlers.blocked",
 )
 MAX_TEXT = 4096

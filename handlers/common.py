@@ -77,6 +77,14 @@ def parse_day(text: str, today: date) -> date | None:
     return None
 
 
+def iso_day(value: str | None) -> date | None:
+    """A form's date answer (ISO, from a date picker), or None when missing or malformed."""
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+
+
 def shift_label(app: App, code: str | None, lang: str) -> str:
     """白班 / day shift, or 休 / rest, in the reader's language."""
     if code is None:

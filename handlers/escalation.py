@@ -14,6 +14,7 @@ from bot import audit, forms, org, roster_store
 from bot import requests as engine
 from bot.context import Context
 from bot.conversations import ConversationState
+from bot.forms import Field, Form
 from bot.messages import Button, Outgoing
 from bot.schema import requests
 from handlers import requests as decisions
@@ -482,9 +483,51 @@ def category_buttons(app: App, lang: str) -> list[list[Button]]:
     return [buttons[i : i + 2] for i in range(0, len(buttons), 2)]
 
 
+def escalation_form(ctx: Context) -> Form:
+    categories = tuple((c, ctx.t(f"esc.category.{c}")) for c in CATEGORIES)
+    return Form(
+        "escalation",
+        ctx.t("form.esc.title"),
+        ctx.t("form.submit"),
+        (
+            Field("category", ctx.t("form.esc.category"), "choice", choices=categories),
+            Field("description", ctx.t("form.esc.description"), "long_text"),
+            Field("order", ctx.t("form.esc.order"), "text", required=False),
+            Field(
+                "urgency",
+                ctx.t("form.esc.urgency"),
+                "choice",
+                initial="normal",
+                choices=(
+                    ("normal", ctx.t("esc.button.normal")),
+                    ("emergency", ctx.t("esc.button.emergency")),
+                ),
+            ),
+        ),
+    )
+
+
+async def submit_escalation(
+    ctx: Context, values: dict[str, str], payload: dict[str, Any]
+) -> dict[str, str] | None:
+    if not values.get("description", "").strip():
+        return {"description": ctx.t("form.problem.required")}
+    await create(
+        ctx,
+        {
+            "category": values.get("category") or "other",
+            "description": values["description"].strip(),
+            "order": values.get("order") or None,
+            "emergency": values.get("urgency") == "emergency",
+        },
+    )
+    return None
+
+
 def register(app: App) -> None:
     router = app.router
     decisions.register_kind(app, KIND, decisions.KindSpec(escalation_summary))
+    forms.register(app, "escalation", submit_escalation)
     app.ticks.register("escalations", climb)
 
     @router.command(
@@ -504,11 +547,8 @@ def register(app: App) -> None:
                 data["description"] = words[1] if len(words) > 1 else ""
             else:
                 data["description"] = ctx.args
-        if not data:
-            from handlers.forms import escalation_form
-
-            if await forms.offer(ctx, escalation_form(ctx)):
-                return
+        if not data and await forms.offer(ctx, escalation_form(ctx)):
+            return
         if data.get("description"):
             await ask_next(ctx, data)
             return

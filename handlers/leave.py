@@ -13,10 +13,11 @@ from bot import forms, roster_store
 from bot import requests as engine
 from bot.context import Context
 from bot.conversations import ConversationState
+from bot.forms import Field, Form
 from bot.messages import Button, Person
 from bot.schema import requests
 from handlers import requests as decisions
-from handlers.common import calendar, cite, parse_day, policy
+from handlers.common import calendar, cite, iso_day, parse_day, policy
 from schedules import requests as rules
 from schedules.policy import LeaveType
 from schedules.requests import Refusal
@@ -234,6 +235,41 @@ def type_buttons(app: App, lang: str) -> list[list[Button]]:
     return rows
 
 
+def leave_form(ctx: Context) -> Form:
+    types = tuple((t.code, leave_name(t, ctx.lang)) for t in policy(ctx.app).leave.types)
+    return Form(
+        "leave",
+        ctx.t("form.leave.title"),
+        ctx.t("form.submit"),
+        (
+            Field("type", ctx.t("form.leave.type"), "choice", choices=types),
+            Field("start", ctx.t("form.leave.start"), "date"),
+            Field("end", ctx.t("form.leave.end"), "date"),
+            Field("reason", ctx.t("form.leave.reason"), "long_text"),
+        ),
+    )
+
+
+async def submit_leave(
+    ctx: Context, values: dict[str, str], payload: dict[str, Any]
+) -> dict[str, str] | None:
+    leave_type = policy(ctx.app).leave.leave_type(values.get("type", ""))
+    start, end = iso_day(values.get("start")), iso_day(values.get("end"))
+    problems = {}
+    if leave_type is None:
+        problems["type"] = ctx.t("form.problem.choose")
+    if start is None:
+        problems["start"] = ctx.t("form.problem.date")
+    if end is None:
+        problems["end"] = ctx.t("form.problem.date")
+    if problems or leave_type is None or start is None or end is None:
+        return problems
+    if end < start:
+        return {"end": ctx.t("leave.refused.order")}
+    await create_leave(ctx, leave_type, start, end, values.get("reason", "").strip() or "-")
+    return None
+
+
 def register(app: App) -> None:
     router = app.router
     decisions.register_kind(
@@ -241,6 +277,7 @@ def register(app: App) -> None:
         KIND,
         decisions.KindSpec(leave_summary, mark_roster, group_summary=leave_group_summary, undo=unmark_roster),
     )
+    forms.register(app, "leave", submit_leave)
 
     @router.command(
         "leave", keywords=("请假",), help_key="help.desc.leave", order=32, takes_args=True, personal=True
@@ -248,8 +285,6 @@ def register(app: App) -> None:
     async def leave(ctx: Context) -> None:
         words = ctx.args.split(maxsplit=3)
         if not words:
-            from handlers.forms import leave_form
-
             if await forms.offer(ctx, leave_form(ctx)):
                 return
             await ctx.start_conversation("leave", "type")
@@ -300,6 +335,12 @@ def register(app: App) -> None:
                 await ctx.start_conversation("leave", "end", {**data, "start": day.isoformat()})
                 await ctx.reply(
                     ctx.t("leave.ask.end"), [[Button(ctx.t("leave.button.same_day"), "leave.same_day")]]
+                )
+            elif day < date.fromisoformat(data["start"]):
+                # Only this step is asked again; the type and the start are kept.
+                await ctx.reply(
+                    ctx.t("leave.refused.order") + "\n" + ctx.t("leave.ask.end"),
+                    [[Button(ctx.t("leave.button.same_day"), "leave.same_day")]],
                 )
             else:
                 await ctx.start_conversation("leave", "reason", {**data, "end": day.isoformat()})

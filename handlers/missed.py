@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot import forms, roster_store
 from bot import requests as engine
 from bot.context import Context
+from bot.forms import Field, Form
 from bot.punch_store import existing_punch, grace_uses, record_punch
 from bot.schema import requests
 from handlers import requests as decisions
-from handlers.common import calendar, cite, parse_day, policy
+from handlers.common import calendar, cite, iso_day, parse_day, policy
 from schedules.attendance import check_missed_punch, clock_in_verdict, clock_out_verdict
 from schedules.timeutil import local_instant, shift_window
 
@@ -82,28 +83,26 @@ async def apply_missed(conn: AsyncConnection, app: App, request: engine.Request,
 
 
 async def missed_punch(ctx: Context) -> None:
-    """`/missed 12-01 in 09:02 原因`: check the deadline and the monthly limit, then ask the lead."""
-    app, rules = ctx.app, policy(ctx.app)
+    """`/missed 12-01 in 09:02 原因`: read the words, then :func:`file_missed`."""
+    app = ctx.app
     words = ctx.args.split(maxsplit=3)
     today = ctx.now.astimezone(app.tz).date()
     kinds = {"in": "clock_in", "上班": "clock_in", "out": "clock_out", "下班": "clock_out"}
     day = parse_day(words[0], today) if words else None
     punch = kinds.get(words[1].lower()) if len(words) > 1 else None
-    at: time | None = None
-    if len(words) > 2:
-        try:
-            hour, _, minute = words[2].replace("：", ":").partition(":")
-            at = time(int(hour), int(minute))
-        except ValueError:
-            at = None
-    if not words:
-        from handlers.forms import missed_form
-
-        if await forms.offer(ctx, missed_form(ctx)):
-            return
+    at = parse_clock(words[2]) if len(words) > 2 else None
+    if not words and await forms.offer(ctx, missed_form(ctx)):
+        return
     if day is None or punch is None or at is None or len(words) < 4:
         await ctx.reply(ctx.t("missed.usage"))
         return
+    await file_missed(ctx, day, punch, at, words[3])
+
+
+async def file_missed(ctx: Context, day: date, punch: str, at: time, reason: str) -> None:
+    """Check the deadline and the monthly limit (schedules.attendance), then ask the lead."""
+    app, rules = ctx.app, policy(ctx.app)
+    today = ctx.now.astimezone(app.tz).date()
     if day > today:
         day = day.replace(year=day.year - 1) if (day - today).days > 180 else day
     async with app.db.transaction() as conn:
@@ -158,7 +157,7 @@ async def missed_punch(ctx: Context) -> None:
             "punch": punch,
             "time": at.strftime("%H:%M"),
             "shift": entry.shift_code,
-            "reason": words[3][:300],
+            "reason": reason[:300],
             "requester_name": ctx.person.name,
             "time_day": time_day.isoformat() if time_day != day else None,
         }
@@ -179,8 +178,53 @@ async def missed_punch(ctx: Context) -> None:
     await decisions.refresh_homes(app, ctx.person.id, request.decider_id)
 
 
+def missed_form(ctx: Context) -> Form:
+    """The one-screen 补卡 form (Slack modal); answered through :func:`submit_missed`."""
+    return Form(
+        "missed",
+        ctx.t("form.missed.title"),
+        ctx.t("form.submit"),
+        (
+            Field("day", ctx.t("form.missed.day"), "date"),
+            Field(
+                "punch",
+                ctx.t("form.missed.punch"),
+                "choice",
+                choices=(("in", ctx.t("missed.kind.clock_in")), ("out", ctx.t("missed.kind.clock_out"))),
+            ),
+            Field("time", ctx.t("form.missed.time"), "text", hint="08:58"),
+            Field("reason", ctx.t("form.missed.reason"), "text"),
+        ),
+    )
+
+
+async def submit_missed(
+    ctx: Context, values: dict[str, str], payload: dict[str, Any]
+) -> dict[str, str] | None:
+    """The form's answers, typed: a bad one is named on its own field and the rest are kept."""
+    day = iso_day(values.get("day"))
+    if day is None:
+        return {"day": ctx.t("form.problem.date")}
+    punch = "clock_out" if values.get("punch") == "out" else "clock_in"
+    at = parse_clock(values.get("time", ""))
+    if at is None:
+        return {"time": ctx.t("form.problem.time")}
+    await file_missed(ctx, day, punch, at, values.get("reason", "").strip() or "-")
+    return None
+
+
+def parse_clock(text: str) -> time | None:
+    """09:02 or 9：02 as people type it."""
+    hour, _, minute = text.strip().replace("：", ":").partition(":")
+    try:
+        return time(int(hour), int(minute))
+    except ValueError:
+        return None
+
+
 def register(app: App) -> None:
     decisions.register_kind(app, MISSED, decisions.KindSpec(missed_summary, apply_missed))
+    forms.register(app, "missed", submit_missed)
     app.router.command(
         "missed", keywords=("补卡",), help_key="help.desc.missed", order=13, takes_args=True, personal=True
     )(missed_punch)

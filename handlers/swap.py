@@ -12,10 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot import forms, roster_store
 from bot import requests as engine
 from bot.context import Context
+from bot.forms import Field, Form
 from bot.messages import Button, Person
 from bot.schema import people, requests
 from handlers import requests as decisions
-from handlers.common import parse_day, policy, shift_label
+from handlers.common import iso_day, parse_day, policy, shift_label
 from schedules import requests as rules
 from schedules.requests import Refusal
 from schedules.timeutil import shift_window
@@ -496,18 +497,47 @@ def parse_swap_args(args: str, today: date) -> tuple[date, str, date | None, boo
     return day, words[1], their_day, urgent
 
 
+def swap_form(ctx: Context) -> Form:
+    return Form(
+        "swap",
+        ctx.t("form.swap.title"),
+        ctx.t("form.submit"),
+        (
+            Field("day", ctx.t("form.swap.day"), "date"),
+            Field("colleague", ctx.t("form.swap.colleague"), "person"),
+            Field(
+                "their_day",
+                ctx.t("form.swap.their_day"),
+                "date",
+                required=False,
+                hint=ctx.t("form.swap.their_day_hint"),
+            ),
+        ),
+    )
+
+
+async def submit_swap(ctx: Context, values: dict[str, str], payload: dict[str, Any]) -> dict[str, str] | None:
+    day = iso_day(values.get("day"))
+    their_day = iso_day(values.get("their_day")) or day
+    if day is None:
+        return {"day": ctx.t("form.problem.date")}
+    if not values.get("colleague"):
+        return {"colleague": ctx.t("form.problem.choose")}
+    await create_swap(ctx, SWAP, values["colleague"], day, their_day)
+    return None
+
+
 def register(app: App) -> None:
     router = app.router
     decisions.register_kind(app, SWAP, decisions.KindSpec(swap_summary, apply_swap, undo=undo_swap))
     decisions.register_kind(app, GIVE_AWAY, decisions.KindSpec(swap_summary, apply_swap, undo=undo_swap))
+    forms.register(app, "swap", submit_swap)
 
     @router.command(
         "swap", keywords=("换班", "调班"), help_key="help.desc.swap", order=30, takes_args=True, personal=True
     )
     async def swap(ctx: Context) -> None:
         if not ctx.args:
-            from handlers.forms import swap_form
-
             if await forms.offer(ctx, swap_form(ctx)):
                 return
             await start_flow(ctx, SWAP)

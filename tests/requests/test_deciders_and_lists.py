@@ -212,3 +212,18 @@ async def test_giveaway_has_its_own_words_and_offers_only_who_can_take_it(app: A
     assert "黄伟" in names and "陈静" not in names and "刘洋" not in names
     sent = await chat.say("wangfang", "press 黄伟")
     assert any(m["to"] == "huangwei" and m["text"].startswith("王芳 想请您替班") for m in sent)
+
+
+async def test_a_bad_answer_in_the_leave_form_asks_only_that_step_again(app: App, clock: FakeClock) -> None:
+    await roster(app, {"wangfang": "DDDDDDDDDDDD"})
+    chat = Chat(app, clock)
+    await chat.say("wangfang", "/leave")
+    await chat.say("wangfang", "press 事假")
+    await chat.say("wangfang", "12-09")
+    again = await chat.say("wangfang", "12-08")
+    assert again[0]["text"] == "结束日期早于开始日期，请重新填写。\n到哪天结束？（例如 12-09）"
+    assert (await chat.say("wangfang", "后天后"))[0]["text"].startswith("“后天后”不是日期")
+    assert (await chat.say("wangfang", "12-10"))[0]["text"] == "请简单写一下事由："
+    sent = await chat.say("wangfang", "搬家")
+    card = next(m for m in sent if m["to"] == "liujun")  # 12-09..12-10: 2 roster days → the supervisor
+    assert "事假 12-09 至 12-10（2 天）" in card["text"]
