@@ -227,3 +227,47 @@ async def test_a_bad_answer_in_the_leave_form_asks_only_that_step_again(app: App
     sent = await chat.say("wangfang", "搬家")
     card = next(m for m in sent if m["to"] == "liujun")  # 12-09..12-10: 2 roster days → the supervisor
     assert "事假 12-09 至 12-10（2 天）" in card["text"]
+
+
+async def test_the_chat_accepts_exactly_what_the_swap_rule_accepts(app: App, clock: FakeClock) -> None:
+    """Random rosters and /swap lines (a fixed seed, so every run is the same): a request reaches the
+    colleague if and only if schedules.requests.check_swap accepts the same facts; a refusal creates
+    nothing."""
+    import random
+    from datetime import date, timedelta
+
+    from handlers.common import policy
+    from schedules.requests import Member, Refusal, check_swap
+
+    rng = random.Random(14)
+    start = date(2026, 12, 1)
+    codes = {"D": "day", "E": "evening", "-": None}
+    wangfang = Member("wangfang", "王芳", "agent", "service", date(2024, 3, 1))
+    liuyang = Member("liuyang", "刘洋", "agent", "service", date(2023, 7, 15))
+    accepted = refused = 0
+    for _ in range(40):
+        rows = {p: "".join(rng.choice("DE--") for _ in range(14)) for p in ("wangfang", "liuyang")}
+        async with app.db.transaction() as conn:
+            await conn.execute(requests.delete())
+        await roster(app, rows)
+        day = rng.randint(1, 12)
+        their = day if rng.random() < 0.5 else rng.randint(1, 12)
+        cells = {
+            (p, start + timedelta(days=i)): codes[c]
+            for p, letters in rows.items()
+            for i, c in enumerate(letters)
+        }
+        d1, d2 = start + timedelta(days=day), start + timedelta(days=their)
+        try:
+            check_swap(
+                "swap", wangfang, liuyang, d1, d2, clock.now(), cells, policy(app), swaps_this_month={}
+            )
+            expected = True
+        except Refusal:
+            expected = False
+        sent = await Chat(app, clock).say("wangfang", f"/swap {d1:%m-%d} liuyang {d2:%m-%d}")
+        reached = any(m["to"] == "liuyang" and m["buttons"] for m in sent)
+        assert reached == expected, (rows, d1, d2, sent)
+        assert await count_requests(app) == int(expected)
+        accepted, refused = accepted + expected, refused + (not expected)
+    assert accepted and refused  # both outcomes were exercised
