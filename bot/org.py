@@ -61,6 +61,7 @@ class Org:
     teams: list[Team]
     people: list[PersonRecord]
     last_resort: str | None = None  # `approver_of_last_resort`: decides above the manager
+    last_resort_given: bool = False  # the key is in the file (left out: the stored value stays)
     warnings: tuple[str, ...] = ()
 
 
@@ -208,7 +209,7 @@ def parse_org(data: Any, source: str = "org file", *, partial: bool = False) -> 
         )
     if problems:
         raise OrgError(source, problems)
-    return Org(parsed_teams, records, last_resort, tuple(warnings))
+    return Org(parsed_teams, records, last_resort, LAST_RESORT_KEY in data, tuple(warnings))
 
 
 class _OrgLoader(yaml.SafeLoader):
@@ -436,7 +437,7 @@ async def import_org(
                     after=values,
                 )
     before_resort = await last_resort_setting(conn)
-    if before_resort != org.last_resort:
+    if org.last_resort_given and before_resort != org.last_resort:
         await conn.execute(org_settings.delete().where(org_settings.c.key == LAST_RESORT_KEY))
         if org.last_resort is not None:
             await conn.execute(org_settings.insert().values(key=LAST_RESORT_KEY, value=org.last_resort))

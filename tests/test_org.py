@@ -160,10 +160,17 @@ async def test_the_last_resort_is_stored_and_audited(app: App) -> None:
     assert department.warnings == ()
     async with app.db.transaction() as conn:
         await org.import_org(conn, department, actor="test", now=app.clock.now())
-    async with app.db.read() as conn:
+    async with (
+        app.db.transaction() as conn
+    ):  # a later file without the key keeps it; an empty value clears it
+        await org.import_org(conn, org.parse_org(GOOD), actor="test", now=app.clock.now())
         assert await org.last_resort_setting(conn) == "lead1"
+        await org.import_org(
+            conn, org.parse_org({**GOOD, "approver_of_last_resort": None}), actor="test", now=app.clock.now()
+        )
+        assert await org.last_resort_setting(conn) is None
         actions = (await conn.execute(sa.select(audit_log.c.action))).scalars().all()
-    assert "org.last_resort_changed" in actions
+    assert actions.count("org.last_resort_changed") == 2
 
 
 def test_cli_import_warns_when_nobody_decides_above_the_manager(tmp_path: Path) -> None:
