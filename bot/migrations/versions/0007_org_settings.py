@@ -1,7 +1,7 @@
 """Org settings: department-wide values from the org file, such as the approver of last resort.
 
-Revision ID: 0006_org_settings
-Revises: 0005_leavers
+Revision ID: 0007_org_settings
+Revises: 0006_corrections
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_org_settings"
-down_revision = "0005_leavers"
+revision = "0007_org_settings"
+down_revision = "0006_corrections"
 branch_labels = None
 depends_on = None
 
