@@ -203,21 +203,16 @@ async def mark_roster(conn: AsyncConnection, app: App, request: engine.Request, 
 
 
 async def unmark_roster(conn: AsyncConnection, app: App, request: engine.Request, now: datetime) -> None:
-    """A cancelled leave: the roster no longer shows it."""
+    """A cancelled leave: its marks on the roster are undone (the overrides its approval recorded)."""
     p = request.payload
     start, end = date.fromisoformat(p["start"]), date.fromisoformat(p["end"])
-    cleared = []
-    for entry in await roster_store.between(conn, start, end, [request.requester_id]):
-        if entry.note == f"leave:{p['type']}":
-            await roster_store.set_note(conn, request.requester_id, entry.day, None, now)
-            cleared.append(entry.day.isoformat())
-    await app.audit_in(
-        conn,
-        actor=request.decided_by or "system",
-        action="roster.leave_unmarked",
-        object_type="roster",
-        object_id=f"request#{request.id}",
-        before={"days": cleared},
+    marks = [
+        o
+        for o in await roster_store.overrides_between(conn, start, end, [request.requester_id])
+        if o.request_id == request.id
+    ]
+    await roster_store.undo_decision(
+        conn, marks, actor=request.decided_by or "system", now=now, reason="cancelled"
     )
 
 

@@ -1,7 +1,7 @@
 """Org settings: department-wide values from the org file, such as the approver of last resort.
 
-Revision ID: 0007_org_settings
-Revises: 0006_corrections
+Revision ID: 0009_org_settings
+Revises: 0008_inbox
 """
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0007_org_settings"
-down_revision = "0006_corrections"
+revision = "0009_org_settings"
+down_revision = "0008_inbox"
 branch_labels = None
 depends_on = None
 
