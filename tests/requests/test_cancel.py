@@ -11,8 +11,7 @@ from bot import roster_store
 from bot.app import App
 from bot.clock import FakeClock
 from bot.schema import audit_log
-from tests.helpers import Chat
-from tests.requests.test_swap import roster
+from tests.helpers import Chat, roster
 
 
 async def cells(app: App) -> dict[tuple[str, date], tuple[str | None, str | None]]:

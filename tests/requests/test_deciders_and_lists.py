@@ -12,8 +12,7 @@ import sqlalchemy as sa
 from bot.app import App
 from bot.clock import FakeClock
 from bot.schema import people, requests
-from tests.helpers import Chat
-from tests.requests.test_swap import roster
+from tests.helpers import Chat, roster
 
 SERVICE = ("wangfang", "liuyang", "chenjing", "yangmin", "zhaoqiang")
 

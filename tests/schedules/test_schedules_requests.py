@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from schedules.policy import Policy, default_policy
+from schedules.policy import LEVELS, Level, Policy, default_policy
 from schedules.requests import (
     Chart,
     Member,
@@ -135,7 +135,7 @@ def charts(draw: st.DrawFn) -> Chart:
 def test_the_decider_always_stands_above_the_requester(chart: Chart, data: st.DataObject) -> None:
     requester = data.draw(st.sampled_from(sorted(chart.people)))
     colleague = data.draw(st.sampled_from([None, *sorted(chart.people)]))
-    needed = data.draw(st.sampled_from(("lead", "supervisor", "manager")))
+    needed: Level = data.draw(st.sampled_from(LEVELS))
     away = {p: "leave" for p in data.draw(st.sets(st.sampled_from(sorted(chart.people))))}
     try:
         decider = pick_decider(requester, needed, chart, colleague=colleague, away=away)
