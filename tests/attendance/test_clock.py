@@ -212,6 +212,7 @@ async def test_dst_in_berlin_neither_drops_nor_doubles(tmp_path: Path, day: str)
         database_url=f"sqlite+aiosqlite:///{tmp_path / 'b.db'}",
         timezone="Europe/Berlin",
         kb_semantic=False,
+        org_file=REPO / "examples" / "org.yaml",  # settings load no org by default
         roster_file=None,
         policy_file=tmp_path / "none.yaml",
         _env_file=None,  # type: ignore[call-arg]

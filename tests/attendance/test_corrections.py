@@ -92,7 +92,12 @@ async def test_who_may_correct_and_when(rostered: App, clock: FakeClock) -> None
 
 @pytest.mark.slow
 def test_cli_correct(tmp_path: Path) -> None:
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}", "PATH": "/usr/bin:/bin", "KB_SEMANTIC": "false"}
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}",
+        "PATH": "/usr/bin:/bin",
+        "KB_SEMANTIC": "false",
+        "ORG_FILE": "examples/org.yaml",
+    }
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

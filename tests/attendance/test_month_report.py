@@ -52,7 +52,12 @@ EXPECTED = {
 
 @pytest.mark.slow
 def test_a_week_of_one_team(tmp_path: Path) -> None:
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'm.db'}", "PATH": "/usr/bin:/bin", "KB_SEMANTIC": "false"}
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'm.db'}",
+        "PATH": "/usr/bin:/bin",
+        "KB_SEMANTIC": "false",
+        "ORG_FILE": "examples/org.yaml",
+    }
 
     def run(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         command = [sys.executable, "-m", "bot.cli", *args]

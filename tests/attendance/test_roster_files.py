@@ -19,7 +19,12 @@ from tests.helpers import Chat, roster
 
 
 def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}", "PATH": "/usr/bin:/bin", "KB_SEMANTIC": "false"}
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}",
+        "PATH": "/usr/bin:/bin",
+        "KB_SEMANTIC": "false",
+        "ORG_FILE": "examples/org.yaml",  # the demo department; settings load no org by default
+    }
     return subprocess.run(
         [sys.executable, "-m", "bot.cli", *args],
         capture_output=True,
