@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from bot.app import App
 
 MISSED = "missed_punch"
+# Requests that were refused, declined or withdrawn use up nothing of the monthly limit (第三十四条).
+NOT_COUNTED = (engine.REJECTED, engine.DECLINED, engine.CANCELLED)
 
 
 def missed_summary(app: App, request: engine.Request, lang: str) -> str:
@@ -113,21 +115,41 @@ async def file_missed(ctx: Context, day: date, punch: str, at: time, reason: str
         if await existing_punch(conn, ctx.person.id, day, entry.shift_code, punch) is not None:
             await ctx.send(ctx.answer(ctx.t("missed.exists", day=f"{day:%m-%d}")), conn=conn)
             return
-        month_start = day.replace(day=1)
-        used = [
-            r
-            for r in (
-                await conn.execute(
-                    sa.select(requests.c.payload).where(
-                        requests.c.kind == MISSED,
-                        requests.c.requester_id == ctx.person.id,
-                        requests.c.state.in_([engine.PENDING, engine.APPROVED]),
-                    )
+        start, _ = shift_window(day, rules.shift(entry.shift_code), app.tz)
+        time_day = (
+            day + timedelta(days=1) if at < start.astimezone(app.tz).time() and punch == "clock_out" else day
+        )
+        month = day.strftime("%Y-%m")
+        earlier = [
+            (r.id, r.state, r.payload)
+            for r in await conn.execute(
+                sa.select(requests.c.id, requests.c.state, requests.c.payload).where(
+                    requests.c.kind == MISSED,
+                    requests.c.requester_id == ctx.person.id,
+                    requests.c.state.not_in(NOT_COUNTED),
                 )
-            ).scalars()
-            if str(r.get("day", "")).startswith(month_start.strftime("%Y-%m"))
+            )
         ]
-        verdict = check_missed_punch(day, today, len(used), rules, calendar(app))
+        same = next(
+            (
+                rid
+                for rid, state, p in earlier
+                if state in (engine.PENDING, engine.APPROVED)
+                and p.get("day") == day.isoformat()
+                and p.get("punch") == punch
+            ),
+            None,
+        )
+        verdict = check_missed_punch(
+            day,
+            today,
+            sum(1 for _, _, p in earlier if str(p.get("day", "")).startswith(month)),
+            rules,
+            calendar(app),
+            punch_at=local_instant(time_day, at, app.tz),
+            now=ctx.now,
+            already_requested=same is not None,
+        )
         if not verdict.allowed:
             await app.audit_in(
                 conn,
@@ -143,15 +165,15 @@ async def file_missed(ctx: Context, day: date, punch: str, at: time, reason: str
                         deadline=f"{verdict.deadline:%m-%d}",
                         limit=rules.missed_punch.per_month,
                         article=cite(verdict.article, ctx.lang),
+                        day=f"{day:%m-%d}",
+                        time=at.strftime("%H:%M"),
+                        kind=ctx.t(f"missed.kind.{punch}"),
+                        request=same,
                     )
                 ),
                 conn=conn,
             )
             return
-        start, _ = shift_window(day, rules.shift(entry.shift_code), app.tz)
-        time_day = (
-            day + timedelta(days=1) if at < start.astimezone(app.tz).time() and punch == "clock_out" else day
-        )
         payload = {
             "day": day.isoformat(),
             "punch": punch,

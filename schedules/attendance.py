@@ -311,17 +311,28 @@ def check_missed_punch(
     requests_this_month: int,
     policy: Policy,
     calendar: HolidayCalendar | None = None,
+    *,
+    punch_at: dt.datetime | None = None,
+    now: dt.datetime | None = None,
+    already_requested: bool = False,
 ) -> MissedPunchCheck:
-    """Check a missed-punch request: within the deadline and under the monthly limit (第三十四条).
+    """Check a missed-punch request (第三十四条): only for a moment that has passed, once per day and
+    direction, within the deadline and under the monthly limit.
 
-    ``requests_this_month`` counts the person's earlier requests in the local month of ``shift_date``;
-    collective registrations after equipment failures do not count and do not come here.
+    ``requests_this_month`` counts the person's earlier requests in the local month of ``shift_date`` that
+    were neither refused nor withdrawn; collective registrations after equipment failures do not count and
+    do not come here. ``already_requested`` says a pending or approved request exists for the same day and
+    direction; ``punch_at`` is the instant the punch is claimed for, compared with ``now``.
     """
     rules = policy.missed_punch
     deadline = missed_punch_deadline(shift_date, policy, calendar)
     left = max(0, rules.per_month - requests_this_month)
     if today < shift_date:
         return MissedPunchCheck(False, "future_shift", rules.article, deadline, left)
+    if punch_at is not None and now is not None and punch_at > now:
+        return MissedPunchCheck(False, "future_moment", rules.article, deadline, left)
+    if already_requested:
+        return MissedPunchCheck(False, "already_requested", rules.article, deadline, left)
     if today > deadline:
         return MissedPunchCheck(False, "past_deadline", rules.article, deadline, left)
     if left == 0:

@@ -220,3 +220,26 @@ def test_verdict_is_hashable_value(policy: Policy) -> None:
     a = clock_in_verdict(START, at(7), 0, policy)
     assert a == clock_in_verdict(START, at(7, 30), 0, policy)
     assert isinstance(hash(a), int) and isinstance(a, Verdict)
+
+
+def test_rule_refuses_a_moment_not_yet_come_and_a_second_request(policy: Policy) -> None:
+    shift_day = dt.date(2026, 12, 4)
+    now = dt.datetime(2026, 12, 4, 4, 0, tzinfo=UTC)
+    later = check_missed_punch(
+        shift_day, shift_day, 0, policy, punch_at=dt.datetime(2026, 12, 4, 10, 0, tzinfo=UTC), now=now
+    )
+    assert not later.allowed and later.reason == "future_moment" and later.article.zh == "第三十四条"
+    earlier = check_missed_punch(
+        shift_day, shift_day, 0, policy, punch_at=dt.datetime(2026, 12, 4, 0, 58, tzinfo=UTC), now=now
+    )
+    assert earlier.allowed and earlier.uses_left == 2
+    twice = check_missed_punch(
+        shift_day,
+        shift_day,
+        1,
+        policy,
+        punch_at=dt.datetime(2026, 12, 4, 0, 58, tzinfo=UTC),
+        now=now,
+        already_requested=True,
+    )
+    assert not twice.allowed and twice.reason == "already_requested"
