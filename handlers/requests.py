@@ -333,6 +333,21 @@ async def already_decided(ctx: Context, request: engine.Request) -> None:
     )
 
 
+async def colleague_press(ctx: Context, payload: dict[str, Any]) -> engine.Request | None:
+    """The request a swap colleague's press answers, or None (and the presser told why) when it is gone,
+    no longer waits for the colleague, or names someone else as the colleague."""
+    request = await load_for_press(ctx, payload)
+    if request is None:
+        return None
+    if request.state != engine.AWAITING_COLLEAGUE:
+        await already_decided(ctx, request)
+        return None
+    if ctx.person.id != request.subject_id:
+        await refuse_press(ctx, request, "swap.not_colleague")
+        return None
+    return request
+
+
 async def load_for_press(ctx: Context, payload: dict[str, Any]) -> engine.Request | None:
     try:
         request_id = int(payload["id"])

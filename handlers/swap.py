@@ -223,14 +223,8 @@ async def create_swap(
 
 
 async def colleague_answer(ctx: Context, payload: dict[str, Any], accept: bool) -> None:
-    request = await decisions.load_for_press(ctx, payload)
+    request = await decisions.colleague_press(ctx, payload)
     if request is None:
-        return
-    if request.state != engine.AWAITING_COLLEAGUE:
-        await decisions.already_decided(ctx, request)
-        return
-    if ctx.person.id != request.subject_id:
-        await decisions.refuse_press(ctx, request, "swap.not_colleague")
         return
     app = ctx.app
     swap_rules = policy(app).swaps

@@ -34,6 +34,7 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import forms, home, ops
+from bot.adapters.bodies import nesting_depth
 from bot.adapters.slack import blocks, modals
 from bot.adapters.slack import home as home_tab
 from bot.adapters.slack.transport import EPHEMERAL, PLATFORM, SlackTransport, api_error
@@ -88,20 +89,6 @@ def _slack_time(body: dict[str, Any]) -> datetime | None:
         return None
 
 
-def _depth(value: Any, limit: int) -> int:
-    """How deep `value` nests, counting no further than `limit` (iteratively: no recursion to blow)."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        deepest = max(deepest, level)
-        if deepest > limit:
-            return deepest
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
-    return deepest
-
-
 def _json_object(text: str | bytes) -> tuple[dict[str, Any] | None, str | None]:
     try:
         data = json.loads(text)
@@ -109,7 +96,7 @@ def _json_object(text: str | bytes) -> tuple[dict[str, Any] | None, str | None]:
         return None, "not JSON"
     if not isinstance(data, dict):
         return None, f"a JSON {type(data).__name__}, not an object"
-    if _depth(data, MAX_NESTING) > MAX_NESTING:
+    if nesting_depth(data, MAX_NESTING) > MAX_NESTING:
         return None, "nested too deep"
     return data, None
 

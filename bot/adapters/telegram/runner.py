@@ -33,6 +33,7 @@ from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder
 
 from bot import ops, runtime
+from bot.adapters.bodies import nesting_depth
 from bot.adapters.telegram import render
 from bot.adapters.telegram.aiohttp_request import AiohttpRequest
 from bot.adapters.telegram.transport import PLATFORM, SEND_PER_SECOND, Pacing, TelegramTransport
@@ -61,20 +62,6 @@ class BadBody(ValueError):
     """A webhook body that is not a Telegram update (the reason is for the audit row)."""
 
 
-def _depth(value: Any, limit: int) -> int:
-    """How deep `value` nests, counting no further than `limit` (iteratively: no recursion to blow)."""
-    deepest = 0
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        deepest = max(deepest, level)
-        if deepest > limit:
-            return deepest
-        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
-        stack.extend((child, level + 1) for child in children if isinstance(child, dict | list))
-    return deepest
-
-
 def parse_update(body: bytes) -> dict[str, Any]:
     """The JSON object of one update, or BadBody saying why not."""
     try:
@@ -83,7 +70,7 @@ def parse_update(body: bytes) -> dict[str, Any]:
         raise BadBody("not JSON") from exc
     if not isinstance(data, dict):
         raise BadBody(f"a JSON {type(data).__name__}, not an object")
-    if _depth(data, MAX_NESTING) > MAX_NESTING:
+    if nesting_depth(data, MAX_NESTING) > MAX_NESTING:
         raise BadBody("nested too deep")
     update_id = data.get("update_id")
     if not isinstance(update_id, int) or isinstance(update_id, bool):
