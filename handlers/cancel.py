@@ -183,10 +183,7 @@ async def colleague_answer(ctx: Context, payload: dict[str, Any], accept: bool) 
                     if person is not None:
                         await decisions.send_card(conn, app, done, person)
     if done is None:
-        async with app.db.read() as conn:
-            latest = await engine.get(conn, request.id)
-        if latest is not None:
-            await decisions.already_decided(ctx, latest)
+        await decisions.lost_race(ctx, request.id)
         return
     await decisions.refresh_homes(app, done.requester_id, done.subject_id, done.decider_id)
 

@@ -467,10 +467,7 @@ async def finish(ctx: Context, request_id: int, resolve: bool, note: str) -> Non
                 await ctx.send(ctx.answer(ctx.t("esc.top")), conn=conn)
                 return
     if done is None:
-        async with app.db.read() as conn:
-            latest = await engine.get(conn, request_id)
-        if latest is not None:
-            await decisions.already_decided(ctx, latest)
+        await decisions.lost_race(ctx, request_id)
         return
     await ctx.reply(ctx.t("esc.done_resolved" if resolve else "esc.done_escalated", id=request_id))
     await decisions.refresh_homes(app, done.requester_id, done.decider_id, ctx.person.id)

@@ -319,6 +319,15 @@ async def refresh_homes(app: App, *person_ids: str | None) -> None:
         await home.refresh(app, person_id)
 
 
+async def lost_race(ctx: Context, request_id: int) -> None:
+    """Someone else's decision got there first (the compare-and-set found another state): tell the presser
+    what the request has become."""
+    async with ctx.app.db.read() as conn:
+        latest = await engine.get(conn, request_id)
+    if latest is not None:
+        await already_decided(ctx, latest)
+
+
 async def already_decided(ctx: Context, request: engine.Request) -> None:
     """Told to the presser alone (never posted in the supervisors' group, however many pressed)."""
     people = await names(ctx.app, request.decided_by)
@@ -419,10 +428,7 @@ async def decide(ctx: Context, payload: dict[str, Any], to_state: str, reason: s
                     reason=reason or app.catalog.t(person.language, "common.none"),
                 )
     if done is None:
-        async with app.db.read() as conn:
-            latest = await engine.get(conn, request.id)
-        if latest is not None:
-            await already_decided(ctx, latest)
+        await lost_race(ctx, request.id)
         return
     await refresh_homes(app, done.requester_id, done.subject_id, done.decider_id, ctx.person.id)
 
@@ -445,10 +451,7 @@ async def cancel_request(ctx: Context, request: engine.Request) -> None:
             await tell(conn, app, done.subject_id, "request.told.cancelled", done)
             await ctx.send(ctx.answer(ctx.t("request.cancelled", id=done.id)), conn=conn)
     if done is None:
-        async with app.db.read() as conn:
-            latest = await engine.get(conn, request.id)
-        if latest is not None:
-            await already_decided(ctx, latest)
+        await lost_race(ctx, request.id)
         return
     await refresh_homes(app, done.requester_id, done.subject_id, done.decider_id)
 

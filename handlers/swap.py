@@ -290,10 +290,7 @@ async def colleague_answer(ctx: Context, payload: dict[str, Any], accept: bool) 
                     conn, app, done.requester_id, _t(done.kind, "told.accepted"), done, name=ctx.person.name
                 )
     if done is None:
-        async with app.db.read() as conn:
-            latest = await engine.get(conn, request.id)
-        if latest is not None:
-            await decisions.already_decided(ctx, latest)
+        await decisions.lost_race(ctx, request.id)
         return
     await decisions.refresh_homes(app, done.requester_id, done.subject_id, done.decider_id)
 
