@@ -11,7 +11,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
-from bot.settings import Settings, load_settings
+from bot.settings import EXAMPLES_DIR, Settings, load_settings
 from schedules.texthygiene import json_line, terminal_safe
 
 log = logging.getLogger("deskmate")
@@ -92,8 +92,8 @@ async def _console(args: argparse.Namespace, settings: Settings) -> int:
         await app.close()
 
 
-DEMO_ORG = Path("examples/org.yaml")
-DEMO_ROSTER = Path("examples/roster.csv")
+DEMO_ORG = EXAMPLES_DIR / "org.yaml"
+DEMO_ROSTER = EXAMPLES_DIR / "roster.csv"
 
 
 def cmd_console(args: argparse.Namespace) -> int:

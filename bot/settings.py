@@ -16,6 +16,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Language = Literal["zh-CN", "en"]
 
+EXAMPLES_DIR = Path(__file__).resolve().parents[1] / "examples"
+"""The sample department and policy shipped with the code, found from wherever a command is started."""
+
+# Files a department names in its settings: a name that points nowhere stops the command instead of
+# silently starting without an org, a roster or holidays.
+NAMED_FILES = ("org_file", "policy_file", "roster_file", "holidays_file", "synonyms_file")
+
 
 class Settings(BaseSettings):
     """Every knob Deskmate reads; `.env.example` documents each one."""
@@ -26,7 +33,7 @@ class Settings(BaseSettings):
 
     database_url: str = "sqlite+aiosqlite:///var/deskmate.db"
     org_file: Path | None = None
-    policy_file: Path = Path("examples/policy.yaml")
+    policy_file: Path = EXAMPLES_DIR / "policy.yaml"
     roster_file: Path | None = None
     holidays_file: Path | None = None
     handbook_paths: str = ""
@@ -98,7 +105,13 @@ def describe_error(error: ValidationError) -> str:
 def load_settings(**overrides: object) -> Settings:
     """Settings, or exit code 2 with one line on stderr when a value is bad."""
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
     except ValidationError as exc:
         print(describe_error(exc), file=sys.stderr)
         raise SystemExit(2) from None
+    for name in NAMED_FILES:
+        path = getattr(settings, name)
+        if name in settings.model_fields_set and path is not None and not path.is_file():
+            print(f"setting {name.upper()}: no such file: {path}", file=sys.stderr)
+            raise SystemExit(2)
+    return settings

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from bot.cli import main
 from bot.settings import Settings
 from tests.conftest import REPO
 
@@ -18,6 +21,9 @@ from tests.conftest import REPO
         ("DATABASE_URL", "mysql://x", "setting DATABASE_URL: must start with sqlite:/// or postgresql://"),
         ("DEFAULT_LANGUAGE", "fr", "setting DEFAULT_LANGUAGE:"),
         ("TELEGRAM_LISTEN_PORT", "99999", "setting TELEGRAM_LISTEN_PORT:"),
+        # A named file that is not there stops the command: no silent start without an org or holidays.
+        ("ORG_FILE", "/nonexistent/org.yaml", "setting ORG_FILE: no such file: /nonexistent/org.yaml"),
+        ("HOLIDAYS_FILE", "holidays-2027.yaml", "setting HOLIDAYS_FILE: no such file: holidays-2027.yaml"),
     ],
 )
 def test_bad_setting_is_one_line_and_exit_2(variable: str, value: str, expected: str) -> None:
@@ -95,3 +101,18 @@ def test_bad_policy_or_org_file_stops_the_bot_with_one_line(tmp_path: object) ->
     )
     assert result.returncode == 2 and "person a: unknown role 'boss'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_demo_runs_from_any_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`--demo` finds the sample department beside the code, not in the folder the command starts in."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'demo.db'}")
+    monkeypatch.setenv("KB_SEMANTIC", "false")
+    script = tmp_path / "day.txt"
+    script.write_text("wangfang: /whoami\n", encoding="utf-8")
+    assert main(["console", "--demo", "--script", str(script), "--json"]) == 0
+    replies = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["to"] for r in replies] == ["wangfang"]
+    assert "王芳" in replies[0]["text"]
