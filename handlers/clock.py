@@ -288,9 +288,9 @@ async def load_policy_at_start(app: App) -> None:
 def register(app: App) -> None:
     router = app.router
     app.services.setdefault("on_prepare", []).append(load_policy_at_start)
-    router.command("in", keywords=("打卡", "上班", "签到"), help_key="help.desc.in", order=10, personal=True)(
-        clock_in
-    )
-    router.command("out", keywords=("下班", "签退"), help_key="help.desc.out", order=11, personal=True)(
-        clock_out
-    )
+    router.command(
+        "in", keywords=("上班打卡", "打卡", "上班", "签到"), help_key="help.desc.in", order=10, personal=True
+    )(clock_in)
+    router.command(
+        "out", keywords=("下班打卡", "下班", "签退"), help_key="help.desc.out", order=11, personal=True
+    )(clock_out)

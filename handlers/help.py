@@ -77,7 +77,10 @@ def language_buttons(ctx: Context) -> list[list[Button]]:
 def register(app: App) -> None:
     router = app.router
 
-    @router.command("help", keywords=("帮助", "help", "菜单"), help_key="help.desc.help", order=0)
+    # A greeting alone is how many people open a chat: it gets the menu, not "no regulation found".
+    greetings = ("你好", "您好", "在吗", "hi", "hello", "hey")
+
+    @router.command("help", keywords=("帮助", "help", "菜单", *greetings), help_key="help.desc.help", order=0)
     async def show_help(ctx: Context) -> None:
         await ctx.reply(help_text(ctx.app, ctx.person))
 
