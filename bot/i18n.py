@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import string
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
@@ -123,7 +124,8 @@ class Catalog:
             raise KeyError(f"no catalog entry {key!r}")
         if isinstance(entry, Plural):
             language = normalise_language(lang, self.default)
-            form = _locale(language).plural_form(abs(int(fields[entry.count])))
+            # Decimal: a count may be a half day ("0.5"), and 1.5 days is plural while 1 is not.
+            form = _locale(language).plural_form(abs(Decimal(str(fields[entry.count]))))
             entry = entry.forms.get(form, entry.forms["other"])
         return entry.format(**fields)
 

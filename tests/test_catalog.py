@@ -54,3 +54,19 @@ def test_duplicate_keys_across_files_are_refused(tmp_path: Path) -> None:
 )
 def test_language_normalisation(given: str | None, expected: str) -> None:
     assert normalise_language(given) == expected
+
+
+@pytest.mark.parametrize(("days", "expected"), [("1", "(1 day)"), ("0.5", "(0.5 days)"), ("2", "(2 days)")])
+def test_leave_days_take_the_english_plural_a_half_day_included(days: str, expected: str) -> None:
+    fields = {"name": "Chen", "type": "sick leave", "start": "12-09", "end": "12-09", "flag": ""}
+    assert expected in Catalog.load().t("en", "leave.summary_no_reason", days=days, **fields)
+    assert f"（{days} 天）" in Catalog.load().t("zh-CN", "leave.summary_no_reason", days=days, **fields)
+
+
+def test_no_sentence_hedges_its_plural_with_parentheses() -> None:
+    """ "day(s)" reads as a machine's; plural forms come from the catalog (Babel's CLDR rules)."""
+    catalog = Catalog.load()
+    for lang in LANGUAGES:
+        for key, entry in catalog.messages[lang].items():
+            texts = entry.texts() if not isinstance(entry, str) else [entry]
+            assert not any("(s)" in text for text in texts), (lang, key)
