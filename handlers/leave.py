@@ -327,6 +327,18 @@ def register(app: App) -> None:
                 await ctx.reply(ctx.t("leave.bad_date", value=text[:30]))
                 return
             if state.step == "start":
+                chosen = policy(ctx.app).leave.leave_type(str(data.get("type")))
+                try:
+                    if chosen is not None:
+                        rules.check_leave_notice(chosen, day, today)
+                except Refusal as refusal:
+                    # Only the start is asked again, before the end and the reason are typed in vain.
+                    async with ctx.app.db.transaction() as conn:
+                        await decisions.refuse(
+                            conn, ctx, "leave.refused", refusal, type=leave_name(chosen, ctx.lang)
+                        )
+                    await ctx.reply(ctx.t("leave.ask.start"))
+                    return
                 await ctx.start_conversation("leave", "end", {**data, "start": day.isoformat()})
                 await ctx.reply(
                     ctx.t("leave.ask.end"), [[Button(ctx.t("leave.button.same_day"), "leave.same_day")]]

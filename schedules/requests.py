@@ -386,6 +386,13 @@ class LeavePlan:
 MAX_LEAVE_DAYS = 180
 
 
+def check_leave_notice(leave_type: LeaveType, start: dt.date, today: dt.date) -> None:
+    """The notice a leave type needs (事假 3 days ahead, 年假 7, …), which the first day alone decides: the
+    form asks it at the start date, so a too-near day is asked again before the rest is filled in."""
+    if leave_type.notice_days and (start - today).days < leave_type.notice_days:
+        raise Refusal("leave.refused.notice", leave_type.article, days=leave_type.notice_days)
+
+
 def check_leave(
     person: str,
     leave_type: LeaveType,
@@ -412,8 +419,7 @@ def check_leave(
         raise Refusal("leave.refused.too_long", days=MAX_LEAVE_DAYS)
     if half_day and (start != end or leave_type.min_unit_days > 0.5):
         raise Refusal("leave.refused.unit", leave_type.article, unit=f"{leave_type.min_unit_days:g}")
-    if leave_type.notice_days and (start - today).days < leave_type.notice_days:
-        raise Refusal("leave.refused.notice", leave_type.article, days=leave_type.notice_days)
+    check_leave_notice(leave_type, start, today)
     for other in sorted(own_requests, key=lambda r: r.id):
         if other.kind == "leave" and person in other.people and other.days & _span(start, end):
             raise Refusal("leave.refused.overlap", id=other.id)
