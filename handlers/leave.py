@@ -334,9 +334,8 @@ def register(app: App) -> None:
                 except Refusal as refusal:
                     # Only the start is asked again, before the end and the reason are typed in vain.
                     async with ctx.app.db.transaction() as conn:
-                        await decisions.refuse(
-                            conn, ctx, "leave.refused", refusal, type=leave_name(chosen, ctx.lang)
-                        )
+                        kind = leave_name(chosen, ctx.lang) if chosen is not None else ""
+                        await decisions.refuse(conn, ctx, "leave.refused", refusal, type=kind)
                     await ctx.reply(ctx.t("leave.ask.start"))
                     return
                 await ctx.start_conversation("leave", "end", {**data, "start": day.isoformat()})
