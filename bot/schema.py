@@ -256,6 +256,22 @@ attendance_corrections = sa.Table(
     sa.Index("ix_attendance_corrections_day", "shift_day", "person_id"),
 )
 
+# A lead's alert about a finished shift that arrived in quiet hours: kept for one morning summary (0010).
+held_alerts = sa.Table(
+    "held_alerts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("reminder_key", sa.String(200), nullable=False),
+    sa.Column("recipient_id", sa.String(64), nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("shift_day", sa.Date, nullable=False),
+    sa.Column("shift_code", sa.String(32), nullable=False),
+    sa.Column("held_at", UTCDateTime, nullable=False),
+    sa.Column("summarized_at", UTCDateTime, nullable=True),
+    sa.UniqueConstraint("reminder_key"),
+    sa.Index("ix_held_alerts_open", "summarized_at", "recipient_id"),
+)
+
 requests = sa.Table(
     "requests",
     metadata,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -12,11 +12,11 @@ from bot import home, roster_store
 from bot import requests as engine
 from bot.context import Context
 from bot.messages import Outgoing, Person
-from bot.schema import punches
+from bot.schema import held_alerts, punches
 from handlers.common import cite_all, hhmm, policy, shift_label, weekday
 from handlers.report import leave_type
 from schedules.attendance import ShiftFacts, ShiftVerdictKind, VerdictKind, shift_verdict
-from schedules.reminders import Reminder, ReminderKind, due_reminders, still_useful
+from schedules.reminders import Reminder, due_reminders, held_by_quiet_hours, wording
 from schedules.requests import Refusal, pick_decider
 from schedules.roster.model import RosterEntry
 from schedules.timeutil import shift_window
@@ -129,42 +129,152 @@ async def on_duty_view(ctx: Context) -> None:
 
 
 # ----- reminders ------------------------------------------------------------------------------------
-REMINDER_KEYS = {
-    ReminderKind.BEFORE_SHIFT: "remind.before_shift",
-    ReminderKind.GRACE_NUDGE: "remind.grace_nudge",
-    ReminderKind.ABSENCE_ALERT: "remind.absence_alert",
-    ReminderKind.CLOCK_OUT: "remind.clock_out",
-}
-
-
 async def reminder_message(
     conn: AsyncConnection, app: App, reminder: Reminder, now: datetime
 ) -> Outgoing | None:
-    """The reminder's sentence; an alert sent on a later day than its shift names the shift's day."""
+    """The reminder's sentence as true at ``now`` (``schedules.reminders.wording``), or None when nothing
+    true and useful is left to say; an alert about another day than today names that day."""
     recipient = await app.directory.by_id(conn, reminder.recipient_id)
     subject = await app.directory.by_id(conn, reminder.person_id)
-    if recipient is None or subject is None:
+    said = wording(reminder, now, policy(app), app.tz)
+    if recipient is None or subject is None or said is None:
         return None
     lang = recipient.language
-    key = REMINDER_KEYS[reminder.kind]
-    if now.astimezone(app.tz).date() != reminder.shift_date:
-        key += "_past"  # "❗ 12-01 陈静 …": yesterday's alert must not read as today's
     text = app.catalog.t(
         lang,
-        key,
+        said.key,
         day=f"{reminder.shift_date:%m-%d}",
         name=subject.name,
         shift=shift_label(app, reminder.shift_code, lang),
         start=hhmm(app, reminder.shift_start),
         end=hhmm(app, reminder.shift_end),
-        minutes=reminder.data.get("lead_minutes", reminder.data.get("minutes", 0)),
+        minutes=said.minutes,
+        counts_as=app.catalog.t(lang, f"onduty.verdict.{said.counts_as}") if said.counts_as else "",
         articles=cite_all(reminder.articles, lang),
     )
     return Outgoing(text=text, to_person=recipient.id)
 
 
+async def drop(app: App, reminder: Reminder, now: datetime) -> None:
+    """A reminder with nothing true and useful left to say: not sent, and the drop recorded."""
+    async with app.db.transaction() as conn:
+        await app.audit_in(
+            conn,
+            actor="system",
+            action="reminder.dropped_stale",
+            object_type="reminder",
+            object_id=reminder.key,
+            after={"due_at": reminder.due_at.isoformat(), "checked_at": now.isoformat()},
+        )
+
+
+async def hold(app: App, reminder: Reminder, now: datetime) -> None:
+    """Quiet hours hold a lead's alert about a finished shift for the morning summary (stored, audited)."""
+    async with app.db.transaction() as conn:
+        seen = await conn.execute(
+            sa.select(held_alerts.c.id).where(held_alerts.c.reminder_key == reminder.key)
+        )
+        if seen.first() is not None:
+            return
+        await conn.execute(
+            held_alerts.insert().values(
+                reminder_key=reminder.key,
+                recipient_id=reminder.recipient_id,
+                person_id=reminder.person_id,
+                shift_day=reminder.shift_date,
+                shift_code=reminder.shift_code,
+                held_at=now,
+            )
+        )
+        await app.audit_in(
+            conn,
+            actor="system",
+            action="reminder.held",
+            object_type="reminder",
+            object_id=reminder.key,
+            after={"recipient": reminder.recipient_id, "held_at": now.isoformat()},
+        )
+
+
+async def send_morning_summaries(app: App, now: datetime) -> None:
+    """Outside quiet hours: what they held goes out as ONE message per recipient, oldest shift first."""
+    rules = policy(app)
+    quiet = rules.reminders.quiet_hours
+    if quiet is not None and quiet.contains(now.astimezone(app.tz).time()):
+        return
+    async with app.db.read() as conn:
+        held = (
+            await conn.execute(
+                sa.select(held_alerts)
+                .where(held_alerts.c.summarized_at.is_(None))
+                .order_by(held_alerts.c.recipient_id, held_alerts.c.shift_day, held_alerts.c.id)
+            )
+        ).all()
+    by_recipient: dict[str, list[sa.Row[Any]]] = {}
+    for row in held:
+        by_recipient.setdefault(row.recipient_id, []).append(row)
+    for recipient_id, rows in by_recipient.items():
+        try:
+            await summarise(app, recipient_id, rows, now)
+        except _Taken:
+            continue  # another replica summarised some of them meanwhile: rolled back, theirs stands
+
+
+class _Taken(Exception):
+    """Raised inside the summary's transaction to roll it back."""
+
+
+async def summarise(app: App, recipient_id: str, rows: list[sa.Row[Any]], now: datetime) -> None:
+    """One recipient's held alerts: marked summarised, audited and sent as one message, in one transaction."""
+    rules = policy(app)
+    async with app.db.transaction() as conn:
+        recipient = await app.directory.by_id(conn, recipient_id)
+        ids = [r.id for r in rows]
+        done = await conn.execute(
+            held_alerts.update()
+            .where(held_alerts.c.id.in_(ids), held_alerts.c.summarized_at.is_(None))
+            .values(summarized_at=now)
+        )
+        if done.rowcount != len(ids):
+            raise _Taken
+        await app.audit_in(
+            conn,
+            actor="system",
+            action="reminder.summary_sent",
+            object_type="reminder",
+            object_id=recipient_id,
+            after={"alerts": [r.reminder_key for r in rows]},
+        )
+        if recipient is None:
+            return  # left meanwhile: nothing is sent to them
+        lang = recipient.language
+        lines = [app.catalog.t(lang, "remind.summary.title", count=len(rows))]
+        for r in rows:
+            subject = await app.directory.by_id(conn, r.person_id)
+            start, end = shift_window(r.shift_day, rules.shift(r.shift_code), app.tz)
+            lines.append(
+                app.catalog.t(
+                    lang,
+                    "remind.summary.line",
+                    name=subject.name if subject is not None else r.person_id,
+                    day=f"{r.shift_day:%m-%d}",
+                    shift=shift_label(app, r.shift_code, lang),
+                    start=hhmm(app, start),
+                    end=hhmm(app, end),
+                )
+            )
+        articles = (rules.clock_in.article_late, rules.clock_in.article_absent)
+        lines.append(app.catalog.t(lang, "remind.summary.end", articles=cite_all(articles, lang)))
+        await app.notify(
+            conn,
+            Outgoing(text="\n".join(lines), to_person=recipient.id),
+            idempotency_key=f"remind:summary:{recipient_id}:{min(ids)}",
+        )
+
+
 async def send_reminders(app: App, t0: datetime, t1: datetime) -> None:
-    """Scheduled: everything due in (t0, t1], each at most once (its key), and only while still useful."""
+    """Scheduled: everything due in (t0, t1], each at most once (its key), worded as true at ``t1``; what
+    is no longer useful is dropped (audited), what quiet hours hold goes into the morning summary."""
     rules = policy(app)
     first = t0.astimezone(app.tz).date() - timedelta(days=1)
     last = t1.astimezone(app.tz).date() + timedelta(days=1)
@@ -194,22 +304,17 @@ async def send_reminders(app: App, t0: datetime, t1: datetime) -> None:
     entries = [RosterEntry(e.person_id, e.day, e.shift_code) for e in stored if e.person_id in active]
     due = due_reminders(t0, t1, entries, punch_keys, rules, app.tz, follow_up, excused=excused)
     for reminder in due:
-        if not still_useful(reminder, t1):
-            # missed while the bot was down and no longer true or useful: dropped, and the drop recorded
-            async with app.db.transaction() as conn:
-                await app.audit_in(
-                    conn,
-                    actor="system",
-                    action="reminder.dropped_stale",
-                    object_type="reminder",
-                    object_id=reminder.key,
-                    after={"due_at": reminder.due_at.isoformat(), "checked_at": t1.isoformat()},
-                )
+        if wording(reminder, t1, rules, app.tz) is None:
+            await drop(app, reminder, t1)
+            continue
+        if held_by_quiet_hours(reminder, t1, rules, app.tz):
+            await hold(app, reminder, t1)
             continue
         async with app.db.transaction() as conn:
             out = await reminder_message(conn, app, reminder, t1)
             if out is not None and await app.notify(conn, out, idempotency_key=f"remind:{reminder.key}"):
                 app.metrics.reminders_sent.labels(reminder.kind.value).inc()
+    await send_morning_summaries(app, t1)
 
 
 def register(app: App) -> None:

@@ -16,8 +16,16 @@ Quiet hours (what was chosen and why):
 * ``grace_nudge`` and ``clock_out`` concern a shift the person is working right now, so they are sent at
   their time even inside quiet hours: the person is at work, not asleep.
 * ``absence_alert`` goes to whoever follows the person up (their lead; a lead's supervisor): it is about a
-  running shift, whose people are at work, so quiet hours never hold it; only an alert about a shift already
-  over when it falls due would wait for their end (unless ``reminders.absence_alert_urgent`` is set).
+  running shift, whose people are at work, so quiet hours never hold it. Only an alert that arrives inside
+  quiet hours about a shift already over (the bot was down, or a shift shorter than the absence threshold) is
+  held, by the caller, into one morning summary per recipient (:func:`held_by_quiet_hours`), unless
+  ``reminders.absence_alert_urgent`` is set.
+
+What a reminder says is computed from the moment it is sent (:func:`wording`), not from when it was due: a
+pre-shift reminder says how many minutes are really left (or names the day when it goes out the evening
+before), a grace nudge says what a clock-in *now* counts as, an absence alert counts the minutes since the
+start or says the shift is over, and anything about another day than today names that day. A reminder with
+nothing true and useful left to say is dropped (``wording`` returns None; the caller audits the drop).
 """
 
 from __future__ import annotations
@@ -28,12 +36,21 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from schedules.attendance import absence_threshold, grace_end
+from schedules.attendance import VerdictKind, absence_threshold, clock_in_verdict, grace_end, minutes_after
 from schedules.policy import Article, Policy, QuietHours
 from schedules.roster.model import RosterEntry
 from schedules.timeutil import local_instant, require_utc, shift_window
 
-__all__ = ["Reminder", "ReminderKind", "due_reminders", "reminder_key", "still_useful"]
+__all__ = [
+    "Reminder",
+    "ReminderKind",
+    "Wording",
+    "due_reminders",
+    "held_by_quiet_hours",
+    "reminder_key",
+    "still_useful",
+    "wording",
+]
 
 
 class ReminderKind(StrEnum):
@@ -85,7 +102,6 @@ class _Plan:
     before: tuple[tuple[int, dt.datetime, bool], ...]  # (lead minutes, due, moved)
     nudge: dt.datetime
     absence: dt.datetime
-    absence_moved: bool
 
 
 def _in_quiet(moment: dt.datetime, quiet: QuietHours | None, tz: ZoneInfo) -> bool:
@@ -118,14 +134,10 @@ def _plan(day: dt.date, code: str, policy: Policy, tz: ZoneInfo) -> _Plan:
             due = q_end if q_end < start else q_start - dt.timedelta(minutes=1)
             moved = True
         before.append((lead, due, moved))
+    # quiet hours never move an absence alert: about a running shift it goes at once (the people concerned
+    # are at work); about a shift already over, the caller holds it for the morning summary
     absence = absence_threshold(start, policy)
-    absence_moved = False
-    # quiet hours never hold an alert about a shift that is running: the people concerned are at work
-    held = absence >= end and not policy.reminders.absence_alert_urgent
-    if quiet is not None and held and _in_quiet(absence, quiet, tz):
-        absence = _quiet_bounds(absence, quiet, tz)[1]
-        absence_moved = True
-    return _Plan(start, end, tuple(before), grace_end(start, policy), absence, absence_moved)
+    return _Plan(start, end, tuple(before), grace_end(start, policy), absence)
 
 
 def due_reminders(
@@ -217,7 +229,7 @@ def due_reminders(
                         code,
                         plan.start,
                         plan.end,
-                        plan.end,
+                        min(plan.absence, plan.end),
                         False,
                         grace_articles,
                         {"grace_minutes": policy.clock_in.grace_minutes},
@@ -239,7 +251,7 @@ def due_reminders(
                         max(plan.end, plan.absence) + absence_useful,
                         rules.absence_alert_urgent,
                         absence_articles,
-                        {"minutes": policy.clock_in.seriously_late_max_minutes, "moved": plan.absence_moved},
+                        {"minutes": policy.clock_in.seriously_late_max_minutes},
                     )
                 )
         elif rules.clock_out_at_end and not clocked_out and due(plan.end):
@@ -265,11 +277,93 @@ def due_reminders(
 
 
 def still_useful(reminder: Reminder, now: dt.datetime) -> bool:
-    """Whether a reminder missed while the bot was down is still worth sending at ``now``.
+    """Whether a reminder is still worth sending at ``now`` (``useful_until`` is the first instant it is not).
 
-    A pre-shift reminder after the shift started is not; a grace nudge is until the shift ends; a lead's
-    absence alert for ``absence_alert_useful_hours`` after the shift; a clock-out reminder for
+    A pre-shift reminder is useful until the shift starts; a grace nudge while a clock-in would still count
+    as late or seriously late (from the absence threshold on, the lead's alert takes over, 第三十条); a
+    lead's absence alert for ``absence_alert_useful_hours`` after the shift; a clock-out reminder for
     ``clock_out_useful_minutes`` after the end. Re-plan with current punches first: someone who has since
     clocked in gets no nudge because :func:`due_reminders` no longer returns it.
     """
-    return require_utc(now, "now") <= reminder.useful_until
+    return require_utc(now, "now") < reminder.useful_until
+
+
+@dataclass(frozen=True, slots=True)
+class Wording:
+    """What a reminder says when sent at a given moment: a catalog key and the numbers it shows.
+
+    ``minutes``: minutes left before the start (pre-shift), minutes since the start (nudge, alert).
+    ``counts_as``: for a grace nudge, what a clock-in at that moment counts as (``late``,
+    ``seriously_late``). ``names_day``: the sentence names the shift's day (it is not today's).
+    """
+
+    key: str
+    minutes: int = 0
+    counts_as: str | None = None
+    names_day: bool = False
+
+
+SOON_MINUTES = 60
+"""A pre-shift reminder counts the minutes left up to this; further ahead it names the start time."""
+
+
+def wording(
+    reminder: Reminder, now: dt.datetime, policy: Policy, tz: ZoneInfo | None = None
+) -> Wording | None:
+    """The sentence a reminder gets when it is sent at ``now``, or None when nothing true and useful is left.
+
+    The caller renders the key with the numbers; a key ending in ``_past`` names the shift's day because
+    ``now`` is on another local day than the shift's start.
+    """
+    moment = require_utc(now, "now")
+    if not still_useful(reminder, moment):
+        return None
+    tz = tz or policy.tz
+    other_day = moment.astimezone(tz).date() != reminder.shift_date
+    past = "_past" if other_day else ""
+    kind = reminder.kind
+    if kind is ReminderKind.BEFORE_SHIFT:
+        left = minutes_after(moment, reminder.shift_start, policy)
+        if left <= 0:
+            return None
+        if other_day:  # moved out of quiet hours to the evening before: "tomorrow's shift", with its date
+            return Wording("remind.before_shift_day", left, names_day=True)
+        if left > SOON_MINUTES:
+            return Wording("remind.before_shift_today", left)
+        return Wording("remind.before_shift", left)
+    if kind is ReminderKind.GRACE_NUDGE:
+        if moment >= reminder.shift_end:
+            return None
+        # no grace use applies any more (the nudge comes after grace): what would a clock-in now be?
+        uses = policy.clock_in.grace_uses_per_month
+        verdict = clock_in_verdict(reminder.shift_start, moment, uses, policy)
+        if verdict.kind not in (VerdictKind.LATE, VerdictKind.SERIOUSLY_LATE):
+            return None
+        return Wording(f"remind.grace_nudge{past}", verdict.minutes_late, verdict.kind.value, other_day)
+    if kind is ReminderKind.ABSENCE_ALERT:
+        if moment >= reminder.shift_end:
+            return Wording("remind.absence_alert_ended", names_day=True)
+        late = minutes_after(reminder.shift_start, moment, policy)
+        return Wording(f"remind.absence_alert{past}", late, names_day=other_day)
+    if minutes_after(reminder.shift_end, moment, policy) > 0:
+        return Wording(f"remind.clock_out_late{past}", names_day=other_day)
+    return Wording(f"remind.clock_out{past}", names_day=other_day)
+
+
+def held_by_quiet_hours(
+    reminder: Reminder, now: dt.datetime, policy: Policy, tz: ZoneInfo | None = None
+) -> bool:
+    """Whether quiet hours hold this reminder at ``now`` for the recipient's morning summary.
+
+    Only a lead's alert about a shift that is already over: an alert about a running shift concerns people
+    at work and goes at once, and reminders to the person themselves are timed by :func:`due_reminders`.
+    """
+    quiet = policy.reminders.quiet_hours
+    moment = require_utc(now, "now")
+    return (
+        reminder.kind is ReminderKind.ABSENCE_ALERT
+        and quiet is not None
+        and not reminder.urgent
+        and moment >= reminder.shift_end
+        and _in_quiet(moment, quiet, tz or policy.tz)
+    )

@@ -11,7 +11,16 @@ import pytest
 
 from schedules.attendance import PunchKind, PunchRecord
 from schedules.policy import Policy, policy_from_mapping
-from schedules.reminders import Reminder, ReminderKind, due_reminders, reminder_key, still_useful
+from schedules.reminders import (
+    Reminder,
+    ReminderKind,
+    Wording,
+    due_reminders,
+    held_by_quiet_hours,
+    reminder_key,
+    still_useful,
+    wording,
+)
 from schedules.roster.generator import generate_roster
 from schedules.roster.model import RosterEntry
 from schedules.timeutil import local_instant
@@ -263,7 +272,7 @@ def test_quiet_hours_never_hold_an_alert_about_a_running_shift() -> None:
     t0, t1 = local(SHANGHAI, 2026, 12, 1, 12), local(SHANGHAI, 2026, 12, 2, 12)
     found = due_reminders(t0, t1, roster, [], policy_from_mapping(rules), SHANGHAI, LEADS)
     alert = next(r for r in found if r.kind is ReminderKind.ABSENCE_ALERT)
-    assert alert.due_at == local(SHANGHAI, 2026, 12, 2, 0, 1) and alert.data["moved"] is False
+    assert alert.due_at == local(SHANGHAI, 2026, 12, 2, 0, 1)
     assert alert.due_at < alert.shift_end
 
 
@@ -291,10 +300,10 @@ def test_still_useful(policy: Policy) -> None:
     )
     before, nudge, alert = found
     assert still_useful(before, local(SHANGHAI, 2026, 12, 1, 8, 59))
-    assert still_useful(before, local(SHANGHAI, 2026, 12, 1, 9, 0))
-    assert not still_useful(before, local(SHANGHAI, 2026, 12, 1, 9, 1))
-    assert still_useful(nudge, local(SHANGHAI, 2026, 12, 1, 17, 59))
-    assert not still_useful(nudge, local(SHANGHAI, 2026, 12, 1, 18, 1))
+    assert not still_useful(before, local(SHANGHAI, 2026, 12, 1, 9, 0))  # "starts in 0 minutes" is no news
+    # 11:00 is 120 min late: still seriously late (第三十条); from 11:01 a clock-in is half a day absent
+    assert still_useful(nudge, local(SHANGHAI, 2026, 12, 1, 11, 0))
+    assert not still_useful(nudge, local(SHANGHAI, 2026, 12, 1, 11, 1))
     assert still_useful(alert, local(SHANGHAI, 2026, 12, 2, 5, 59))
     assert not still_useful(alert, local(SHANGHAI, 2026, 12, 2, 6, 1))
     punches = [("a", day, "clock_in")]
@@ -307,8 +316,8 @@ def test_still_useful(policy: Policy) -> None:
         SHANGHAI,
     )[0]
     assert out.kind is ReminderKind.CLOCK_OUT
-    assert still_useful(out, local(SHANGHAI, 2026, 12, 1, 19, 0))
-    assert not still_useful(out, local(SHANGHAI, 2026, 12, 1, 19, 1))
+    assert still_useful(out, local(SHANGHAI, 2026, 12, 1, 18, 59))
+    assert not still_useful(out, local(SHANGHAI, 2026, 12, 1, 19, 0))  # an hour after the end (policy: 60)
 
 
 def test_restart_catch_up_is_one_window(policy: Policy) -> None:
@@ -341,3 +350,85 @@ def test_generated_roster_day_plan(example_policy: Policy) -> None:
     )
     working = sum(1 for e in roster if e.date == dt.date(2026, 12, 2) and e.shift_code)
     assert len(found) == 2 * working
+
+
+def test_wording_follows_the_moment_it_is_sent(policy: Policy) -> None:
+    """Each sentence is computed from the send time against the shift 09:00–18:00 (第二十八至三十条)."""
+    day = dt.date(2026, 12, 1)
+    roster = [RosterEntry("a", day, "day")]
+    before, nudge, alert = due_reminders(
+        local(SHANGHAI, 2026, 12, 1, 0), local(SHANGHAI, 2026, 12, 2, 0), roster, [], policy, SHANGHAI, LEADS
+    )
+
+    def said(r: Reminder, *at: int) -> tuple[str, int, str | None, bool] | None:
+        w = wording(r, local(SHANGHAI, *at), policy, SHANGHAI)
+        return None if w is None else (w.key, w.minutes, w.counts_as, w.names_day)
+
+    assert said(before, 2026, 12, 1, 8, 45) == ("remind.before_shift", 15, None, False)
+    assert said(before, 2026, 12, 1, 8, 52) == ("remind.before_shift", 8, None, False)  # sent late: 8 left
+    assert said(before, 2026, 12, 1, 7, 30) == ("remind.before_shift_today", 90, None, False)
+    assert said(before, 2026, 11, 30, 23, 29) == ("remind.before_shift_day", 571, None, True)
+    assert said(before, 2026, 12, 1, 9, 0) is None
+    # grace ends with the 5th minute (第二十九条): at 09:06 a clock-in is 6 min late (≤ 30: late)
+    assert said(nudge, 2026, 12, 1, 9, 6) == ("remind.grace_nudge", 6, "late", False)
+    assert said(nudge, 2026, 12, 1, 9, 30) == ("remind.grace_nudge", 30, "late", False)
+    assert said(nudge, 2026, 12, 1, 9, 31) == ("remind.grace_nudge", 31, "seriously_late", False)
+    assert said(nudge, 2026, 12, 1, 11, 0) == ("remind.grace_nudge", 120, "seriously_late", False)
+    assert said(nudge, 2026, 12, 1, 11, 1) is None  # a clock-in now is half a day absent: the lead's turn
+    assert said(alert, 2026, 12, 1, 11, 1) == ("remind.absence_alert", 121, None, False)
+    assert said(alert, 2026, 12, 1, 15, 0) == ("remind.absence_alert", 360, None, False)
+    assert said(alert, 2026, 12, 1, 18, 0) == ("remind.absence_alert_ended", 0, None, True)
+    assert said(alert, 2026, 12, 2, 5, 0) == ("remind.absence_alert_ended", 0, None, True)
+    assert said(alert, 2026, 12, 2, 6, 0) is None
+    (out,) = due_reminders(
+        local(SHANGHAI, 2026, 12, 1, 0),
+        local(SHANGHAI, 2026, 12, 2, 0),
+        roster,
+        [("a", day, "clock_in")],
+        policy,
+        SHANGHAI,
+    )
+    assert said(out, 2026, 12, 1, 18, 0) == ("remind.clock_out", 0, None, False)
+    assert said(out, 2026, 12, 1, 18, 30) == ("remind.clock_out_late", 0, None, False)
+
+
+def test_an_overnight_shifts_nudge_after_midnight_names_its_day() -> None:
+    rules = {
+        "shifts": [
+            {"code": "night", "name_zh": "夜班", "name_en": "night", "start": "23:00", "end": "07:00"}
+        ],
+        "roster": {"rotation": ["night"]},
+        "staffing": {"default": {"night": 1}},
+    }
+    policy = policy_from_mapping(rules)
+    roster = [RosterEntry("a", dt.date(2026, 12, 1), "night")]
+    found = due_reminders(
+        local(SHANGHAI, 2026, 12, 1, 12),
+        local(SHANGHAI, 2026, 12, 2, 12),
+        roster,
+        [],
+        policy,
+        SHANGHAI,
+        LEADS,
+    )
+    nudge = next(r for r in found if r.kind is ReminderKind.GRACE_NUDGE)
+    w = wording(nudge, local(SHANGHAI, 2026, 12, 2, 0, 10), policy, SHANGHAI)
+    assert w == Wording("remind.grace_nudge_past", 70, "seriously_late", True)
+
+
+def test_quiet_hours_hold_only_alerts_about_a_finished_shift(policy: Policy) -> None:
+    day = dt.date(2026, 12, 1)
+    found = due_reminders(
+        local(SHANGHAI, 2026, 12, 1, 0),
+        local(SHANGHAI, 2026, 12, 2, 0),
+        [RosterEntry("a", day, "day")],
+        [],
+        policy,
+        SHANGHAI,
+        LEADS,
+    )
+    _, nudge, alert = found
+    # quiet hours 23:30–08:00: a 12-01 alert arriving at 01:00 (the bot was down) waits for the morning
+    assert held_by_quiet_hours(alert, local(SHANGHAI, 2026, 12, 2, 1, 0), policy, SHANGHAI)
+    assert not held_by_quiet_hours(alert, local(SHANGHAI, 2026, 12, 1, 23, 0), policy, SHANGHAI)
+    assert not held_by_quiet_hours(nudge, local(SHANGHAI, 2026, 12, 2, 1, 0), policy, SHANGHAI)
