@@ -23,6 +23,7 @@ COMMAND_MODULES = (
     "handlers.cli",
     "bot.adapters.telegram.cli",
     "bot.adapters.slack.cli",
+    "bot.adapters.dingtalk.cli",
 )
 
 

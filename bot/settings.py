@@ -63,6 +63,13 @@ class Settings(BaseSettings):
     slack_listen_port: int = Field(default=3000, ge=0, le=65535)
     slack_supervisors_channel: str | None = None
 
+    dingtalk_client_id: str | None = None
+    dingtalk_client_secret: SecretStr | None = None
+    dingtalk_robot_code: str | None = None
+    dingtalk_api_url: str = "https://api.dingtalk.com"
+    dingtalk_card_template_id: str | None = None
+    dingtalk_supervisors_chat_id: str | None = None
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
