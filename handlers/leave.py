@@ -73,10 +73,14 @@ def leave_summary(app: App, request: engine.Request, lang: str, *, reason: bool 
     )
 
 
-async def own_leave(conn: AsyncConnection, person_id: str) -> list[rules.OpenRequest]:
-    """The person's leave requests still waiting or approved (what a new one must not overlap)."""
+async def own_leave(
+    conn: AsyncConnection, person_id: str, exclude: int | None = None
+) -> list[rules.OpenRequest]:
+    """The person's leave requests still waiting or approved (what a new one must not overlap), but
+    ``exclude``."""
     rows = await conn.execute(
         sa.select(requests.c.id, requests.c.state, requests.c.payload).where(
+            requests.c.id != (exclude if exclude is not None else -1),
             requests.c.kind == KIND,
             requests.c.requester_id == person_id,
             requests.c.state.in_([engine.PENDING, engine.APPROVED]),
@@ -100,9 +104,11 @@ async def check(
     now: datetime,
     *,
     half_day: bool = False,
+    approving: engine.Request | None = None,
 ) -> rules.LeavePlan:
     """Gather the facts the leave rule needs (the person's roster over the dates, their own leave, the
-    holiday calendar) and ask it; raises ``Refusal``."""
+    holiday calendar) and ask it; raises ``Refusal``. ``approving``: the request being approved, checked
+    again on the roster as it is now (itself left out of the overlap check)."""
     cells: dict[tuple[str, date], str | None] = {}
     if end >= start and (end - start).days < rules.MAX_LEAVE_DAYS:
         for e in await roster_store.between(conn, start, end, [person.id]):
@@ -117,7 +123,28 @@ async def check(
         policy(app),
         half_day=half_day,
         calendar=calendar(app),
-        own_requests=await own_leave(conn, person.id),
+        own_requests=await own_leave(conn, person.id, approving.id if approving is not None else None),
+        card_days=float(approving.payload["days"]) if approving is not None else None,
+    )
+
+
+async def recheck_leave(conn: AsyncConnection, app: App, request: engine.Request, now: datetime) -> None:
+    """At the approver's press: the leave rule again, on the roster as it is now; raises ``Refusal``."""
+    p = request.payload
+    person = await app.directory.by_id(conn, request.requester_id)
+    leave_type = policy(app).leave.leave_type(str(p.get("type")))
+    if person is None or leave_type is None:
+        return  # nothing left to check against; the decider's judgement stands
+    await check(
+        conn,
+        app,
+        person,
+        leave_type,
+        date.fromisoformat(p["start"]),
+        date.fromisoformat(p["end"]),
+        now,
+        half_day=bool(p.get("half")),
+        approving=request,
     )
 
 
@@ -270,7 +297,13 @@ def register(app: App) -> None:
     decisions.register_kind(
         app,
         KIND,
-        decisions.KindSpec(leave_summary, mark_roster, group_summary=leave_group_summary, undo=unmark_roster),
+        decisions.KindSpec(
+            leave_summary,
+            mark_roster,
+            group_summary=leave_group_summary,
+            undo=unmark_roster,
+            recheck=recheck_leave,
+        ),
     )
     forms.register(app, "leave", submit_leave)
 

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 
 Summary = Callable[["App", engine.Request, str], str]
 Effect = Callable[[AsyncConnection, "App", engine.Request, datetime], Awaitable[None]]
+# Runs the kind's rule again on the roster as it is at the press; raises Refusal when it no longer holds.
+Recheck = Callable[[AsyncConnection, "App", engine.Request, datetime], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -36,6 +38,7 @@ class KindSpec:
     # reason); None: the same as the card.
     group_summary: Summary | None = None
     undo: Effect | None = None  # puts back what on_approved changed (a cancellation approved)
+    recheck: Recheck | None = None  # the rule again at approval time, on the roster as it is then
 
 
 def cancellable(request: engine.Request, now: datetime) -> bool:
@@ -270,9 +273,10 @@ async def close_cards(
     *,
     actor: str | None = None,
     key: str | None = None,
+    why: Refusal | None = None,
 ) -> None:
     """Edit every open card of a request to show the outcome (or the step it moved to), who and when,
-    with no buttons left."""
+    with no buttons left; ``why``: the rule's refusal that closed it, in each reader's language."""
     final = request.final
     who_id = request.decided_by if final else actor
     when = request.decided_at if final else request.updated_at
@@ -289,6 +293,7 @@ async def close_cards(
             who=name_of(people, who_id),
             when=local_time(app, when),
             reason=request.reason or app.catalog.t(lang, "common.none"),
+            why=refusal_text(app, lang, why) if why is not None else "",
         )
         await app.notify(conn, Outgoing(text=text, edit_of=message_id))
 
@@ -401,14 +406,24 @@ async def decide(ctx: Context, payload: dict[str, Any], to_state: str, reason: s
         await refuse_press(ctx, request, "request.own" if own else "request.not_decider")
         return
     app = ctx.app
+    refused: Refusal | None = None
     async with app.db.transaction() as conn:
         current = await engine.get(conn, request.id)
         done = None
         if current is not None and current.state == engine.PENDING:
-            done = await engine.transition(
-                conn, current, to_state, actor=ctx.person.id, now=ctx.now, reason=reason
-            )
-        if done is not None:
+            spec = kinds(app).get(current.kind)
+            if to_state == engine.APPROVED and spec is not None and spec.recheck is not None:
+                try:
+                    await spec.recheck(conn, app, current, ctx.now)
+                except Refusal as refusal:
+                    refused = refusal
+            if refused is not None:
+                done = await refuse_at_approval(conn, ctx, current, refused)
+            else:
+                done = await engine.transition(
+                    conn, current, to_state, actor=ctx.person.id, now=ctx.now, reason=reason
+                )
+        if done is not None and refused is None:
             spec = kinds(app).get(done.kind)
             if to_state == engine.APPROVED and spec and spec.on_approved:
                 await spec.on_approved(conn, app, done, ctx.now)
@@ -431,6 +446,64 @@ async def decide(ctx: Context, payload: dict[str, Any], to_state: str, reason: s
         await lost_race(ctx, request.id)
         return
     await refresh_homes(app, done.requester_id, done.subject_id, done.decider_id, ctx.person.id)
+
+
+def refusal_text(app: App, lang: str, refusal: Refusal) -> str:
+    """A refusal in one language, with its article."""
+    values = dict(refusal.fields)
+    if refusal.article is not None:
+        values["article"] = cite(refusal.article, lang)
+    return app.catalog.t(lang, refusal.key, **values)
+
+
+async def refuse_at_approval(
+    conn: AsyncConnection, ctx: Context, request: engine.Request, refusal: Refusal
+) -> engine.Request | None:
+    """The rule, run again at the press on the roster as it is now, says no: the request is rejected by
+    the rule (not by the presser), audited with the refusal and its article, its cards closed, and the
+    requester, the colleague and the presser told why, each in their language. The roster is untouched."""
+    app = ctx.app
+    article = refusal.article
+    done = await engine.transition(
+        conn,
+        request,
+        engine.REJECTED,
+        actor=ctx.person.id,
+        now=ctx.now,
+        action=f"{request.kind}.refused_at_approval",
+        reason=refusal_text(app, app.settings.default_language, refusal)[:500],
+        payload={
+            **request.payload,
+            "refused_at_approval": {
+                "key": refusal.key,
+                "article": [article.zh, article.en] if article is not None else None,
+                "pressed_by": ctx.person.id,
+            },
+        },
+    )
+    if done is None:
+        return None
+    await close_cards(conn, app, done, key="request.card.refused_now", why=refusal)
+    for person_id in {done.requester_id, done.subject_id} - {None}:
+        await tell(
+            conn,
+            app,
+            person_id,
+            "request.told.refused_now",
+            done,
+            why=lambda lang: refusal_text(app, lang, refusal),
+        )
+    await ctx.send(
+        ctx.answer(
+            ctx.t(
+                "request.refused_now",
+                summary=summary(app, done, ctx.lang),
+                why=refusal_text(app, ctx.lang, refusal),
+            )
+        ),
+        conn=conn,
+    )
+    return done
 
 
 async def cancel_request(ctx: Context, request: engine.Request) -> None:

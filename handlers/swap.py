@@ -65,9 +65,10 @@ async def _directory_lookup(conn: AsyncConnection, person_id: str) -> Person | N
     return await Directory().by_id(conn, person_id)
 
 
-async def _monthly_count(conn: AsyncConnection, person_id: str, day: date) -> int:
+async def _monthly_count(conn: AsyncConnection, person_id: str, day: date, exclude: int | None = None) -> int:
     rows = await conn.execute(
         sa.select(requests.c.payload).where(
+            requests.c.id != (exclude if exclude is not None else -1),
             requests.c.kind.in_([SWAP, GIVE_AWAY]),
             requests.c.state.in_([engine.AWAITING_COLLEAGUE, engine.PENDING, engine.APPROVED]),
             sa.or_(requests.c.requester_id == person_id, requests.c.subject_id == person_id),
@@ -76,8 +77,10 @@ async def _monthly_count(conn: AsyncConnection, person_id: str, day: date) -> in
     return sum(1 for (payload,) in rows if _day(payload["day"]).strftime("%Y-%m") == day.strftime("%Y-%m"))
 
 
-async def _open_swaps(conn: AsyncConnection, person_ids: set[str]) -> list[rules.OpenRequest]:
-    """Swaps and give-aways still waiting that involve these people."""
+async def _open_swaps(
+    conn: AsyncConnection, person_ids: set[str], exclude: int | None = None
+) -> list[rules.OpenRequest]:
+    """Swaps and give-aways still waiting that involve these people (but ``exclude``)."""
     rows = await conn.execute(
         sa.select(
             requests.c.id,
@@ -87,6 +90,7 @@ async def _open_swaps(conn: AsyncConnection, person_ids: set[str]) -> list[rules
             requests.c.subject_id,
             requests.c.payload,
         ).where(
+            requests.c.id != (exclude if exclude is not None else -1),
             requests.c.kind.in_([SWAP, GIVE_AWAY]),
             requests.c.state.in_([engine.AWAITING_COLLEAGUE, engine.PENDING]),
             sa.or_(requests.c.requester_id.in_(person_ids), requests.c.subject_id.in_(person_ids)),
@@ -120,14 +124,20 @@ async def check(
     now: datetime,
     *,
     urgent: bool = False,
+    approving: engine.Request | None = None,
 ) -> rules.SwapPlan:
     """Gather the facts the swap rule needs (both people's roster around the days, this month's swaps,
-    open requests) and ask it; raises ``Refusal``."""
+    open requests) and ask it; raises ``Refusal``. ``approving``: the request being approved, checked
+    again on the roster as it is now (itself left out of the counts and the open requests)."""
     reach = timedelta(days=policy(app).swaps.max_consecutive_days + 1)
     span = sorted({day, their_day or day})
     window = await roster_store.between(conn, span[0] - reach, span[-1] + reach, [requester.id, colleague.id])
     cells = {(e.person_id, e.day): e.shift_code for e in window}
-    counts = {p.id: await _monthly_count(conn, p.id, day) for p in (requester, colleague)}
+    exclude = approving.id if approving is not None else None
+    counts = {p.id: await _monthly_count(conn, p.id, day, exclude) for p in (requester, colleague)}
+    card = None
+    if approving is not None:
+        card = (str(approving.payload["shift"]), approving.payload.get("their_shift"))
     return rules.check_swap(
         _kind(kind),
         await _member(conn, requester),
@@ -138,8 +148,31 @@ async def check(
         cells,
         policy(app),
         swaps_this_month=counts,
-        open_requests=await _open_swaps(conn, {requester.id, colleague.id}),
+        open_requests=await _open_swaps(conn, {requester.id, colleague.id}, exclude),
         urgent=urgent,
+        card=card,
+    )
+
+
+async def recheck_swap(conn: AsyncConnection, app: App, request: engine.Request, now: datetime) -> None:
+    """At the approver's press: the swap rule again, on the roster as it is now; raises ``Refusal``."""
+    p = request.payload
+    requester = await app.directory.by_id(conn, request.requester_id)
+    colleague = await app.directory.by_id(conn, request.subject_id) if request.subject_id else None
+    if requester is None or colleague is None:
+        raise Refusal("swap.refused.not_rostered", name=p.get("colleague_name", "-"))
+    their_day = _day(p["their_day"]) if p.get("their_day") else None
+    await check(
+        conn,
+        app,
+        requester,
+        colleague,
+        request.kind,
+        _day(p["day"]),
+        their_day,
+        now,
+        urgent=bool(p.get("urgent")),
+        approving=request,
     )
 
 
@@ -520,8 +553,9 @@ async def submit_swap(ctx: Context, values: dict[str, str], payload: dict[str, A
 
 def register(app: App) -> None:
     router = app.router
-    decisions.register_kind(app, SWAP, decisions.KindSpec(swap_summary, apply_swap, undo=undo_swap))
-    decisions.register_kind(app, GIVE_AWAY, decisions.KindSpec(swap_summary, apply_swap, undo=undo_swap))
+    spec = decisions.KindSpec(swap_summary, apply_swap, undo=undo_swap, recheck=recheck_swap)
+    decisions.register_kind(app, SWAP, spec)
+    decisions.register_kind(app, GIVE_AWAY, spec)
     forms.register(app, "swap", submit_swap)
 
     @router.command(

@@ -266,20 +266,28 @@ def check_swap(
     swaps_this_month: Mapping[str, int],
     open_requests: Collection[OpenRequest] = (),
     urgent: bool = False,
+    card: tuple[str, str | None] | None = None,
 ) -> SwapPlan:
     """Every refusal 第三十九至四十六条 name, checked on the roster as it would be afterwards.
 
     ``cells`` must hold both people's roster for the days involved and a run's length either side.
+    ``card``: the check at approval time of a request whose card names these shifts (mine, theirs): the
+    roster as it is at the press must still hold them, and what only applies when asking (who may ask, the
+    notice period) is not asked again; the request itself is left out of ``open_requests`` and the counts
+    by the caller.
     """
     rules = policy.swaps
     now = require_utc(now, "now")
     tz = policy.tz
+    approving = card is not None
     if colleague.id == requester.id:
         raise Refusal("swap.refused.self")
     if colleague.role not in ("agent", "lead"):
         raise Refusal("swap.refused.not_rostered", name=colleague.name)
-    if requester.joined_on is not None and (now.astimezone(tz).date() - requester.joined_on).days < (
-        rules.new_hire_days
+    if (
+        not approving
+        and requester.joined_on is not None
+        and (now.astimezone(tz).date() - requester.joined_on).days < rules.new_hire_days
     ):
         raise Refusal("swap.refused.new_hire", rules.article_who)
     days = {day, their_day or day}
@@ -287,6 +295,8 @@ def check_swap(
         live = other.kind in ("swap", "give_away") and other.state != "approved"
         if live and other.people & {requester.id, colleague.id} and other.days & days:
             raise Refusal("swap.refused.overlap", id=other.id)
+    if card is not None:
+        _card_holds(kind, requester, colleague, day, their_day, card, cells, rules.article_approval)
     mine = cells.get((requester.id, day))
     if mine is None:
         raise Refusal("swap.refused.no_shift", day=f"{day:%m-%d}")
@@ -316,7 +326,9 @@ def check_swap(
     if their_shift is not None and their_day is not None:
         starts.append(shift_window(their_day, policy.shift(their_shift), tz)[0])
     first_start = min(starts)
-    if first_start - now < dt.timedelta(hours=rules.min_notice_hours):
+    if approving and first_start <= now:
+        raise Refusal("swap.refused.started", rules.article_approval)
+    if not approving and first_start - now < dt.timedelta(hours=rules.min_notice_hours):
         raise Refusal("swap.refused.notice", rules.article_notice, hours=rules.min_notice_hours)
     for person in (requester, colleague):
         if swaps_this_month.get(person.id, 0) >= rules.per_month:
@@ -345,6 +357,35 @@ def check_swap(
             raise Refusal("swap.refused.peak_sale", rules.article_peak_sale, name=peak.name)
         level = "manager"
     return SwapPlan(changes, mine, their_shift, level, first_start)
+
+
+def _card_holds(
+    kind: SwapKind,
+    requester: Member,
+    colleague: Member,
+    day: dt.date,
+    their_day: dt.date | None,
+    card: tuple[str, str | None],
+    cells: Cells,
+    article: Article,
+) -> None:
+    """The cells the card names still hold what the card says (第四十一条: what is approved is what was
+    asked): each person's shift given away, and the colleague free where they take one."""
+    mine, theirs = card
+    expected: list[tuple[Member, dt.date, str | None]] = [(requester, day, mine)]
+    if kind == "swap" and their_day is not None:
+        expected.append((colleague, their_day, theirs))
+    for person, when, code in expected:
+        if cells.get((person.id, when)) != code:
+            raise Refusal(
+                "swap.refused.changed",
+                article,
+                name=person.name,
+                day=f"{when:%m-%d}",
+            )
+    moves_in = kind == "swap" and their_day is not None and their_day != day
+    if moves_in and their_day is not None and cells.get((requester.id, their_day)) is not None:
+        raise Refusal("swap.refused.changed_busy", article, name=requester.name, day=f"{their_day:%m-%d}")
 
 
 # ------------------------------------------------------------------------------------------------ leave
@@ -405,10 +446,16 @@ def check_leave(
     half_day: bool = False,
     calendar: HolidayCalendar | None = None,
     own_requests: Collection[OpenRequest] = (),
+    card_days: float | None = None,
 ) -> LeavePlan:
     """第四十七至五十七条: dates in order, notice per type, days counted on the roster (rest days and
     holidays not counted; half a day where the type's unit allows), no overlap with one's own pending or
-    approved leave, the approver tier from the counted days, the peak-sale block."""
+    approved leave, the approver tier from the counted days, the peak-sale block.
+
+    ``card_days``: the check at approval time of a request whose card says this many days: the notice
+    period is not asked again (it applies when asking), the request itself is left out of
+    ``own_requests`` by the caller, and a roster that now gives another count refuses (the card would
+    no longer say what is approved)."""
     now = require_utc(now, "now")
     tz = policy.tz
     rules = policy.leave
@@ -417,9 +464,13 @@ def check_leave(
         raise Refusal("leave.refused.order")
     if (end - start).days + 1 > MAX_LEAVE_DAYS:
         raise Refusal("leave.refused.too_long", days=MAX_LEAVE_DAYS)
-    if half_day and (start != end or leave_type.min_unit_days > 0.5):
+    if half_day and leave_type.min_unit_days > 0.5:
         raise Refusal("leave.refused.unit", leave_type.article, unit=f"{leave_type.min_unit_days:g}")
-    check_leave_notice(leave_type, start, today)
+    if half_day and start != end:
+        raise Refusal("leave.refused.half_one_day")
+    approving = card_days is not None
+    if not approving:
+        check_leave_notice(leave_type, start, today)
     for other in sorted(own_requests, key=lambda r: r.id):
         if other.kind == "leave" and person in other.people and other.days & _span(start, end):
             raise Refusal("leave.refused.overlap", id=other.id)
@@ -429,6 +480,8 @@ def check_leave(
             "leave.refused.rest_days_only", rules.article_approval, start=f"{start:%m-%d}", end=f"{end:%m-%d}"
         )
     days = 0.5 if half_day else float(len(work))
+    if card_days is not None and days != card_days:
+        raise Refusal("leave.refused.changed", rules.article_approval, was=f"{card_days:g}", now=f"{days:g}")
     first_start: dt.datetime | None = None
     for d in work:
         code = cells.get((person, d))
