@@ -134,3 +134,22 @@ async def test_a_punch_sent_over_a_day_ago_is_refused(
     assert "12-01 09:00" in refused and "超过 24 小时" in refused and "/missed" in refused
     async with rostered.db.read() as conn:
         assert (await conn.execute(sa.select(sa.func.count()).select_from(punches))).scalar() == 0
+
+
+async def test_a_slash_command_punch_counts_at_its_request_timestamp(
+    live_desk: SlackDesk, rostered: App, clock: FakeClock
+) -> None:
+    """`/desk in` sent (and signed) at 09:03, handled at 09:13 after a busy spell: a slash command carries
+    no time of its own, so its X-Slack-Request-Timestamp is the person's time: grace (第二十九条)."""
+    clock.set(local("2026-12-01 09:03"))
+    status, _ = await live_desk.command(WANGFANG, "in")
+    assert status == 200
+    clock.set(local("2026-12-01 09:13"))
+    await rostered.inbox.drain()
+    await live_desk.flush()
+    (done,) = live_desk.texts_to(WANGFANG)
+    assert done.startswith("✅ 上班打卡 09:03") and "晚到 3 分钟，在宽限期内，不计迟到" in done
+    async with rostered.db.read() as conn:
+        row = (await conn.execute(sa.select(punches.c.at, punches.c.created_at, punches.c.verdict))).one()
+    assert (row.at, row.verdict) == (local("2026-12-01 09:03"), "grace")
+    assert row.created_at == local("2026-12-01 09:13")

@@ -89,6 +89,18 @@ def _slack_time(body: dict[str, Any]) -> datetime | None:
         return None
 
 
+def request_time(request: AsyncBoltRequest | None) -> datetime | None:
+    """When Slack sent an HTTP request (its signed ``X-Slack-Request-Timestamp``): a slash command's only
+    clock, so a `/desk in` queued behind an outage still counts at the person's time. None in Socket Mode."""
+    if request is None:
+        return None
+    values = request.headers.get("x-slack-request-timestamp") or []
+    try:
+        return datetime.fromtimestamp(int(values[0]), UTC) if values else None
+    except (TypeError, ValueError, OverflowError, OSError):
+        return None
+
+
 def _json_object(text: str | bytes) -> tuple[dict[str, Any] | None, str | None]:
     try:
         data = json.loads(text)
@@ -304,24 +316,41 @@ class SlackAdapter:
     async def _ack_only(self, ack: AsyncAck) -> None:
         await ack()
 
-    async def _store(self, kind: str, body: dict[str, Any], user: str, key: str, **extra: Any) -> None:
+    async def _store(
+        self,
+        kind: str,
+        body: dict[str, Any],
+        user: str,
+        key: str,
+        *,
+        at: datetime | None = None,
+        **extra: Any,
+    ) -> None:
         """Put a request in the inbox (committed before the caller acks). `key` is Slack's own id for
-        it; a body without one is keyed by its content, so an identical replay is dropped too."""
+        it; a body without one is keyed by its content, so an identical replay is dropped too. ``at`` is
+        the person's time when the body has none of its own (a slash command's request timestamp)."""
         if not key:
             key = "body:" + hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()[:40]
         payload = {"kind": kind, "body": body, **extra}
         stored = await self.app.inbox.put(
             Update(
-                PLATFORM, f"{kind}:{key}", user, user, payload, _slack_time(body), chat_key=f"slack:{user}"
+                PLATFORM,
+                f"{kind}:{key}",
+                user,
+                user,
+                payload,
+                _slack_time(body) or at,
+                chat_key=f"slack:{user}",
             )
         )
         if stored is None:
             log.info("slack %s %s seen before; ignored", kind, key)
 
-    async def _on_command(self, ack: AsyncAck, body: dict[str, Any]) -> None:
+    async def _on_command(self, ack: AsyncAck, body: dict[str, Any], request: AsyncBoltRequest) -> None:
         user = str(body.get("user_id") or "")
         if user:
-            await self._store("command", body, user, str(body.get("trigger_id") or ""))
+            trigger = str(body.get("trigger_id") or "")
+            await self._store("command", body, user, trigger, at=request_time(request))
         await ack()
 
     async def _on_message(self, body: dict[str, Any], context: AsyncBoltContext) -> None:
@@ -381,7 +410,7 @@ class SlackAdapter:
         kind = row.payload.get("kind")
         bot_user_id = row.payload.get("bot_user_id")
         if kind == "command":
-            await self._do_command(body)
+            await self._do_command(body, row.platform_at)
         elif kind == "message":
             await self._do_message(body, bot_user_id)
         elif kind == "mention":
@@ -397,12 +426,13 @@ class SlackAdapter:
         else:
             raise ValueError(f"unknown kind of stored Slack request: {kind!r}")
 
-    async def _do_command(self, body: dict[str, Any]) -> None:
+    async def _do_command(self, body: dict[str, Any], at: datetime | None = None) -> None:
         user = str(body.get("user_id") or "")
         if not user:
             return
         person = await self.app.resolve_person(PLATFORM, user)
-        incoming = self._incoming(user, user, person, text=self.command_text(str(body.get("text") or "")))
+        text = self.command_text(str(body.get("text") or ""))
+        incoming = self._incoming(user, user, person, text=text, at=at)
         await self._handle(incoming, trigger=body.get("trigger_id"))
         channel = str(body.get("channel_id") or "")
         if person is not None and channel and body.get("channel_name") != DM_CHANNEL_NAME:
