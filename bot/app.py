@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot import audit, buttons, housekeeping, migrate, org
+from bot import audit, buttons, housekeeping, identities, migrate, org
 from bot.clock import Clock, SystemClock
 from bot.context import Context
 from bot.conversations import Conversations
@@ -162,6 +162,11 @@ class App:
                 MAX_ID_LENGTH,
             )
             return
+        if incoming.platform in identities.PLATFORMS and incoming.button_token is None:
+            link = identities.LINK_COMMAND.match((incoming.text or "").strip())
+            if link is not None:
+                await self._link(incoming, (link.group(1) or "").strip())
+                return
         if incoming.person is None:
             await self._refuse_unregistered(incoming)
             return
@@ -256,6 +261,44 @@ class App:
                     await enqueue(conn, out, now)
         except Exception:
             log.exception("could not answer an unregistered sender")
+
+    async def _link(self, incoming: Incoming, code: str) -> None:
+        """`/link CODE` from any platform, registered or not: the sender's account joins the code's
+        person (bot/identities.py); every outcome gets one friendly line and an audit row."""
+        now = self.clock.now()
+        result: identities.LinkResult | None = None
+        async with self.db.transaction() as conn:
+            if code:
+                result = await identities.redeem(conn, code, incoming.platform, incoming.sender_id, now=now)
+            person = None
+            if result is not None and result.status in ("linked", "already") and result.person_id:
+                person = await self.directory.by_id(conn, result.person_id)
+            speaker = person or incoming.person
+            lang = (
+                speaker.language
+                if speaker
+                else normalise_language(incoming.locale_hint, self.settings.default_language)
+            )
+            if result is None:
+                text = self.catalog.t(lang, "link.usage")
+            elif person is not None:
+                key = "link.done" if result.status == "linked" else "link.already"
+                platform = self.catalog.t(lang, f"link.platform.{incoming.platform}")
+                text = self.catalog.t(lang, key, platform=platform, name=person.name, id=person.id)
+            else:
+                text = self.catalog.t(lang, f"link.{result.status}")
+            if incoming.is_private:
+                out: Outgoing | None = Outgoing(text=text, to_chat=incoming.chat_id)
+            elif person is not None:
+                out = Outgoing(text=text, to_person=person.id)
+            elif incoming.note_chat:
+                out = Outgoing(text=text, to_chat=incoming.note_chat)
+            else:
+                out = None
+            if not incoming.is_private and incoming.press_notes is not None:
+                incoming.press_notes.append(text)
+            if out is not None:
+                await enqueue(conn, out, now)
 
     async def _dispatch(self, ctx: Context) -> None:
         incoming = ctx.incoming

@@ -208,6 +208,40 @@ async def _org_erase(person_id: str, settings: Settings) -> int:
     return 0
 
 
+async def _org_invite(person_id: str, settings: Settings) -> int:
+    from bot import identities, migrate
+    from bot.clock import SystemClock
+    from bot.db import Database
+    from bot.org import Directory
+
+    db = Database(settings.database_url)
+    try:
+        await migrate.upgrade(db)
+        now = SystemClock().now()
+        async with db.transaction() as conn:
+            person = await Directory().by_id(conn, person_id)
+            code = None
+            if person is not None:
+                code = await identities.new_code(conn, person.id, now=now, actor="cli")
+    finally:
+        await db.dispose()
+    if person is None or code is None:
+        print(f"no person {person_id!r} who works here (see deskmate org list)", file=sys.stderr)
+        return 2
+    until = (now + identities.CODE_LIFETIME).astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+    shown = identities.show_code(code)
+    print(terminal_safe(f"invite code for {person.name} ({person.id}): {shown}"))
+    print(f"valid once, until {until} ({settings.tz}); they send this to the bot on any platform:")
+    print(f"/link {shown}")
+    return 0
+
+
+def cmd_org_invite(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    _setup_logging(settings, quiet=True)
+    return run(_org_invite(args.person, settings))
+
+
 def cmd_org_erase(args: argparse.Namespace) -> int:
     settings = load_settings()
     _setup_logging(settings, quiet=True)
@@ -305,6 +339,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     org_erase.add_argument("person", metavar="PERSON", help="the person's id")
     org_erase.set_defaults(func=cmd_org_erase)
+    org_invite = org_parser.add_parser(
+        "invite",
+        help="print a one-time code (valid 24 h) with which a person links a chat account: /link CODE",
+    )
+    org_invite.add_argument("person", metavar="PERSON", help="the person's id")
+    org_invite.set_defaults(func=cmd_org_invite)
     org_list = org_parser.add_parser("list", help="list the people")
     org_list.add_argument("--json", action="store_true")
     org_list.set_defaults(func=cmd_org_list)

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot import audit
+from bot import audit, identities
 from bot.schema import audit_log, conversations, kb_feedback, outbox, people, request_cards, requests
 
 ERASED = "(erased)"
@@ -24,10 +24,9 @@ ERASED = "(erased)"
 PERSONAL_KEYS = frozenset(
     {
         "name",
-        "telegram_id",
-        "slack_id",
-        "telegram",
-        "slack",
+        *(platform for platform in identities.PLATFORMS),
+        *(f"{platform}_id" for platform in identities.PLATFORMS),
+        "account",
         "reason",
         "description",
         "order",
@@ -82,8 +81,6 @@ async def erase(conn: AsyncConnection, person_id: str, *, actor: str, now: datet
         .where(people.c.id == person_id)
         .values(
             name=ERASED,
-            telegram_id=None,
-            slack_id=None,
             blocked_at=None,
             active=False,
             left_on=left_on,
@@ -91,6 +88,7 @@ async def erase(conn: AsyncConnection, person_id: str, *, actor: str, now: datet
             updated_at=now,
         )
     )
+    await identities.forget(conn, person_id)
     theirs = (requests.c.requester_id == person_id) | (requests.c.subject_id == person_id)
     request_rows = (await conn.execute(sa.select(requests.c.id, requests.c.payload).where(theirs))).all()
     for request_id, payload in request_rows:

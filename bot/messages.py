@@ -57,9 +57,29 @@ class Person:
     role: str
     team: str | None
     language: str
-    telegram: str | None = None
-    slack: str | None = None
+    # Their platform accounts, (platform, external id) pairs, from the identity store (bot/identities.py).
+    accounts: tuple[tuple[str, str], ...] = ()
     blocked: bool = False  # a platform refused our messages to them (403) and none has reached them since
+
+    def account(self, platform: str) -> str | None:
+        """Their id on `platform`, if they have one."""
+        return next((external for name, external in self.accounts if name == platform), None)
+
+    @property
+    def telegram(self) -> str | None:
+        return self.account("telegram")
+
+    @property
+    def slack(self) -> str | None:
+        return self.account("slack")
+
+    @property
+    def feishu(self) -> str | None:
+        return self.account("feishu")
+
+    @property
+    def dingtalk(self) -> str | None:
+        return self.account("dingtalk")
 
 
 @dataclass

@@ -12,16 +12,16 @@ import sqlalchemy as sa
 import yaml
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from bot import audit
+from bot import audit, identities
+from bot.identities import PLATFORMS
 from bot.messages import Person
+from bot.schema import identities as identities_table
 from bot.schema import org_settings, people, teams
 from schedules.safe_yaml import MAX_YAML_BYTES, YamlLimitError, load_bounded
 
 ROLES = ("agent", "lead", "supervisor", "manager", "admin")
 ROLE_RANK = {role: rank for rank, role in enumerate(ROLES)}
 PERSON_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-TELEGRAM_ID = re.compile(r"^[1-9][0-9]{3,15}$")
-SLACK_ID = re.compile(r"^[UW][A-Z0-9]{6,20}$")
 LANGUAGES = ("zh-CN", "en")
 
 
@@ -44,8 +44,9 @@ class Team:
 
 
 # Fields a person's entry may give; a field left out keeps its stored value, an empty one clears it.
-PERSON_FIELDS = ("name", "role", "team", "language", "telegram", "slack", "joined_on", "left_on")
-_COLUMN = {"telegram": "telegram_id", "slack": "slack_id"}
+PERSON_FIELDS = ("name", "role", "team", "language", *PLATFORMS, "joined_on", "left_on")
+# How a platform account is named in the stored department and its audit rows ("telegram_id" …).
+_COLUMN = {platform: f"{platform}_id" for platform in PLATFORMS}
 
 
 @dataclass(frozen=True)
@@ -159,15 +160,15 @@ def parse_org(data: Any, source: str = "org file", *, partial: bool = False) -> 
         language = _text(entry.get("language")) or "zh-CN"
         if language not in LANGUAGES:
             problems.append(f"{label}: unknown language {language!r} (use zh-CN or en)")
-        telegram = _text(entry.get("telegram"))
-        if telegram is not None and not TELEGRAM_ID.match(telegram):
-            problems.append(f"{label}: malformed telegram user id {telegram!r} (digits only)")
-        slack = _text(entry.get("slack"))
-        if slack is not None and not SLACK_ID.match(slack):
-            problems.append(f"{label}: malformed slack user id {slack!r} (like U012AB3CD)")
-        for platform, value in (("telegram", telegram), ("slack", slack)):
+        accounts: list[tuple[str, str]] = []
+        for platform in PLATFORMS:
+            value = _text(entry.get(platform))
             if value is None:
                 continue
+            problem = identities.account_problem(platform, value)
+            if problem is not None:
+                problems.append(f"{label}: {problem}")
+            accounts.append((platform, value))
             other = platform_seen.get((platform, value))
             if other:
                 problems.append(f"{label}: {platform} id {value} is already used by {other}")
@@ -176,7 +177,7 @@ def parse_org(data: Any, source: str = "org file", *, partial: bool = False) -> 
         left_on = _date_field(entry, "left_on", label, problems)
         if joined_on and left_on and left_on < joined_on:
             problems.append(f"{label}: left_on {left_on} is before joined_on {joined_on}")
-        person = Person(person_id, name or "", role, team, language, telegram, slack)
+        person = Person(person_id, name or "", role, team, language, tuple(accounts))
         given = frozenset(key for key in PERSON_FIELDS if key in entry)
         records.append(PersonRecord(person, joined_on, left_on, given=given))
 
@@ -266,14 +267,16 @@ def _merged(org: Org, existing: dict[str, dict[str, Any]], stored_teams: set[str
         name = keep("name", p.name)
         role = keep("role", p.role)
         team = keep("team", p.team)
+        kept = (
+            (platform, keep(platform, p.account(platform), column)) for platform, column in _COLUMN.items()
+        )
         person = Person(
             p.id,
             name or "",
             role or "",
             team,
             keep("language", p.language),
-            keep("telegram", p.telegram, "telegram_id"),
-            keep("slack", p.slack, "slack_id"),
+            tuple((platform, value) for platform, value in kept if value is not None),
         )
         if before is None and "name" not in given:
             problems.append(f"{label}: needs a name")
@@ -295,7 +298,7 @@ def _merged(org: Org, existing: dict[str, dict[str, Any]], stored_teams: set[str
     for platform, column in _COLUMN.items():
         owners: dict[str, list[str]] = {}
         for pid in sorted(set(existing) | set(in_file)):
-            value = getattr(in_file[pid], platform) if pid in in_file else existing[pid][column]
+            value = in_file[pid].account(platform) if pid in in_file else existing[pid][column]
             if value is not None:
                 owners.setdefault(value, []).append(pid)
         for value, pids in owners.items():
@@ -335,8 +338,6 @@ def _person_row(record: PersonRecord, now: datetime, today: date) -> dict[str, A
         "role": p.role,
         "team": p.team,
         "language": p.language,
-        "telegram_id": p.telegram,
-        "slack_id": p.slack,
         "joined_on": record.joined_on,
         "left_on": record.left_on,
         "active": not has_left(record.left_on, today),
@@ -345,8 +346,13 @@ def _person_row(record: PersonRecord, now: datetime, today: date) -> dict[str, A
 
 
 def _comparable(row: dict[str, Any]) -> dict[str, Any]:
-    keys = ("name", "role", "team", "language", "telegram_id", "slack_id", "joined_on", "left_on", "active")
+    keys = ("name", "role", "team", "language", *_COLUMN.values(), "joined_on", "left_on", "active")
     return {k: (row[k].isoformat() if isinstance(row.get(k), date) else row.get(k)) for k in keys}
+
+
+def _with_accounts(row: dict[str, Any], accounts: dict[str, str]) -> dict[str, Any]:
+    """A people row with its accounts beside it, as the import compares and audits them."""
+    return {**row, **{column: accounts.get(platform) for platform, column in _COLUMN.items()}}
 
 
 async def import_org(
@@ -357,25 +363,25 @@ async def import_org(
     housekeeping tick on their day."""
     today = today or now.date()
     counts = {"added": 0, "updated": 0, "unchanged": 0}
-    existing = {row.id: dict(row._mapping) for row in await conn.execute(sa.select(people))}
+    stored_accounts = await identities.all_accounts(conn)
+    existing = {
+        row.id: _with_accounts(dict(row._mapping), stored_accounts.get(row.id, {}))
+        for row in await conn.execute(sa.select(people))
+    }
     stored_teams = set((await conn.execute(sa.select(teams.c.id))).scalars())
     org = _merged(org, existing, stored_teams)  # raises OrgError before anything is written
-    # Free platform ids first so that moving an id between two people does not trip the unique index.
-    for record in org.people:
-        p = record.person
-        for column, value in (("telegram_id", p.telegram), ("slack_id", p.slack)):
-            if value is not None:
-                await conn.execute(
-                    people.update()
-                    .where(getattr(people.c, column) == value, people.c.id != p.id)
-                    .values({column: None})
-                )
     for record in org.people:
         row = _person_row(record, now, today)
         before = existing.get(record.person.id)
         if before is not None and before["erased_at"] is not None:
             counts["unchanged"] += 1  # an erased person's data does not come back with an old file
             continue
+        # Accounts are given (or taken from whoever held them) first; the audit row below names them.
+        for platform, column in _COLUMN.items():
+            value = record.person.account(platform)
+            if value != (before[column] if before is not None else None):
+                await identities.set_account(conn, record.person.id, platform, value, now=now, source="org")
+        row_and_accounts = _with_accounts(row, dict(record.person.accounts))
         if before is None:
             await conn.execute(people.insert().values(row))
             counts["added"] += 1
@@ -386,9 +392,9 @@ async def import_org(
                 action="org.person_added",
                 object_type="person",
                 object_id=record.person.id,
-                after=_comparable(row),
+                after=_comparable(row_and_accounts),
             )
-        elif _comparable(before) != _comparable(row):
+        elif _comparable(before) != _comparable(row_and_accounts):
             await conn.execute(people.update().where(people.c.id == record.person.id).values(row))
             counts["updated"] += 1
             await audit.record(
@@ -399,7 +405,7 @@ async def import_org(
                 object_type="person",
                 object_id=record.person.id,
                 before=_comparable(before),
-                after=_comparable(row),
+                after=_comparable(row_and_accounts),
             )
         else:
             counts["unchanged"] += 1
@@ -462,7 +468,7 @@ async def last_resort_setting(conn: AsyncConnection) -> str | None:
     return str(value) if value is not None else None
 
 
-def _to_person(row: Any) -> Person:
+def _to_person(row: Any, accounts: dict[str, str]) -> Person:
     m = row._mapping
     return Person(
         m["id"],
@@ -470,34 +476,49 @@ def _to_person(row: Any) -> Person:
         m["role"],
         m["team"],
         m["language"],
-        m["telegram_id"],
-        m["slack_id"],
+        tuple((platform, accounts[platform]) for platform in PLATFORMS if platform in accounts),
         m["blocked_at"] is not None,
     )
+
+
+async def _people(conn: AsyncConnection, rows: Any) -> list[Person]:
+    """People rows with their accounts (one more query for all of them)."""
+    found = list(rows)
+    accounts = await identities.accounts_of(conn, [r.id for r in found])
+    return [_to_person(r, accounts.get(r.id, {})) for r in found]
 
 
 class Directory:
     """Reads people and teams; every lookup is one indexed query."""
 
     async def by_id(self, conn: AsyncConnection, person_id: str) -> Person | None:
-        row = (await conn.execute(sa.select(people).where(people.c.id == person_id, people.c.active))).first()
-        return _to_person(row) if row else None
+        rows = await conn.execute(sa.select(people).where(people.c.id == person_id, people.c.active))
+        return next(iter(await _people(conn, rows)), None)
 
     async def by_ids(self, conn: AsyncConnection, person_ids: list[str]) -> dict[str, Person]:
         """Many people in one query (the outbox looks up a whole batch of recipients at once)."""
         if not person_ids:
             return {}
         rows = await conn.execute(sa.select(people).where(people.c.id.in_(person_ids), people.c.active))
-        return {person.id: person for person in map(_to_person, rows)}
+        return {person.id: person for person in await _people(conn, rows)}
 
     async def by_platform(self, conn: AsyncConnection, platform: str, user_id: str) -> Person | None:
-        column = people.c.telegram_id if platform == "telegram" else people.c.slack_id
-        row = (await conn.execute(sa.select(people).where(column == user_id, people.c.active))).first()
-        return _to_person(row) if row else None
+        """Who this platform account belongs to, if they work here (the identity store decides)."""
+        joined = people.join(identities_table, identities_table.c.person_id == people.c.id)
+        rows = await conn.execute(
+            sa.select(people)
+            .select_from(joined)
+            .where(
+                identities_table.c.platform == platform,
+                identities_table.c.external_id == user_id,
+                people.c.active,
+            )
+        )
+        return next(iter(await _people(conn, rows)), None)
 
     async def all(self, conn: AsyncConnection) -> list[Person]:
         rows = await conn.execute(sa.select(people).where(people.c.active).order_by(people.c.id))
-        return [_to_person(r) for r in rows]
+        return await _people(conn, rows)
 
     async def count(self, conn: AsyncConnection) -> int:
         return int((await conn.execute(sa.select(sa.func.count()).select_from(people))).scalar_one())
@@ -526,6 +547,5 @@ def person_json(person: Person) -> dict[str, Any]:
         "role": person.role,
         "team": person.team,
         "language": person.language,
-        "telegram": person.telegram,
-        "slack": person.slack,
+        **{platform: person.account(platform) for platform in PLATFORMS},
     }

@@ -68,14 +68,38 @@ people = sa.Table(
     sa.Column("role", sa.String(20), nullable=False),
     sa.Column("team", sa.String(64), nullable=True),
     sa.Column("language", sa.String(10), nullable=False),
-    sa.Column("telegram_id", sa.String(32), nullable=True, unique=True),
-    sa.Column("slack_id", sa.String(32), nullable=True, unique=True),
     sa.Column("joined_on", sa.Date, nullable=True),
     sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("blocked_at", UTCDateTime, nullable=True),
     sa.Column("updated_at", UTCDateTime, nullable=False),
     sa.Column("left_on", sa.Date, nullable=True),  # the first day they no longer work here (org file)
     sa.Column("erased_at", UTCDateTime, nullable=True),  # their personal data anonymised (deskmate org erase)
+)
+
+# A person's accounts on the chat platforms (migration 0011): one row per platform account. The org file
+# writes them (source "org"); `/link CODE` adds one for the sender (source "link").
+identities = sa.Table(
+    "identities",
+    metadata,
+    sa.Column("platform", sa.String(16), nullable=False),
+    sa.Column("external_id", sa.String(64), nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("source", sa.String(8), nullable=False),
+    sa.Column("linked_at", UTCDateTime, nullable=False),
+    sa.PrimaryKeyConstraint("platform", "external_id", name="pk_identities"),
+    sa.UniqueConstraint("person_id", "platform", name="uq_identities_person_platform"),
+)
+
+# One-time codes of `deskmate org invite` (only a hash of the code is stored).
+link_codes = sa.Table(
+    "link_codes",
+    metadata,
+    sa.Column("code_hash", sa.String(64), primary_key=True),
+    sa.Column("person_id", sa.String(64), nullable=False, index=True),
+    sa.Column("created_at", UTCDateTime, nullable=False),
+    sa.Column("expires_at", UTCDateTime, nullable=False),
+    sa.Column("used_at", UTCDateTime, nullable=True),
+    sa.Column("used_by", sa.String(96), nullable=True),
 )
 
 audit_log = sa.Table(

@@ -104,6 +104,8 @@ def register(app: App) -> None:
                 language=p.language,
                 telegram=p.telegram or none,
                 slack=p.slack or none,
+                feishu=p.feishu or none,
+                dingtalk=p.dingtalk or none,
             )
         )
 

@@ -67,6 +67,7 @@ BOTH_BACKENDS = (
     "tests/test_storage.py",
     "tests/test_outbox.py",
     "tests/test_leavers.py",
+    "tests/test_identities.py",
 )
 PG_SERVER = os.environ.get("DESKMATE_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 _template: dict[str, str] = {}

@@ -14,7 +14,7 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from bot import audit, housekeeping, leavers, org
+from bot import audit, housekeeping, identities, leavers, org
 from bot.app import App
 from bot.clock import FakeClock
 from bot.messages import Outgoing
@@ -133,7 +133,9 @@ async def leave_and_punch(app: App, clock: FakeClock) -> Chat:
 
 async def assert_erased(app: App, person_id: str) -> None:
     row = await person_row(app, person_id)
-    assert row.name == leavers.ERASED and row.telegram_id is None and row.slack_id is None
+    assert row.name == leavers.ERASED
+    async with app.db.read() as conn:
+        assert (await identities.accounts_of(conn, [person_id]))[person_id] == {}
     assert row.erased_at is not None and not row.active
     async with app.db.read() as conn:
         payloads = [

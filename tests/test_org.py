@@ -135,6 +135,8 @@ def test_cli_import_refuses_a_bad_file_and_changes_nothing(tmp_path: Path) -> No
         "language": "zh-CN",
         "telegram": "123456",
         "slack": None,
+        "feishu": None,
+        "dingtalk": None,
     }
 
 

@@ -76,7 +76,10 @@ async def test_unregistered_person_gets_only_the_polite_answer(app: App, clock: 
     chat = Chat(app, clock)
     sent = await chat.say("stranger", "/help")
     assert len(sent) == 1
-    assert sent[0]["text"] == "您好！您还没有在 Deskmate 登记。请把这个编号发给您的主管：console:stranger"
+    assert sent[0]["text"] == (
+        "您好！您还没有在 Deskmate 登记。请把这个编号发给您的主管：console:stranger；"
+        "如果管理员给了您绑定码，请发送 /link 绑定码。"
+    )
     async with app.db.read() as conn:
         actions = (await conn.execute(sa.select(audit_log.c.action))).scalars().all()
     assert "access.unregistered" in actions

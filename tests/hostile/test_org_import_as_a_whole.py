@@ -5,11 +5,12 @@ naming both, with nothing changed, unless the same file takes it from them."""
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import sqlalchemy as sa
 
-from bot import org
+from bot import identities, org
 from bot.app import App
 from bot.schema import audit_log, people
 
@@ -22,9 +23,13 @@ async def _import(app: App, tmp_path: Path, text: str) -> dict[str, int]:
         return await org.import_org(conn, department, actor="test", now=app.clock.now())
 
 
-async def _row(app: App, person_id: str) -> sa.Row[tuple[object, ...]]:
+async def _row(app: App, person_id: str) -> SimpleNamespace:
+    """The stored person with their accounts from the identity store (`telegram_id`, `slack_id` …)."""
     async with app.db.read() as conn:
-        return (await conn.execute(sa.select(people).where(people.c.id == person_id))).one()
+        row = (await conn.execute(sa.select(people).where(people.c.id == person_id))).one()
+        accounts = (await identities.accounts_of(conn, [person_id]))[person_id]
+    ids = {f"{platform}_id": accounts.get(platform) for platform in identities.PLATFORMS}
+    return SimpleNamespace(**dict(row._mapping), **ids)
 
 
 async def _audit_count(app: App) -> int:

@@ -268,3 +268,19 @@ async def test_url_verification_health_and_metrics(desk: SlackDesk, app: App) ->
     await desk.command(WANGFANG, "help")
     async with desk.session.get(desk.url + "/metrics") as response:
         assert 'deskmate_messages_in_total{platform="slack"} 1.0' in await response.text()
+
+
+async def test_a_used_link_code_is_refused_in_slack(desk: SlackDesk, app: App) -> None:
+    from bot import identities
+
+    async with app.db.transaction() as conn:
+        code = await identities.new_code(conn, "admin", now=app.clock.now(), actor="test")
+    await desk.dm(STRANGER, f"/link {code}")
+    await desk.dm("U0OTHER777", f"/link {code}")
+    await desk.flush()
+    assert desk.texts_to(STRANGER) == [
+        "绑定成功！这个 Slack 账号现在属于 系统管理员（admin）。发送 /help 查看可以做什么。"
+    ]
+    assert desk.texts_to("U0OTHER777") == ["这个绑定码已经用过了，请向管理员要一个新的。"]
+    person = await app.resolve_person("slack", STRANGER)
+    assert person is not None and person.id == "admin"

@@ -278,3 +278,19 @@ async def test_group_chatter_is_not_taken_as_the_next_step_of_a_form(telegram: T
     assert person is not None and person.language == "zh-CN"
     done = await telegram.say("wangfang", "en")
     assert [c.text for c in done] == ["OK, I will talk to you in English from now on."]
+
+
+async def test_link_code_makes_a_stranger_someone(telegram: Telegram) -> None:
+    """`deskmate org invite admin` then `/link CODE` from an unknown Telegram account: it is theirs."""
+    from bot import identities
+
+    async with telegram.app.db.transaction() as conn:
+        code = await identities.new_code(conn, "admin", now=telegram.app.clock.now(), actor="test")
+    replies = await telegram.say(STRANGER, f"/link {identities.show_code(code)}")
+    assert [(r.chat_id, r.text) for r in replies] == [
+        (STRANGER, "绑定成功！这个 Telegram 账号现在属于 系统管理员（admin）。发送 /help 查看可以做什么。")
+    ]
+    whoami = await telegram.say(STRANGER, "/whoami")
+    assert f"Telegram：{STRANGER}" in (whoami[0].text or "") and "系统管理员" in (whoami[0].text or "")
+    again = await telegram.say(STRANGER, f"/link {code}")
+    assert [r.text for r in again] == ["这个账号已经绑定在您（系统管理员）名下，无需再绑定。"]
