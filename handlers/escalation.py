@@ -198,6 +198,7 @@ async def create(ctx: Context, data: dict[str, Any]) -> None:
         await send_to_decider(conn, app, request)
         name = await app.directory.by_id(conn, person_id)
         above = await next_target(conn, app, request, ctx.now)
+        await plan_ack_reminder(conn, app, request, ctx.now, top=above is None)
         await ctx.send(
             ctx.answer(
                 ctx.t(
@@ -234,6 +235,15 @@ async def create(ctx: Context, data: dict[str, Any]) -> None:
                 after={"told": sorted(told)},
             )
     await decisions.refresh_homes(app, ctx.person.id, request.decider_id)
+
+
+async def plan_ack_reminder(
+    conn: AsyncConnection, app: App, request: engine.Request, now: datetime, *, top: bool
+) -> None:
+    """Below the top of the chain the holder is reminded halfway to the acknowledgement deadline, before it
+    passes (第八十三条); at the top the reminder comes at each deadline instead (see :func:`climb`)."""
+    if not top:
+        await engine.push_reminder(conn, request, now + deadline(app, request.decider_level or "lead") / 2)
 
 
 async def next_target(
@@ -286,6 +296,7 @@ async def move_up(
         return None
     await decisions.close_cards(conn, app, moved, actor=person_id, key="request.card.moved")
     await send_to_decider(conn, app, moved, key="esc.card_escalated")
+    await plan_ack_reminder(conn, app, moved, now, top=await next_target(conn, app, moved, now) is None)
     new_name = await app.directory.by_id(conn, person_id)
     shown = new_name.name if new_name else person_id
     if automatic:
@@ -357,25 +368,29 @@ async def climb(app: App, t0: datetime, t1: datetime) -> None:
 
 
 async def remind(conn: AsyncConnection, app: App, request: engine.Request, stamp: datetime) -> None:
-    """Remind the holder: to acknowledge (open) or to give a resolution by the deadline (acknowledged)."""
+    """Remind the holder, with the card's buttons: to acknowledge (open) or to give a resolution
+    (acknowledged), by the deadline. Below the top the reminder says the case moves up at the deadline; at
+    the top it promises only what happens: another reminder every N minutes."""
     person = await app.directory.by_id(conn, request.decider_id) if request.decider_id else None
     if person is None:
         return
     lang = person.language
     rules = policy(app).escalation
-    if request.state == engine.ACKNOWLEDGED:
-        text = app.catalog.t(
-            lang,
-            "esc.reminder_decide",
-            summary=decisions.summary(app, request, lang),
-            deadline=decisions.local_time(app, request.due_at),
-            article=cite(rules.article_decide, lang),
-        )
-    else:
-        text = app.catalog.t(lang, "esc.reminder", summary=decisions.summary(app, request, lang))
+    top = await next_target(conn, app, request, stamp) is None
+    key = "esc.reminder_decide" if request.state == engine.ACKNOWLEDGED else "esc.reminder"
+    text = app.catalog.t(
+        lang,
+        key + ("_top" if top else ""),
+        summary=decisions.summary(app, request, lang),
+        deadline=decisions.local_time(app, request.due_at),
+        minutes=int(deadline(app, request.decider_level or "manager").total_seconds() // 60),
+        article=cite(
+            rules.article_decide if request.state == engine.ACKNOWLEDGED else rules.article_respond, lang
+        ),
+    )
     await app.notify(
         conn,
-        Outgoing(text=text, to_person=person.id),
+        Outgoing(text=text, to_person=person.id, buttons=card_buttons(app, lang, request)),
         idempotency_key=f"esc-remind:{request.id}:{request.state}:{stamp.isoformat()}",
     )
 

@@ -38,6 +38,14 @@ async def test_escalation_nobody_acknowledges_climbs_to_the_manager(on_shift: Ap
     assert card["buttons"] == ["✋ 确认接收", "✅ 已解决", "⬆️ 继续上报"]
     assert "5 分钟内确认接收（第八十三条）" in card["text"]
     assert any(m["to"] == "wangfang" and "已上报给 张磊" in m["text"] for m in sent)
+    assert await chat.line("clock: 2026-12-01 10:02") == []
+    # Halfway to 第八十三条's 5 minutes, before the deadline passes, the lead is reminded with the buttons.
+    reminded = await chat.line("clock: 2026-12-01 10:03")
+    assert [m["to"] for m in reminded] == ["zhanglei"], reminded
+    assert reminded[0]["text"].startswith(
+        "提醒：这项上报仍未确认接收，请在 12-01 10:05 前确认（第八十三条），逾期将自动升级给上一级"
+    )
+    assert reminded[0]["buttons"] == ["✋ 确认接收", "✅ 已解决", "⬆️ 继续上报"]
     assert await chat.line("clock: 2026-12-01 10:04") == []
     moved = await chat.line("clock: 2026-12-01 10:05")
     assert any(m["to"] == "liujun" and "15 分钟内确认接收" in m["text"] for m in moved)
@@ -108,3 +116,94 @@ async def test_only_the_decider_or_above_may_act(on_shift: App, clock: FakeClock
     listing = await chat.say("zhanglei", "/escalations")
     assert "未结束的上报（1 项）" in listing[0]["text"]
     assert "没有这个命令" not in (await chat.say("wangfang", "/escalations"))[0]["text"]
+
+
+def esc(sent: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """What a clock step sent about escalations (attendance alerts of the same minutes left out)."""
+    return [m for m in sent if "上报" in m["text"] or "escalation" in m["text"].lower()]
+
+
+async def test_every_level_is_reminded_before_its_deadline_and_the_top_only_at_its_cadence(
+    on_shift: App, clock: FakeClock
+) -> None:
+    """第八十三条: 5 / 15 / 30 minutes to acknowledge. Each level is reminded halfway (10:02:30, 10:12:30,
+    10:35) before the case moves up at the deadline (10:05, 10:20, 10:50). Above the manager the demo
+    org's admin (approver of last resort) is the top: no halfway reminder, one every 30 minutes (11:20),
+    and the text promises only that. Acknowledged there, the resolution is due by the end of service
+    hours (23:00, 第八十五条): reminded halfway (17:25) without promising a move that cannot happen."""
+    chat = Chat(on_shift, clock)
+    esc(await chat.line("clock: 2026-12-01 10:00"))
+    sent = await escalate(chat, "wangfang", "客户要求超额赔偿")
+    assert any(m["to"] == "wangfang" and "5 分钟内未确认会自动升级" in m["text"] for m in sent), sent
+    esc(await chat.line("clock: 2026-12-01 10:05"))
+    assert esc(await chat.line("clock: 2026-12-01 10:12")) == []
+    sup = esc(await chat.line("clock: 2026-12-01 10:13"))
+    assert [m["to"] for m in sup] == ["liujun"]
+    assert "请在 12-01 10:20 前确认（第八十三条），逾期将自动升级给上一级" in sup[0]["text"]
+    esc(await chat.line("clock: 2026-12-01 10:20"))
+    assert esc(await chat.line("clock: 2026-12-01 10:34")) == []
+    mgr = esc(await chat.line("clock: 2026-12-01 10:35"))
+    assert [m["to"] for m in mgr] == ["wangjianguo"]
+    assert "请在 12-01 10:50 前确认（第八十三条），逾期将自动升级给上一级" in mgr[0]["text"]
+    last = esc(await chat.line("clock: 2026-12-01 10:50"))
+    assert any(m["to"] == "admin" and m["buttons"] for m in last)
+    assert esc(await chat.line("clock: 2026-12-01 11:19")) == []  # no halfway reminder at the top
+    top = esc(await chat.line("clock: 2026-12-01 11:20"))
+    assert [m["to"] for m in top] == ["admin"]
+    assert top[0]["text"].startswith(
+        "提醒：这项上报仍未确认接收（第八十三条）。这已是最高一级，确认前每 30 分钟提醒您一次"
+    )
+    assert "自动升级" not in top[0]["text"]
+    assert top[0]["buttons"] == ["✋ 确认接收", "✅ 已解决", "⬆️ 继续上报"]
+    assert esc(await chat.line("clock: 2026-12-01 11:49")) == []
+    assert [m["to"] for m in esc(await chat.line("clock: 2026-12-01 11:50"))] == ["admin"]
+    acked = await chat.say("admin", "press 确认接收")
+    assert any(
+        m["to"] == "admin" and "请在 12-01 23:00 前给出处理意见（第八十五条）" in m["text"] for m in acked
+    )
+    assert esc(await chat.line("clock: 2026-12-01 17:24")) == []
+    half = esc(await chat.line("clock: 2026-12-01 17:25"))  # halfway from 11:50 to 23:00
+    assert [m["to"] for m in half] == ["admin"]
+    assert half[0]["text"].startswith(
+        "提醒：您已确认接收这项上报，处理意见的期限是 12-01 23:00（第八十五条）。这已是最高一级"
+    )
+    assert "自动升级" not in half[0]["text"]
+    overdue = esc(await chat.line("clock: 2026-12-01 23:00"))
+    assert [m["to"] for m in overdue] == ["admin"]
+    assert "每 30 分钟提醒您一次" in overdue[0]["text"]
+
+
+async def test_a_decision_deadline_is_reminded_then_enforced_in_english(
+    on_shift: App, clock: FakeClock
+) -> None:
+    """第八十五条 at the lead: acknowledged at 10:01, the resolution is due at 10:31 (30 minutes). 张磊
+    (switched to English) is reminded halfway, at 10:16; at 10:31 the case moves to the supervisor and 陈静
+    (en) is told it moved for want of a resolution, citing Article 85."""
+    await roster(on_shift, {"chenjing": "DDDD"})
+    chat = Chat(on_shift, clock)
+    await chat.say("zhanglei", "/lang en")
+    esc(await chat.line("clock: 2026-12-01 10:00"))
+    await chat.say("chenjing", "/escalate")
+    await chat.say("chenjing", "press difficult customer")
+    await chat.say("chenjing", "The customer keeps insulting me")
+    await chat.say("chenjing", "press No order number")
+    sent = await chat.say("chenjing", "press Normal")
+    assert any(m["to"] == "zhanglei" and m["buttons"] for m in sent), sent
+    esc(await chat.line("clock: 2026-12-01 10:01"))
+    acked = await chat.say("zhanglei", "press Acknowledge")
+    assert any(m["to"] == "zhanglei" and "resolution by 12-01 10:31 (Article 85)" in m["text"] for m in acked)
+    assert esc(await chat.line("clock: 2026-12-01 10:15")) == []
+    half = esc(await chat.line("clock: 2026-12-01 10:16"))
+    assert [m["to"] for m in half] == ["zhanglei"]
+    assert half[0]["text"].startswith(
+        "Reminder: you acknowledged this escalation; your resolution is due by 12-01 10:31 (Article 85), "
+        "after that it moves up by itself"
+    )
+    assert half[0]["buttons"] == ["✅ Resolved", "⬆️ Escalate further"]
+    moved = esc(await chat.line("clock: 2026-12-01 10:31"))
+    assert any(m["to"] == "liujun" and m["buttons"] for m in moved), moved
+    told = next(m["text"] for m in moved if m["to"] == "chenjing")
+    assert told.startswith("张磊 gave no resolution in time; your escalation moved up to 刘军 (Article 85)")
+    async with on_shift.db.read() as conn:
+        actions = (await conn.execute(sa.select(audit_log.c.action))).scalars().all()
+    assert actions.count("escalation.auto_escalated") == 1
