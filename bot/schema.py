@@ -280,6 +280,27 @@ attendance_corrections = sa.Table(
     sa.Index("ix_attendance_corrections_day", "shift_day", "person_id"),
 )
 
+# A finished month's frozen shift verdicts (schedules.closing): its report is these plus corrections (0012).
+closed_months = sa.Table(
+    "closed_months",
+    metadata,
+    sa.Column("month", sa.Date, primary_key=True),
+    sa.Column("closed_at", UTCDateTime, nullable=False),
+    sa.Column("closed_by", sa.String(64), nullable=False),
+)
+
+closed_shifts = sa.Table(
+    "closed_shifts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("month", sa.Date, nullable=False),
+    sa.Column("person_id", sa.String(64), nullable=False),
+    sa.Column("shift_day", sa.Date, nullable=False),
+    sa.Column("verdict", sa.JSON, nullable=False),
+    sa.UniqueConstraint("person_id", "shift_day"),
+    sa.Index("ix_closed_shifts_month", "month"),
+)
+
 # A lead's alert about a finished shift that arrived in quiet hours: kept for one morning summary (0010).
 held_alerts = sa.Table(
     "held_alerts",

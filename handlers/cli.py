@@ -193,6 +193,30 @@ def cmd_attendance_correct(args: argparse.Namespace) -> int:
     return asyncio.run(_with_app(work))
 
 
+def cmd_attendance_close(args: argparse.Namespace) -> int:
+    """`deskmate attendance close --month 2026-11`: freeze a finished month now (it closes by itself on the
+    policy's ``attendance.close_on_day``); from then on only corrections change its report."""
+    from handlers.report import close_month
+
+    async def work(app: Any) -> int:
+        async with app.db.transaction() as conn:
+            frozen = await close_month(conn, app, args.month, "cli", app.clock.now())
+        if frozen is None:
+            print(f"{args.month:%Y-%m} is already closed or not over yet", file=sys.stderr)
+            return 1
+        print(f"closed {args.month:%Y-%m}: {frozen} shift verdicts frozen; only corrections change them now")
+        return 0
+
+    return asyncio.run(_with_app(work))
+
+
+def _month(text: str) -> date:
+    try:
+        return date.fromisoformat(f"{text}-01")
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a month like 2026-11") from None
+
+
 def cmd_kb_feedback(args: argparse.Namespace) -> int:
     """Questions people voted 👎 on or that found no rule: work for whoever maintains the handbook."""
 
@@ -352,6 +376,11 @@ def add_commands(sub: Any) -> None:
     correcting.add_argument("--reason", required=True)
     correcting.add_argument("--by", required=True, help="your person id (the team's lead or an admin)")
     correcting.set_defaults(func=cmd_attendance_correct)
+    closing = attendance_cmds.add_parser(
+        "close", help="freeze a finished month's verdicts now; afterwards only corrections change them"
+    )
+    closing.add_argument("--month", type=_month, required=True, help="e.g. 2026-11")
+    closing.set_defaults(func=cmd_attendance_close)
 
     report = sub.add_parser("report", help="attendance reports").add_subparsers(
         dest="report_command", required=True

@@ -14,9 +14,9 @@ from bot import punch_store
 from bot.context import Context
 from bot.messages import Person
 from handlers import requests as decisions
-from handlers.common import parse_day, policy
-from handlers.report import shift_facts
-from schedules.attendance import CORRECTABLE, ShiftVerdictKind, judge_shifts
+from handlers.common import parse_day
+from handlers.report import close_due_months, judged_between
+from schedules.attendance import CORRECTABLE, ShiftVerdictKind
 from schedules.report import VERDICT_LABELS
 
 if TYPE_CHECKING:
@@ -68,8 +68,8 @@ async def correct_shift(
     """Check and store one correction (in the caller's transaction) and queue the note to the person."""
     if not may_correct(actor, subject):
         return Corrected("not_allowed")
-    facts = await shift_facts(conn, day.replace(day=1), day, [subject.id])
-    verdicts = [v for v in judge_shifts(facts, now, policy(app), app.tz) if v.facts.day == day]
+    judged = await judged_between(conn, app, day.replace(day=1), day, [subject.id], now)
+    verdicts = [v for v in judged if v.facts.day == day]
     if not verdicts or verdicts[0].facts.shift_code is None:
         return Corrected("no_shift")
     current = verdicts[0]
@@ -140,6 +140,7 @@ async def correct(ctx: Context) -> None:
 
 
 def register(app: App) -> None:
+    app.ticks.register("attendance_close", close_due_months)
     app.router.command(
         "correct",
         keywords=("更正考勤",),

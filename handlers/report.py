@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Iterable
-from datetime import date, datetime
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
 import sqlalchemy as sa
@@ -15,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot import requests as engine
 from bot import roster_store
 from bot.punch_store import NO_SHIFT, corrections_between
-from bot.schema import people, punches, requests
+from bot.schema import closed_months, closed_shifts, people, punches, requests
 from handlers.common import policy
-from schedules.attendance import ShiftFacts, ShiftVerdict, judge_shifts
+from schedules.attendance import ShiftFacts, ShiftVerdict, ShiftVerdictKind, judge_shifts
+from schedules.closing import closes_at, freeze, month_of, thaw
 from schedules.report import detail_rows, summarise, write_csv, write_detail_csv, write_png, write_xlsx
 
 if TYPE_CHECKING:
@@ -110,6 +112,92 @@ async def shift_facts(
     return facts
 
 
+def month_end(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
+
+
+async def judged_between(
+    conn: AsyncConnection, app: App, first: date, last: date, ids: list[str] | None, now: datetime
+) -> list[ShiftVerdict]:
+    """Every shift verdict of [first, last] (``first`` a month's first day), in (person, day) order: a
+    closed month's frozen verdicts with the corrections on top, an open month's judged now."""
+    rules = policy(app)
+    closed = set(
+        (
+            await conn.execute(
+                sa.select(closed_months.c.month).where(
+                    closed_months.c.month >= first, closed_months.c.month <= last
+                )
+            )
+        )
+        .scalars()
+        .all()
+    )
+    facts = await shift_facts(conn, first, last, ids)
+    verdicts = judge_shifts([f for f in facts if month_of(f.day) not in closed], now, rules, app.tz)
+    if closed:
+        query = sa.select(closed_shifts).where(
+            closed_shifts.c.month.in_(sorted(closed)), closed_shifts.c.shift_day <= last
+        )
+        if ids is not None:
+            query = query.where(closed_shifts.c.person_id.in_(ids))
+        corrected = await corrections_between(conn, min(closed), last, ids)
+        for r in await conn.execute(query):
+            verdicts.append(thaw(r.verdict, corrected.get((r.person_id, r.shift_day)), rules))
+    return sorted(verdicts, key=lambda v: (v.facts.person_id, v.facts.day))
+
+
+async def close_month(conn: AsyncConnection, app: App, month: date, by: str, now: datetime) -> int | None:
+    """Freeze a finished month's verdicts (in the caller's transaction, audited): the number of shifts
+    frozen, or None when the month is already closed or not over yet."""
+    month = month_of(month)
+    last = month_end(month)
+    if now.astimezone(app.tz).date() <= last:
+        return None
+    seen = await conn.execute(sa.select(closed_months.c.month).where(closed_months.c.month == month))
+    if seen.first() is not None:
+        return None
+    facts = await shift_facts(conn, month, last)
+    # frozen without corrections: those are applied on top, before and after closing alike
+    verdicts = judge_shifts([replace(f, correction=None) for f in facts], now, policy(app), app.tz)
+    await conn.execute(closed_months.insert().values(month=month, closed_at=now, closed_by=by))
+    if verdicts:
+        await conn.execute(
+            closed_shifts.insert(),
+            [
+                {
+                    "month": month,
+                    "person_id": v.facts.person_id,
+                    "shift_day": v.facts.day,
+                    "verdict": freeze(v),
+                }
+                for v in verdicts
+            ],
+        )
+    await app.audit_in(
+        conn,
+        actor=by,
+        action="attendance.month_closed",
+        object_type="month",
+        object_id=f"{month:%Y-%m}",
+        after={
+            "shifts": len(verdicts),
+            "in_progress": sum(1 for v in verdicts if v.kind is ShiftVerdictKind.IN_PROGRESS),
+        },
+    )
+    return len(verdicts)
+
+
+async def close_due_months(app: App, t0: datetime, t1: datetime) -> None:
+    """Scheduled: last month closes by itself at 00:00 on ``attendance.close_on_day`` (第三十七条)."""
+    today = t1.astimezone(app.tz).date()
+    last_month = month_of(month_of(today) - timedelta(days=1))
+    if t1 < closes_at(last_month, policy(app), app.tz):
+        return
+    async with app.db.transaction() as conn:
+        await close_month(conn, app, last_month, "system", t1)
+
+
 async def period_verdicts(
     app: App, first: date, last: date, team: str | None
 ) -> tuple[list[ShiftVerdict], dict[str, str], dict[str, str]]:
@@ -122,13 +210,12 @@ async def period_verdicts(
             await conn.execute(sa.select(people.c.id, people.c.name, people.c.team, people.c.role))
         ).all()
         in_scope = [p.id for p in everyone if team is None or p.team == team]
-        facts = await shift_facts(conn, first.replace(day=1), last, in_scope)
-    rostered = {f.person_id for f in facts}
+        verdicts = await judged_between(conn, app, first.replace(day=1), last, in_scope, app.clock.now())
+    rostered = {v.facts.person_id for v in verdicts}
     team_of = {p.id: p.team or "" for p in everyone if p.id in rostered or p.role in ("agent", "lead")}
     if team is not None:
         team_of = {k: v for k, v in team_of.items() if v == team}
     names = {p.id: p.name for p in everyone}
-    verdicts = judge_shifts(facts, app.clock.now(), policy(app), app.tz)
     return [v for v in verdicts if first <= v.facts.day <= last], team_of, names
 
 

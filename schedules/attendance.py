@@ -39,6 +39,7 @@ __all__ = [
     "check_missed_punch",
     "clock_in_verdict",
     "clock_out_verdict",
+    "corrected",
     "grace_end",
     "judge_shifts",
     "match_shift",
@@ -487,7 +488,15 @@ def _discipline(absent_half_days: int, policy: Policy) -> tuple[int, int]:
     return 0, 0
 
 
-def _corrected(base: ShiftVerdict, correction: Correction, policy: Policy) -> ShiftVerdict:
+NOT_CORRECTED = (ShiftVerdictKind.REST, ShiftVerdictKind.ON_LEAVE, ShiftVerdictKind.IN_PROGRESS)
+"""Verdicts a correction does not replace: they follow from the roster, the leave and the clock."""
+
+
+def corrected(base: ShiftVerdict, correction: Correction, policy: Policy) -> ShiftVerdict:
+    """The verdict a correction sets, counted like any other (its reason stands in for the articles); a
+    rest day, a day on leave or a running shift keeps its own verdict (as in :func:`shift_verdict`)."""
+    if base.kind in NOT_CORRECTED:
+        return base
     late, serious, early, absent, grace, on_time = _CORRECTED_COUNTS[correction.kind]
     warnings, demerits = _discipline(absent, policy)
     leave = int(correction.kind is ShiftVerdictKind.ON_LEAVE)
@@ -667,7 +676,7 @@ def shift_verdict(
         overtime_units=counts["overtime_units"],
     )
     if facts.correction is not None:
-        return _corrected(verdict, facts.correction, policy)
+        return corrected(verdict, facts.correction, policy)
     return verdict
 
 

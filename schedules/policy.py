@@ -254,6 +254,7 @@ class AttendanceRules(_Model):
     arrival, early leave or absence always does, a grace use never does. ``warning_at_late_and_early`` is the
     count of lates (of any degree) and early leaves in a month that brings a written warning (0: never);
     each half-day absence brings one more (第三十三条), a whole day of absence a demerit (记过) instead.
+    ``close_on_day``: when a finished month's verdicts are frozen (``schedules.closing``).
     """
 
     full_attendance_lost_by_leave: tuple[str, ...] = ("personal",)
@@ -261,6 +262,8 @@ class AttendanceRules(_Model):
     warning_per_half_day_absence: bool = True
     demerit_per_full_day_absence: bool = True
     punch_max_age_hours: int = Field(default=24, ge=0)
+    close_on_day: int = Field(default=3, ge=1, le=28)
+    """A month closes at 00:00 on this day of the next month (第三十七条: 组长应在每月3日前汇总上月考勤)."""
     article_consequences: Article = _a("第三十一条", "Article 31")
     article_absence: Article = _a("第三十二条", "Article 32")
     article_absence_discipline: Article = _a("第三十三条", "Article 33")

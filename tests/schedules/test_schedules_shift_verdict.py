@@ -7,7 +7,7 @@ The day shift is 09:00–18:00 in Asia/Shanghai (01:00–10:00 UTC); a clock-out
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import fields
+from dataclasses import fields, replace
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -23,8 +23,9 @@ from schedules.attendance import (
     judge_shifts,
     shift_verdict,
 )
+from schedules.closing import freeze, thaw
 from schedules.policy import Policy, default_policy, policy_from_mapping
-from schedules.report import SummaryRow, summarise
+from schedules.report import SummaryRow, detail_rows, summarise
 
 SH = dt.timezone(dt.timedelta(hours=8))
 DAY = dt.date(2026, 12, 1)
@@ -307,3 +308,9 @@ def test_report_totals_are_sums_of_shift_verdicts(
         assert row.warning == monthly + sum(v.warnings for v in mine)
         assert row.days_worked + row.in_progress <= len(mine)
     assert {f.name for f in fields(SummaryRow)} >= {c for c, _ in COUNTS}
+    # a closed month (schedules.closing): frozen without corrections, thawed with them, reads the same
+    fixes = {(f.person_id, f.day): f.correction for f in facts}
+    base = judge_shifts([replace(f, correction=None) for f in facts], now, policy)
+    thawed = [thaw(freeze(v), fixes[(v.facts.person_id, v.facts.day)], policy) for v in base]
+    assert summarise(thawed, period, policy) == rows
+    assert detail_rows(thawed, policy) == detail_rows(verdicts, policy)
