@@ -9,8 +9,11 @@ a call with DingTalk's QPS refusal, another error, or says a person is no longer
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
+import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -58,6 +61,13 @@ class FakeDingTalk:
         self.connected = asyncio.Event()
         self.refusals: dict[str, list[tuple[int, dict[str, Any]]]] = {}
         self.open_refusals: list[int] = []
+        # DingTalk's QPS limit, when a test or the bench sets it: more than `qps` calls of one API in any
+        # rolling second are refused (and counted in `throttled`).
+        self.qps: int | None = None
+        # CALLBACK frames sent but not acked: like DingTalk, sent again to the next connection.
+        self.unacked: dict[str, dict[str, Any]] = {}
+        self.throttled = 0
+        self._recent: dict[str, deque[float]] = {}
 
     # ----- life cycle --------------------------------------------------------------------------
     async def start(self) -> FakeDingTalk:
@@ -168,8 +178,11 @@ class FakeDingTalk:
             "data": json.dumps(data, ensure_ascii=False),
         }
         self._ack_events.setdefault(message_id, asyncio.Event())
+        if kind == "CALLBACK":
+            self.unacked[message_id] = frame
         for socket in list(self._sockets):
-            await socket.send_json(frame)
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await socket.send_json(frame)
         return message_id
 
     async def wait_ack(self, message_id: str, timeout: float = 60.0) -> dict[str, Any]:  # noqa: ASYNC109
@@ -216,12 +229,15 @@ class FakeDingTalk:
         await socket.prepare(request)
         self._sockets.add(socket)
         self.connected.set()
+        for frame in list(self.unacked.values()):
+            await socket.send_json(frame)
         try:
             async for message in socket:
                 if message.type == web.WSMsgType.TEXT:
                     answer = json.loads(message.data)
                     message_id = str((answer.get("headers") or {}).get("messageId") or "")
                     self.acks[message_id] = answer
+                    self.unacked.pop(message_id, None)
                     self._ack_events.setdefault(message_id, asyncio.Event()).set()
         finally:
             self._sockets.discard(socket)
@@ -243,6 +259,9 @@ class FakeDingTalk:
         if refusals:
             status, answer = refusals.pop(0)
             return web.json_response(answer, status=status)
+        if self.qps is not None and self._over_qps(path):
+            self.throttled += 1
+            return web.json_response({"code": QPS_LIMIT, "message": "qps limit"}, status=403)
         if path == SEND_TO_USERS:
             users = [str(u) for u in body.get("userIds") or []]
             gone = [u for u in users if u in self.left]
@@ -280,6 +299,16 @@ class FakeDingTalk:
                 return web.json_response({"code": "resource.not.found", "message": "no file"}, status=404)
             return web.json_response({"downloadUrl": f"{self.url}/download/{code}"})
         return web.json_response({"code": "unknown", "message": path}, status=404)
+
+    def _over_qps(self, path: str) -> bool:
+        now = time.monotonic()
+        recent = self._recent.setdefault(path, deque())
+        while recent and recent[0] <= now - 1.0:
+            recent.popleft()
+        if self.qps is not None and len(recent) >= self.qps:
+            return True
+        recent.append(now)
+        return False
 
     async def _upload(self, request: web.Request) -> web.Response:
         form = await request.post()

@@ -31,6 +31,7 @@ AUTH_RETRY_SECONDS = 60.0
 FLOW_CONTROL_SECONDS = 60.0
 # DingTalk's documented limits for robot sending (README "DingTalk" names them):
 API_QPS = 20.0  # calls per second of one API by one app (the default QPS limit of the OpenAPI)
+SEND_PER_SECOND = 19.0  # the QPS less one: DingTalk counts on arrival, where network jitter bunches calls
 GROUP_PER_MINUTE = 20  # messages a robot may send to one group per minute
 QPS_RETRY_SECONDS = 1.0  # a QPS refusal lifts within the second
 
@@ -93,7 +94,7 @@ def is_group(chat_key: str) -> bool:
 class DingTalkLimiter(RateLimiter):
     """The app's QPS for every send, and a group's per-minute allowance for sends to that group."""
 
-    def __init__(self, per_second: float = API_QPS, group_per_minute: int = GROUP_PER_MINUTE) -> None:
+    def __init__(self, per_second: float = SEND_PER_SECOND, group_per_minute: int = GROUP_PER_MINUTE) -> None:
         super().__init__(per_second)
         self.groups = RateLimiter(1_000_000.0, group_per_minute / 60.0)
 
@@ -211,5 +212,4 @@ class DingTalkTransport:
 
 def dingtalk_id(person: Person) -> str | None:
     """The person's DingTalk userId from their platform accounts (`dingtalk:` in the org file)."""
-    value = getattr(person, PLATFORM, None)
-    return value if isinstance(value, str) and value else None
+    return person.account(PLATFORM)
