@@ -14,6 +14,7 @@ from bot.context import Context
 from bot.i18n import Catalog
 from bot.messages import Person
 from bot.punch_store import NO_SHIFT, existing_punch, grace_uses, record_punch
+from handlers import overtime
 from handlers import requests as decisions
 from handlers.common import calendar, cite, cite_all, hhmm, policy, shift_label, weekday
 from schedules.attendance import (
@@ -230,8 +231,12 @@ async def clock_in_without_shift(ctx: Context, entries: list[RosterEntry], now: 
             )
             await ctx.send(ctx.answer(text), conn=conn)
             return
+        rest_day = any(e.date == today and e.shift_code is None for e in entries)
         if await existing_punch(conn, ctx.person.id, today, NO_SHIFT, "clock_in"):
-            await ctx.send(ctx.answer(ctx.t("clock.no_shift_again")), conn=conn)
+            again = [ctx.t("clock.no_shift_again")]
+            if rest_day:
+                again.append(await rest_day_overtime(ctx, conn, today, now))
+            await ctx.send(ctx.answer("\n".join(again)), conn=conn)
             return
         await record_punch(
             conn,
@@ -246,20 +251,69 @@ async def clock_in_without_shift(ctx: Context, entries: list[RosterEntry], now: 
             "chat",
             ctx.person.id,
         )
-        rest_day = any(e.date == today and e.shift_code is None for e in entries)
         key = "clock.rest_day" if rest_day else "clock.no_shift"
         lines = [
             ctx.t(key, time=hhmm(app, now), day=f"{today:%m-%d}"),
             await next_shift_text(ctx, conn, today),
         ]
-        lines.append(ctx.t("clock.rest_overtime", article=cite(rules.overtime.article_cap, ctx.lang)))
-        above = await follow_up(conn, app, ctx.person)
-        if above is not None:
-            await decisions.tell(
-                conn, app, above.id, "clock.lead.no_shift", name=ctx.person.name, time=hhmm(app, now)
-            )
-            lines.append(ctx.t("clock.told_to_check", name=above.name))
+        if rest_day:
+            lines.append(await rest_day_overtime(ctx, conn, today, now))
+        else:  # not on the roster at all: whoever is above checks the roster
+            above = await follow_up(conn, app, ctx.person)
+            if above is not None:
+                await decisions.tell(
+                    conn, app, above.id, "clock.lead.no_shift", name=ctx.person.name, time=hhmm(app, now)
+                )
+                lines.append(ctx.t("clock.told_to_check", name=above.name))
         await ctx.send(ctx.answer("\n".join(lines)), conn=conn)
+
+
+async def rest_day_overtime(ctx: Context, conn: AsyncConnection, today: date, now: datetime) -> str:
+    """Work on a rest day is overtime, approved by the supervisor (第二十五条): an approved or pending
+    request for today is named; otherwise the punch becomes such a request, and the reply names who decides
+    it (they were sent its card)."""
+    app = ctx.app
+    article = cite(policy(app).overtime.article_cap, ctx.lang)
+    request = await overtime.overtime_on(conn, ctx.person.id, today)
+    if request is None:
+        request = await overtime.request_rest_day_overtime(conn, ctx, today, hhmm(app, now))
+        if request is None:
+            return ctx.t("clock.rest_overtime", article=article)
+        key = "clock.overtime_requested"
+    else:
+        key = "clock.overtime_approved" if request.state == engine.APPROVED else "clock.overtime_pending"
+    decider = await app.directory.by_id(conn, request.decider_id or "")
+    return ctx.t(key, request=request.id, name=decider.name if decider else "", article=article)
+
+
+async def clock_out_without_shift(ctx: Context, conn: AsyncConnection, now: datetime) -> str:
+    """A clock-out after today's clock-in without a shift (a rest day's overtime) is recorded: its length
+    is what the overtime request is decided on. Otherwise there is nothing to clock out from."""
+    app = ctx.app
+    today = now.astimezone(app.tz).date()
+    began = await existing_punch(conn, ctx.person.id, today, NO_SHIFT, "clock_in")
+    if began is None or began >= now:
+        return ctx.t("clock.out_no_shift")
+    ended = await existing_punch(conn, ctx.person.id, today, NO_SHIFT, "clock_out")
+    if ended is not None:
+        return ctx.t("clock.rest_out_again", time=hhmm(app, ended))
+    await record_punch(
+        conn, app, ctx.person.id, "clock_out", now, today, NO_SHIFT, "no_shift", None, "chat", ctx.person.id
+    )
+    minutes = int((now - began).total_seconds() // 60)
+    lines = [
+        ctx.t(
+            "clock.rest_out",
+            time=hhmm(app, now),
+            start=hhmm(app, began),
+            hours=minutes // 60,
+            minutes=minutes % 60,
+        )
+    ]
+    request = await overtime.overtime_on(conn, ctx.person.id, today)
+    if request is not None:
+        lines.append(ctx.t("clock.rest_out_request", request=request.id))
+    return "\n".join(lines)
 
 
 async def clock_out(ctx: Context) -> None:
@@ -273,7 +327,7 @@ async def clock_out(ctx: Context) -> None:
         judged = await judge_punch(ctx, conn, "clock_out", matched, now) if matched is not None else None
     async with app.db.transaction() as conn:
         if matched is None or judged is None:
-            await ctx.send(ctx.answer(ctx.t("clock.out_no_shift")), conn=conn)
+            await ctx.send(ctx.answer(await clock_out_without_shift(ctx, conn, now)), conn=conn)
             return
         text = await store_punch(ctx, conn, "clock_out", matched, judged, now)
         await ctx.send(ctx.answer(text), conn=conn)

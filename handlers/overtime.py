@@ -3,10 +3,11 @@ monthly cap (第二十五条). Staying late itself is counted from the clock-out
 
 from __future__ import annotations
 
-from datetime import time, timedelta
+from datetime import date, time, timedelta
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import requests as engine
 from bot.context import Context
@@ -23,6 +24,14 @@ KIND = "overtime"
 
 def overtime_summary(app: App, request: engine.Request, lang: str) -> str:
     p = request.payload
+    if p.get("rest_day_punch"):
+        return app.catalog.t(
+            lang,
+            "overtime.summary_rest_day",
+            name=p["requester_name"],
+            day=p["day"][5:],
+            time=p["rest_day_punch"],
+        )
     return app.catalog.t(
         lang,
         "overtime.summary",
@@ -43,6 +52,43 @@ async def hours_this_month(app: App, person_id: str, day: str) -> float:
             )
         )
         return sum(float(p["hours"]) for (p,) in rows if str(p["day"])[:7] == day[:7])
+
+
+async def overtime_on(conn: AsyncConnection, person_id: str, day: date) -> engine.Request | None:
+    """The person's latest overtime request for ``day`` that is approved or still pending, if any."""
+    rows = await conn.execute(
+        sa.select(requests.c.id, requests.c.payload)
+        .where(
+            requests.c.kind == KIND,
+            requests.c.requester_id == person_id,
+            requests.c.state.in_([engine.PENDING, engine.APPROVED]),
+        )
+        .order_by(requests.c.id.desc())
+    )
+    found = next((r.id for r in rows if str(r.payload.get("day")) == day.isoformat()), None)
+    return await engine.get(conn, found) if found is not None else None
+
+
+async def request_rest_day_overtime(
+    conn: AsyncConnection, ctx: Context, day: date, punched: str
+) -> engine.Request | None:
+    """A clock-in on a rest day without an overtime request becomes one (第二十五条: overtime is approved by
+    the supervisor), decided like ``/overtime``: the hours are those between the two punches. None when
+    nobody can decide (the person has been told)."""
+    return await decisions.submit_for_decision(
+        conn,
+        ctx,
+        kind=KIND,
+        level="supervisor",
+        payload={
+            "day": day.isoformat(),
+            "hours": 0,
+            "rest_day_punch": punched,
+            "reason": "",
+            "requester_name": ctx.person.name,
+        },
+        expires_at=local_instant(day + timedelta(days=1), time(0), ctx.app.tz),
+    )
 
 
 async def request_overtime(ctx: Context) -> None:

@@ -335,7 +335,9 @@ async def test_overnight_shift_belongs_to_the_day_it_starts(tmp_path: Path) -> N
 async def test_a_rest_day_punch_says_so_and_names_the_next_shift_with_its_date(
     app: App, clock: FakeClock
 ) -> None:
-    """The bug: on a rest day, /in answered "您的班次 09:00 开始" (tomorrow's start), which reads as today."""
+    """The bug: on a rest day, /in answered "您的班次 09:00 开始" (tomorrow's start), which reads as today.
+    Work on a rest day is overtime, approved by the supervisor (第二十五条): the punch becomes an overtime
+    request to 刘军 (王芳's supervisor), who is sent its card; a second /in names it, never a second one."""
     await roster(app, {"wangfang": "D-D", "zhanglei": "D-D"}, start=date(2026, 12, 5))
     clock.set(local("2026-12-06 08:30"))  # a Sunday, rest; the next shift is Monday 12-07 09:00
     chat = Chat(app, clock)
@@ -344,10 +346,37 @@ async def test_a_rest_day_punch_says_so_and_names_the_next_shift_with_its_date(
     assert reply.splitlines() == [
         "今天（12-06）是您的休息日：08:30 的打卡已记录，但不计出勤。",
         "您的下一个班次：12-07 周一 白班 09:00–18:00。",
-        "休息日加班须事先申请：请用 /overtime 提交加班申请（第二十五条）。",
-        "已告知张磊核实。",
+        "休息日上班算加班，须由主管审批：已为您提交今天的加班申请 #1，由刘军审批，"
+        "时长以上下班打卡为准（第二十五条）。",
     ]
-    assert any(m["to"] == "zhanglei" and "王芳 在 08:30 打了上班卡" in m["text"] for m in sent)
+    (card,) = [m for m in sent if m["to"] == "liujun"]
+    assert "王芳 12-06 休息日加班（08:30 打上班卡，时长以上下班打卡为准）" in card["text"]
+    assert card["buttons"][:2] == ["✅ 批准", "❌ 驳回"]
+    again = await chat.say("wangfang", "/in")
+    assert [m["text"] for m in again] == [
+        "今天的打卡已经记录过了。\n您今天的加班申请 #1 正在等刘军审批（第二十五条）。"
+    ]
+    await chat.say("liujun", "press ✅ 批准")
+    approved = await chat.say("wangfang", "打卡")
+    assert approved[-1]["text"].endswith("已按您已批准的加班申请 #1 记录（刘军批准，第二十五条）。")
+    await chat.line("clock: 2026-12-06 12:45")
+    out = await chat.say("wangfang", "/out")
+    assert [m["text"] for m in out] == [
+        "✅ 下班打卡 12:45：休息日 08:30–12:45，共 4 小时 15 分钟。\n加班申请 #1 以这两次打卡为准。"
+    ]
+    twice = await chat.say("wangfang", "/out")
+    assert [m["text"] for m in twice] == ["您今天已在 12:45 打过下班卡。"]
+
+
+async def test_a_rest_day_punch_in_english(app: App, clock: FakeClock) -> None:
+    await roster(app, {"chenjing": "D-D"}, start=date(2026, 12, 5))
+    clock.set(local("2026-12-06 10:00"))
+    sent = await Chat(app, clock).say("chenjing", "/in")
+    (reply,) = [m["text"] for m in sent if m["to"] == "chenjing"]
+    assert reply.splitlines()[-1] == (
+        "Work on a rest day is overtime and needs the supervisor's approval: overtime request #1 for today "
+        "went to 刘军; its length is taken from your clock-in and clock-out (Article 25)."
+    )
 
 
 async def test_whoever_is_named_as_told_was_told(app: App, clock: FakeClock) -> None:
