@@ -141,7 +141,8 @@ class App:
     async def resolve_person(self, platform: str, user_id: str) -> Person | None:
         async with self.db.read() as conn:
             if platform == "console":
-                return await self.directory.by_id(conn, user_id)
+                found = await self.directory.by_id(conn, user_id)
+                return found or await self.directory.by_platform(conn, platform, user_id)
             return await self.directory.by_platform(conn, platform, user_id)
 
     async def handle(self, incoming: Incoming) -> None:
@@ -162,7 +163,7 @@ class App:
                 MAX_ID_LENGTH,
             )
             return
-        if incoming.platform in identities.PLATFORMS and incoming.button_token is None:
+        if incoming.platform in identities.LINKABLE and incoming.button_token is None:
             link = identities.LINK_COMMAND.match((incoming.text or "").strip())
             if link is not None:
                 await self._link(incoming, (link.group(1) or "").strip())

@@ -23,6 +23,9 @@ from bot import audit
 from bot.schema import identities, link_codes, people
 
 PLATFORMS = ("telegram", "slack", "feishu", "dingtalk")
+# Where `/link CODE` is accepted: every platform, and the console, whose unregistered senders are told the
+# same line (a console name not in the org becomes that person's console name).
+LINKABLE = (*PLATFORMS, "console")
 # What each platform's account id looks like in the org file (a typo is refused before it is stored).
 ACCOUNT_FORMATS: dict[str, tuple[re.Pattern[str], str]] = {
     "telegram": (re.compile(r"^[1-9][0-9]{3,15}$"), "digits only"),

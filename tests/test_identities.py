@@ -20,6 +20,7 @@ from bot.db import Database
 from bot.messages import Incoming
 from bot.schema import audit_log, outbox
 from tests.conftest import REPO
+from tests.helpers import Chat
 
 FEISHU_USER = "ou_0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 
@@ -72,6 +73,23 @@ async def test_a_good_code_links_the_sender_once(app: App) -> None:
     assert await app.resolve_person("feishu", other) is None
     refused = await _audit(app, "identity.link_refused")
     assert [r["after"] for r in refused] == [{"reason": "already"}, {"reason": "used"}]
+
+
+async def test_the_console_links_a_name_not_in_the_org(app: App, clock: FakeClock) -> None:
+    """Script mode tells an unknown name how to link, so `/link CODE` must work there too."""
+    code = await _invite(app, "zhaoqiang")
+    chat = Chat(app, clock)
+    told = await chat.say("newcomer", "/help")
+    assert "console:newcomer" in told[0]["text"] and "/link" in told[0]["text"]
+    linked = await chat.say("newcomer", f"/link {identities.show_code(code)}")
+    assert [m["text"] for m in linked] == [
+        "绑定成功！这个 控制台 账号现在属于 赵强（zhaoqiang）。发送 /help 查看可以做什么。"
+    ]
+    who = await chat.say("newcomer", "/whoami")
+    assert who[0]["to"] == "zhaoqiang" and "姓名：赵强" in who[0]["text"]
+    assert (await chat.say("stranger", f"/link {code}"))[0][
+        "text"
+    ] == "这个绑定码已经用过了，请向管理员要一个新的。"
 
 
 async def test_an_expired_or_wrong_code_changes_nothing(app: App, clock: FakeClock) -> None:
