@@ -227,3 +227,42 @@ async def test_link_with_a_good_then_a_used_code(desk: DingTalkDesk, app: App) -
     assert desk.fake.texts_to("newcomer02") == ["这个绑定码已经用过了，请向管理员要一个新的。"]
     person = await app.resolve_person("dingtalk", "newcomer01")
     assert person is not None and person.id == "admin"
+
+
+async def test_the_roster_picture_goes_out_as_an_image(desk: DingTalkDesk, rostered: App) -> None:
+    await desk.say("wangfang", "排班表")
+    await desk.flush()
+    (upload,) = desk.fake.calls_to(MEDIA_UPLOAD)
+    assert upload["type"] == "image"
+    (sent,) = [c for c in desk.fake.calls_to(SEND_TO_USERS) if c["msgKey"] == "sampleImageMsg"]
+    assert sent["userIds"] == [staff("wangfang")]
+    name, data = desk.fake.uploads[json.loads(sent["msgParam"])["photoURL"]]
+    assert name.endswith(".png") and data[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+async def test_server_errors_are_retried_and_an_expired_token_renewed(
+    desk: DingTalkDesk, app: App, clock: FakeClock
+) -> None:
+    desk.fake.refuse(SEND_TO_USERS, 503, {"code": "ServiceUnavailable"})
+    async with app.db.transaction() as conn:
+        await enqueue(conn, Outgoing("你好", to_person="wangfang"), clock.now())
+    await desk.flush()
+    async with app.db.read() as conn:
+        assert (await conn.execute(sa.select(outbox.c.status))).scalar_one() == "pending"
+    desk.fake.tokens.clear()  # the token expired meanwhile: the next call is refused with 401
+    clock.set(clock.now() + timedelta(minutes=5))
+    await desk.flush()
+    async with app.db.read() as conn:
+        assert (await conn.execute(sa.select(outbox.c.status))).scalar_one() == "sent"
+    assert desk.texts_to("wangfang") == ["你好", "你好", "你好"]  # 503, then 401, then accepted
+    assert len(desk.fake.calls_to("/v1.0/oauth2/accessToken")) == 2
+
+
+async def test_a_group_the_robot_is_not_in_is_undeliverable(desk: DingTalkDesk, app: App) -> None:
+    desk.fake.refuse("/v1.0/robot/groupMessages/send", 400, {"code": "robot.notInGroup", "message": "no"})
+    async with app.db.transaction() as conn:
+        await enqueue(conn, Outgoing("公告", to_chat="cidELSEWHERE0000001=="), app.clock.now())
+    await desk.flush()
+    async with app.db.read() as conn:
+        row = (await conn.execute(sa.select(outbox.c.status, outbox.c.last_error))).one()
+    assert row.status == "undeliverable" and "robot.notInGroup" in row.last_error
