@@ -47,6 +47,14 @@ def _stem(word: str) -> str:
     return word.replace("假", "").replace("休", "") or word
 
 
+HALF_WORDS = {"上午": "am", "am": "am", "morning": "am", "下午": "pm", "pm": "pm", "afternoon": "pm"}
+
+
+def half_of(word: str) -> str | None:
+    """上午 / am / morning → "am", 下午 / pm / afternoon → "pm", else None."""
+    return HALF_WORDS.get(word.strip().lower())
+
+
 def leave_group_summary(app: App, request: engine.Request, lang: str) -> str:
     """The supervisors' group sees a leave reason only when the policy says so (default: not)."""
     return leave_summary(app, request, lang, reason=policy(app).privacy.leave_reason_on_group_cards)
@@ -60,9 +68,13 @@ def leave_summary(app: App, request: engine.Request, lang: str, *, reason: bool 
         name += app.catalog.t(lang, "leave.unpaid")
     flag = app.catalog.t(lang, "leave.flag.late_sick") if p.get("late_notice") else ""
     fields = {"reason": p["reason"]} if reason else {}
+    key = "leave.summary" if reason else "leave.summary_no_reason"
+    if p.get("half") in ("am", "pm"):
+        key = "leave.summary_half" if reason else "leave.summary_half_no_reason"
+        fields["half"] = app.catalog.t(lang, f"leave.half.{p['half']}")
     return app.catalog.t(
         lang,
-        "leave.summary" if reason else "leave.summary_no_reason",
+        key,
         name=p["requester_name"],
         type=name,
         start=p["start"][5:],
@@ -149,13 +161,16 @@ async def recheck_leave(conn: AsyncConnection, app: App, request: engine.Request
 
 
 async def create_leave(
-    ctx: Context, leave_type: LeaveType, start: date, end: date, reason: str, *, half_day: bool = False
+    ctx: Context, leave_type: LeaveType, start: date, end: date, reason: str, *, half: str | None = None
 ) -> None:
-    """Check, find the decider, store the request and send its card, in one transaction."""
+    """Check, find the decider, store the request and send its card, in one transaction. ``half``: "am"
+    or "pm" for half a day (start == end), where the type's unit allows it."""
     app = ctx.app
     async with app.db.transaction() as conn:
         try:
-            plan = await check(conn, app, ctx.person, leave_type, start, end, ctx.now, half_day=half_day)
+            plan = await check(
+                conn, app, ctx.person, leave_type, start, end, ctx.now, half_day=half is not None
+            )
         except Refusal as refusal:
             await decisions.refuse(conn, ctx, "leave.refused", refusal, type=leave_name(leave_type, ctx.lang))
             return
@@ -169,6 +184,7 @@ async def create_leave(
             "requester_name": ctx.person.name,
             "late_notice": plan.late_notice,
             "peak_sale": plan.peak_sale,
+            "half": half,
         }
         article = policy(app).leave.article_approval
         expires = plan.first_start if plan.first_start and plan.first_start > ctx.now else None
@@ -223,10 +239,16 @@ async def mark_roster(conn: AsyncConnection, app: App, request: engine.Request, 
         conn,
         decision=KIND,
         request_id=request.id,
-        cells=[roster_store.mark(request.requester_id, d, f"leave:{p['type']}") for d in days],
+        cells=[roster_store.mark(request.requester_id, d, leave_note(p)) for d in days],
         actor=request.decided_by or "system",
         now=now,
     )
+
+
+def leave_note(payload: dict[str, Any]) -> str:
+    """The roster note of an approved leave: ``leave:<type>``, ``leave:<type>#am`` for a morning."""
+    half = payload.get("half")
+    return f"leave:{payload['type']}" + (f"#{half}" if half in ("am", "pm") else "")
 
 
 async def unmark_roster(conn: AsyncConnection, app: App, request: engine.Request, now: datetime) -> None:
@@ -321,11 +343,12 @@ def register(app: App) -> None:
         today = ctx.now.astimezone(ctx.app.tz).date()
         leave_type = find_type(ctx.app, words[0])
         start = parse_day(words[1], today) if len(words) > 1 else None
-        end = parse_day(words[2], today) if len(words) > 2 else None
+        half = half_of(words[2]) if len(words) > 2 else None
+        end = start if half is not None else (parse_day(words[2], today) if len(words) > 2 else None)
         if leave_type is None or start is None or end is None or len(words) < 4:
             await ctx.reply(ctx.t("leave.usage"))
             return
-        await create_leave(ctx, leave_type, start, end, words[3])
+        await create_leave(ctx, leave_type, start, end, words[3], half=half)
 
     @router.action("leave.type")
     async def picked_type(ctx: Context, payload: dict[str, Any]) -> None:
@@ -342,6 +365,32 @@ def register(app: App) -> None:
         await ctx.start_conversation("leave", "reason", {**state.data, "end": state.data["start"]})
         await ctx.reply(ctx.t("leave.ask.reason"))
 
+    @router.action("leave.half")
+    async def half_day(ctx: Context, payload: dict[str, Any]) -> None:
+        async with ctx.app.db.read() as conn:
+            state = await ctx.app.conversations.get(conn, ctx.person.id)
+        half = half_of(str(payload.get("half", "")))
+        if state is None or state.kind != "leave" or state.step != "end" or half is None:
+            await ctx.reply(ctx.t("conversation.expired"))
+            return
+        await ctx.start_conversation(
+            "leave", "reason", {**state.data, "end": state.data["start"], "half": half}
+        )
+        await ctx.reply(ctx.t("leave.ask.reason"))
+
+    def end_buttons(ctx: Context, data: dict[str, Any]) -> list[list[Button]]:
+        """只请这一天, and 上午 / 下午 where the type may be taken by the half day."""
+        rows = [[Button(ctx.t("leave.button.same_day"), "leave.same_day")]]
+        chosen = policy(ctx.app).leave.leave_type(str(data.get("type")))
+        if chosen is not None and chosen.min_unit_days <= 0.5:
+            rows.append(
+                [
+                    Button(ctx.t("leave.button.am"), "leave.half", {"half": "am"}),
+                    Button(ctx.t("leave.button.pm"), "leave.half", {"half": "pm"}),
+                ]
+            )
+        return rows
+
     @router.conversation("leave")
     async def step(ctx: Context, state: ConversationState) -> None:
         text = (ctx.incoming.text or "").strip()
@@ -354,6 +403,21 @@ def register(app: App) -> None:
                 return
             await ctx.start_conversation("leave", "start", {"type": leave_type.code})
             await ctx.reply(ctx.t("leave.ask.start"))
+        elif state.step == "end" and half_of(text) is not None:
+            chosen = policy(ctx.app).leave.leave_type(str(data.get("type")))
+            if chosen is not None and chosen.min_unit_days > 0.5:
+                unit = f"{chosen.min_unit_days:g}"
+                why = ctx.t(
+                    "leave.refused.unit",
+                    type=leave_name(chosen, ctx.lang),
+                    unit=unit,
+                    article=cite(chosen.article, ctx.lang),
+                )
+                await ctx.reply(why + "\n" + ctx.t("leave.ask.end"), end_buttons(ctx, data))
+                return
+            half = half_of(text)
+            await ctx.start_conversation("leave", "reason", {**data, "end": data["start"], "half": half})
+            await ctx.reply(ctx.t("leave.ask.reason"))
         elif state.step in ("start", "end"):
             day = parse_day(text, today)
             if day is None:
@@ -372,14 +436,11 @@ def register(app: App) -> None:
                     await ctx.reply(ctx.t("leave.ask.start"))
                     return
                 await ctx.start_conversation("leave", "end", {**data, "start": day.isoformat()})
-                await ctx.reply(
-                    ctx.t("leave.ask.end"), [[Button(ctx.t("leave.button.same_day"), "leave.same_day")]]
-                )
+                await ctx.reply(ctx.t("leave.ask.end"), end_buttons(ctx, data))
             elif day < date.fromisoformat(data["start"]):
                 # Only this step is asked again; the type and the start are kept.
                 await ctx.reply(
-                    ctx.t("leave.refused.order") + "\n" + ctx.t("leave.ask.end"),
-                    [[Button(ctx.t("leave.button.same_day"), "leave.same_day")]],
+                    ctx.t("leave.refused.order") + "\n" + ctx.t("leave.ask.end"), end_buttons(ctx, data)
                 )
             else:
                 await ctx.start_conversation("leave", "reason", {**data, "end": day.isoformat()})
@@ -393,6 +454,12 @@ def register(app: App) -> None:
             if leave_type is None:
                 await ctx.reply(ctx.t("leave.usage"))
                 return
+            half = half_of(str(data.get("half") or ""))
             await create_leave(
-                ctx, leave_type, date.fromisoformat(data["start"]), date.fromisoformat(data["end"]), text
+                ctx,
+                leave_type,
+                date.fromisoformat(data["start"]),
+                date.fromisoformat(data["end"]),
+                text,
+                half=half,
             )

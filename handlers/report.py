@@ -37,6 +37,14 @@ def leave_type(note: str | None) -> str | None:
     return note[len(LEAVE_PREFIX) :].split("#", 1)[0] or None
 
 
+def leave_half(note: str | None) -> str | None:
+    """ "am" or "pm" for a half-day leave's note (``leave:<type>#am``), else None."""
+    if leave_type(note) is None or note is None:
+        return None
+    half = note.rsplit("#", 1)[-1]
+    return half if half in ("am", "pm") else None
+
+
 async def shift_facts(
     conn: AsyncConnection, first: date, last: date, person_ids: Iterable[str] | None = None
 ) -> list[ShiftFacts]:
@@ -103,6 +111,7 @@ async def shift_facts(
                 clock_in=clock_in,
                 clock_out=clock_out,
                 leave=leave,
+                leave_half=leave_half(e.note),
                 request=request,
                 clock_in_by_request=by_missed.get((e.person_id, e.day, "clock_in")) if clock_in else None,
                 clock_out_by_request=by_missed.get((e.person_id, e.day, "clock_out")) if clock_out else None,

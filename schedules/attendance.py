@@ -10,6 +10,7 @@ is late. With ``second`` resolution, grace ends at exactly 09:05:00.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -405,6 +406,7 @@ class ShiftFacts:
     clock_out_by_request: str | None = None
     rest_day_punch: dt.datetime | None = None
     correction: Correction | None = None
+    leave_half: str | None = None  # "am" / "pm": the leave covers only that half of the shift
 
 
 @dataclass(frozen=True, slots=True)
@@ -442,6 +444,7 @@ class ShiftVerdict:
     demerits: int = 0
     corrections: int = 0
     breaks_full_attendance: bool = False
+    leave_days: float = 0.0  # 1 for a shift on leave, 0.5 for half of it
 
     @property
     def late_or_early(self) -> int:
@@ -522,6 +525,7 @@ def corrected(base: ShiftVerdict, correction: Correction, policy: Policy) -> Shi
         missed_punches=0,
         overtime_units=base.overtime_units,
         leave_shifts=leave,
+        leave_days=float(leave),
         warnings=warnings,
         demerits=demerits,
         corrections=1,
@@ -535,6 +539,8 @@ def shift_verdict(
     now: dt.datetime,
     policy: Policy,
     tz: ZoneInfo | None = None,
+    *,
+    half: str | None = None,
 ) -> ShiftVerdict:
     """The verdict of one rostered day: the single place 第二十八至三十五条 are applied to a shift.
 
@@ -546,7 +552,38 @@ def shift_verdict(
     tz = tz or policy.tz
     if facts.shift_code is None:
         return ShiftVerdict(facts, ShiftVerdictKind.REST, (), ())
+    if facts.leave is not None and facts.leave_half in ("am", "pm"):
+        # Half a day on leave: the other half is judged as a shift of its own (its start or end is the
+        # shift's midpoint); the leave counts 0.5 day.
+        worked = shift_verdict(
+            dataclasses.replace(facts, leave=None, leave_half=None),
+            grace_uses_before,
+            now,
+            policy,
+            tz,
+            half=facts.leave_half,
+        )
+        lost = facts.leave in policy.attendance.full_attendance_lost_by_leave
+        if worked.absent_half_days > 1:
+            # Not coming for the half that was owed is half a day of absence, not a whole one (第三十三条).
+            warnings, demerits = _discipline(1, policy)
+            worked = dataclasses.replace(
+                worked,
+                kind=ShiftVerdictKind.ABSENT_HALF_DAY,
+                absent_half_days=1,
+                warnings=warnings,
+                demerits=demerits,
+            )
+        return dataclasses.replace(
+            worked,
+            facts=facts,
+            leave_days=0.5,
+            breaks_full_attendance=worked.breaks_full_attendance or lost,
+        )
     start, end = shift_window(facts.day, policy.shift(facts.shift_code), tz)
+    if half is not None:
+        middle = start + (end - start) / 2
+        start, end = (middle, end) if half == "am" else (start, middle)
     now = require_utc(now, "now")
     if facts.leave is not None:
         lost = facts.leave in policy.attendance.full_attendance_lost_by_leave
@@ -560,6 +597,7 @@ def shift_verdict(
             shifts=1,
             leave_shifts=1,
             breaks_full_attendance=lost,
+            leave_days=1.0,
         )
     arrival = clock_in_verdict(start, facts.clock_in, grace_uses_before, policy) if facts.clock_in else None
     departure = clock_out_verdict(end, facts.clock_out, policy) if facts.clock_out else None

@@ -31,7 +31,7 @@ _COUNTS = tuple(
     if f.name not in ("facts", "kind", "causes", "articles", "start", "end", "arrival", "departure", "so_far")
 )
 _MOMENTS = ("clock_in", "clock_out", "rest_day_punch")
-_TEXTS = ("shift_code", "leave", "request", "clock_in_by_request", "clock_out_by_request")
+_TEXTS = ("shift_code", "leave", "request", "clock_in_by_request", "clock_out_by_request", "leave_half")
 
 
 def month_of(day: dt.date) -> dt.date:
@@ -86,6 +86,7 @@ def thaw(frozen: dict[str, Any], correction: Correction | None, policy: Policy) 
         clock_in_by_request=raw.get("clock_in_by_request"),
         clock_out_by_request=raw.get("clock_out_by_request"),
         rest_day_punch=_parse(raw.get("rest_day_punch")),
+        leave_half=raw.get("leave_half"),
     )
     base = ShiftVerdict(
         facts=facts,

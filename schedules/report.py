@@ -68,7 +68,8 @@ class SummaryRow:
     in_progress: int = 0  # shifts not over yet: counted in nothing else
     demerits: int = 0  # 记过 for a whole day absent (第三十三条)
     corrections: int = 0
-    unpaid_leave_days: int = 0  # rostered days on leave of a type the policy marks unpaid (第四十九条 事假)
+    unpaid_leave_days: float = 0  # rostered days on leave of a type the policy marks unpaid (第四十九条 事假)
+    leave_days: float = 0  # days on leave as HR counts them: a half-day leave is 0.5
 
 
 COLUMNS: dict[str, tuple[str, str]] = {
@@ -94,6 +95,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "demerits": ("记过", "Demerits"),
     "corrections": ("更正", "Corrections"),
     "unpaid_leave_days": ("无薪假天数", "Unpaid leave days"),
+    "leave_days": ("请假天数", "Leave days"),
 }
 """Column labels (zh, en) for files; the order is the file's column order (new columns go at the end)."""
 
@@ -196,10 +198,16 @@ def summarise(
                 in_progress=sum(v.in_progress for v in vs),
                 demerits=sum(v.demerits for v in vs),
                 corrections=sum(v.corrections for v in vs),
-                unpaid_leave_days=sum(v.leave_shifts for v in vs if _unpaid(policy, v.facts.leave)),
+                unpaid_leave_days=_days(sum(v.leave_days for v in vs if _unpaid(policy, v.facts.leave))),
+                leave_days=_days(sum(v.leave_days for v in vs)),
             )
         )
     return rows
+
+
+def _days(total: float) -> float:
+    """A count of days as a file shows it: 2, or 1.5 with a half day."""
+    return int(total) if float(total).is_integer() else total
 
 
 def _header(lang: Lang) -> list[str]:

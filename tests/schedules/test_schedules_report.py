@@ -82,7 +82,15 @@ def test_csv_and_xlsx(tmp_path: Path, policy: Policy) -> None:
     assert raw.startswith("\ufeff".encode())
     table = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"))))
     assert table[0][: len(OLD_COLUMNS)] == OLD_COLUMNS  # today's columns, in today's order, new ones after
-    assert table[0][len(OLD_COLUMNS) :] == ["排班班次", "请假班次", "进行中", "记过", "更正", "无薪假天数"]
+    assert table[0][len(OLD_COLUMNS) :] == [
+        "排班班次",
+        "请假班次",
+        "进行中",
+        "记过",
+        "更正",
+        "无薪假天数",
+        "请假天数",
+    ]
     assert table[2][1] == "王芳" and table[2][14:16] == ["2", "否"]
     buf = io.StringIO()
     write_csv(rows, buf, lang="en")
