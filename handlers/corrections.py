@@ -38,11 +38,15 @@ def verdict_word(text: str) -> ShiftVerdictKind | None:
 
 
 def may_correct(actor: Person, subject: Person) -> bool:
-    """An admin, or the lead of the subject's team; nobody corrects their own attendance."""
+    """An admin, for anyone; a lead, for the agents of their own team (not their supervisor, who shares the
+    team but stands above them); nobody corrects their own attendance."""
     if actor.id == subject.id:
         return False
     return actor.role == "admin" or (
-        actor.role == "lead" and actor.team is not None and actor.team == subject.team
+        actor.role == "lead"
+        and subject.role == "agent"
+        and actor.team is not None
+        and actor.team == subject.team
     )
 
 

@@ -73,6 +73,8 @@ async def test_who_may_correct_and_when(rostered: App, clock: FakeClock) -> None
     assert "只有王芳所在组的组长或管理员" in other_team[0]["text"]
     own = await chat.say("zhanglei", "/correct zhanglei 12-01 on_time mine")
     assert "本人不能更正自己的考勤" in own[0]["text"]
+    above = await chat.say("zhanglei", "/correct liujun 12-01 on_time 主管")  # his supervisor shares the team
+    assert "只有刘军所在组的组长" in above[0]["text"]
     running = await chat.say("admin", "/correct wangfang 12-02 准时 还在班上")
     assert running[0]["text"] == "王芳 12-02 的班次还没有结束，结束后才能更正。"
     bad = await chat.say("zhanglei", "/correct 王芳 12-01 很好 原因")
@@ -88,6 +90,30 @@ async def test_who_may_correct_and_when(rostered: App, clock: FakeClock) -> None
             )
         ).scalar()
     assert count == 0
+
+
+async def test_an_admin_corrects_anyone_and_the_person_is_told_in_their_language(
+    app: App, clock: FakeClock
+) -> None:
+    """徐明 (订单组, English) missed 12-01 without a punch: a whole day absent (第三十二条). 张磊 (客服组's
+    lead) may not correct him; the admin may, and 徐明 is told in English."""
+    await roster(app, {"xuming": "D"}, start=DEC1)
+    clock.set(local("2026-12-02 10:00"))
+    chat = Chat(app, clock)
+    other = await chat.say("zhanglei", "/correct xuming 12-01 on_time wrong team")
+    assert [m["to"] for m in other] == ["zhanglei"]
+    sent = await chat.say("admin", "/correct 徐明 12-01 请假 病假条已补交")
+    assert sorted((m["to"], m["text"]) for m in sent) == [
+        ("admin", "已更正 徐明 12-01 的考勤：旷工1天 → 请假。已记录并通知本人。"),
+        (
+            "xuming",
+            "Your attendance on 12-01 was corrected by 系统管理员: absent a whole day → on leave. "
+            "Reason: 病假条已补交",
+        ),
+    ]
+    data = await attendance_report(app, DEC1, DEC1, "order", "csv", "zh-CN")
+    row = {r["工号"]: r for r in csv.DictReader(io.StringIO(data.decode("utf-8-sig")))}["xuming"]
+    assert (row["旷工(半天)"], row["请假班次"], row["记过"], row["更正"]) == ("0", "1", "0", "1")
 
 
 @pytest.mark.slow
