@@ -49,7 +49,7 @@ def add_kb_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
         "--precision", type=float, default=0.97, help="share of answers that must be right (0.97)"
     )
     calibrate.add_argument(
-        "--max-declined", type=float, default=0.04, help="share of in-scope questions declined (0.04)"
+        "--max-declined", type=float, default=0.06, help="share of in-scope questions declined (0.06)"
     )
     calibrate.add_argument(
         "--mode",
@@ -192,6 +192,16 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
 
     questions = [q for path in args.questions for q in evaluation.read_questions(path)]
     current = confidence.load()
+    texts = [q.q for q in questions]
+    covered = [bool(q.expect) for q in questions]
+    prior = confidence.TopicPrior.learn(texts, covered)
+    # Each question's prior from the questions of the other folds, as the thresholds need.
+    held_out = [0.0] * len(questions)
+    for fold in range(_FOLDS):
+        train = [i for i in range(len(questions)) if i % _FOLDS != fold]
+        model = confidence.TopicPrior.learn([texts[i] for i in train], [covered[i] for i in train])
+        for i in range(fold, len(questions), _FOLDS):
+            held_out[i] = model.score(texts[i])
     fitted: dict[str, tuple[confidence.Model, confidence.Model, confidence.Thresholds]] = {}
     for mode in ("lexical", "semantic"):
         if args.mode not in ("both", mode):
@@ -202,17 +212,17 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         rows: list[dict[str, float]] = []
         scope: list[int] = []
         right: list[int] = []
-        for question in questions:
+        for number, question in enumerate(questions):
             result = service.search(question.q, 3)
             if result.features:
-                rows.append(result.features[0])
+                rows.append({**result.features[0], "topic_prior": held_out[number]})
                 scope.append(int(bool(question.expect)))
                 right.append(int(bool(question.expect) and result.hits[0].ref in question.expect))
         semantic = mode == "semantic"
         scope_names = confidence.FEATURES_SEMANTIC if semantic else confidence.FEATURES_LEXICAL
         answer_names = confidence.FEATURES_ANSWER_SEMANTIC if semantic else confidence.FEATURES_ANSWER_LEXICAL
         # The lexical features all spread over [0, 1]; the cosine and margins need standardising.
-        p_scope = _out_of_fold(rows, scope, scope_names, standardize=semantic)
+        p_scope = _out_of_fold(rows, scope, scope_names, standardize=True)
         p_right = _out_of_fold(rows, right, answer_names, standardize=True)
         limits = confidence.choose_thresholds(
             p_right,
@@ -223,7 +233,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             max_declined=args.max_declined,
         )
         fitted[mode] = (
-            confidence.fit(rows, scope, scope_names, standardize=semantic),
+            confidence.fit(rows, scope, scope_names, standardize=True),
             confidence.fit(rows, right, answer_names, standardize=True),
             limits,
         )
@@ -238,6 +248,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         answer_semantic=semantic_fit[1],
         thresholds_lexical=lexical[2],
         thresholds_semantic=semantic_fit[2],
+        prior=prior,
     )
     text = calibration.to_json()
     if args.out:
@@ -263,13 +274,16 @@ def _mode_service(args: argparse.Namespace, *, semantic: bool) -> KnowledgeServi
     )
 
 
+_FOLDS = 5
+
+
 def _out_of_fold(
     rows: Sequence[dict[str, float]], labels: Sequence[int], names: Sequence[str], *, standardize: bool
 ) -> list[float]:
     """Each row's probability from a model fitted without its fold (5 interleaved folds)."""
     from knowledge import confidence
 
-    folds = 5
+    folds = _FOLDS
     out = [0.0] * len(rows)
     for fold in range(folds):
         train = [i for i in range(len(rows)) if i % folds != fold]

@@ -368,6 +368,7 @@ class KnowledgeIndex:
         self._synonym_sounds: dict[str, list[str]] | None = None
         for lang_index in self._langs.values():
             lang_index.warm()
+        self._synonym_sound_table()
         if embedder is not None:
             directory = cache_dir or analysis.default_cache_dir()
             for lang_index in self._langs.values():
@@ -509,6 +510,19 @@ class KnowledgeIndex:
         sound = pinyin.key(parts) if 2 <= len(parts) <= 4 else None
         if sound is None:
             return []
+        text = "".join(parts)
+        weights: dict[tuple[str, ...], float] = {}
+        for surface in self._synonym_sound_table().get(sound, ()):
+            if surface == text:
+                continue
+            for group in self.synonyms.groups_of(surface):
+                for term in self.synonyms.groups[group].terms:
+                    weight = 1.0 if term.surface == surface else self.config.synonym_weight
+                    weights[term.tokens] = max(weight, weights.get(term.tokens, 0.0))
+        return list(weights.items())
+
+    def _synonym_sound_table(self) -> dict[str, list[str]]:
+        """Synonym terms by their pinyin, built with the index (and kept in its snapshot)."""
         if self._synonym_sounds is None:
             table: dict[str, list[str]] = {}
             for surface in self.synonyms.cjk_surfaces():
@@ -517,16 +531,11 @@ class KnowledgeIndex:
                     if key is not None:
                         table.setdefault(key, []).append(surface)
             self._synonym_sounds = table
-        text = "".join(parts)
-        weights: dict[tuple[str, ...], float] = {}
-        for surface in self._synonym_sounds.get(sound, ()):
-            if surface == text:
-                continue
-            for group in self.synonyms.groups_of(surface):
-                for term in self.synonyms.groups[group].terms:
-                    weight = 1.0 if term.surface == surface else self.config.synonym_weight
-                    weights[term.tokens] = max(weight, weights.get(term.tokens, 0.0))
-        return list(weights.items())
+        return self._synonym_sounds
+
+    def __getstate__(self) -> dict[str, object]:
+        """Everything but the embedder (a loaded model), for :mod:`knowledge.snapshot`."""
+        return {**self.__dict__, "embedder": None}
 
     def _typed_pinyin(
         self, index: _LangIndex, query: Query, token: str
@@ -767,6 +776,19 @@ class KnowledgeIndex:
         asked = [kind for kind in query.kinds if kind in analysis.INDEXED_KINDS]
         features[0]["kind_missing"] = float(bool(asked) and not any(k in index.bags[best] for k in asked))
         features[0]["margin"] = margin
+        features[0]["topic_prior"] = self.calibration.prior.score(query.text)
+        # Of the whole question (words the handbook never uses count as missing), the share one
+        # sentence of the best article states together.
+        features[0]["sentence_coverage"] = (1.0 - parts.unknown_share) * passages.sentence_coverage(
+            index.sentences(best), parts.topic
+        )
+        if parts.cosine is not None and len(parts.cosine) > 1:
+            # How far the best article stands out from the handbook as a whole: e5's cosines sit in
+            # a narrow band, and a question about something else is about as close to every article.
+            features[0]["cosine_gap"] = float(parts.cosine[best] - parts.cosine.mean())
+            features[0]["cosine_z"] = float(
+                (parts.cosine[best] - parts.cosine.mean()) / max(float(parts.cosine.std()), 1e-6)
+            )
         features[0]["margin_rel"] = margin / max(abs(final[best]), 1e-9)
         p_scope = self.calibration.model(semantic_mode).predict(features[0])
         p_right = self.calibration.answer_model(semantic_mode).predict(features[0])

@@ -226,3 +226,23 @@ def lead_coverage(lead: frozenset[str], concepts: Sequence[tuple[Alternatives, f
         best = max((w for tokens, w in alternatives if all(t in lead for t in tokens)), default=0.0)
         found += weight * best
     return found / total
+
+
+def sentence_coverage(sentences: Sequence[Sentence], concepts: Sequence[tuple[Alternatives, float]]) -> float:
+    """Weighted share of the topic concepts found together in one sentence (the best one).
+
+    A question the article answers names things one of its sentences states together
+    (晚班 + 下班 in 晚班14:00至23:00); a question about something else made of handbook words
+    (工资 + 发 + 几号) finds them scattered over different sentences, if at all.
+    """
+    total = sum(weight for _alts, weight in concepts)
+    if total <= 0:
+        return 0.0
+    best = 0.0
+    for sentence in sentences:
+        found = 0.0
+        for alternatives, weight in concepts:
+            share = max((w for tokens, w in alternatives if _occurrences(tokens, sentence)), default=0.0)
+            found += weight * min(1.0, share)
+        best = max(best, found / total)
+    return best

@@ -21,8 +21,8 @@ async def test_private_question_is_answered_with_the_article(app: App, clock: Fa
 
 async def test_rule_command_and_english(app: App, clock: FakeClock) -> None:
     chat = Chat(app, clock)
-    sent = await chat.say("chenjing", "/rule how many times a month can I use the grace period?")
-    assert sent[0]["text"].startswith("📖 Article 29")
+    sent = await chat.say("chenjing", "/rule How many days of marriage leave do I get?")
+    assert sent[0]["text"].startswith("📖 Article 53")
 
 
 async def test_long_article_is_trimmed_with_a_full_text_button(app: App, clock: FakeClock) -> None:
@@ -51,7 +51,7 @@ async def test_votes_and_unanswered_questions_are_stored(app: App, clock: FakeCl
 
 async def test_unsure_question_offers_a_choice_and_the_pick_is_stored(app: App, clock: FakeClock) -> None:
     chat = Chat(app, clock)
-    sent = await chat.say("wangfang", "换班要提前多久")
+    sent = await chat.say("wangfang", "换斑要提前多久")
     assert sent[0]["text"] == "您是想问："
     labels = sent[0]["buttons"]
     assert len(labels) == 3 and any(label.startswith("第四十条 ") for label in labels)
@@ -62,7 +62,7 @@ async def test_unsure_question_offers_a_choice_and_the_pick_is_stored(app: App, 
     assert "至少24小时" in shown[0]["text"]
     async with app.db.read() as conn:
         rows = (await conn.execute(sa.select(kb_feedback))).all()
-    assert [(r.question, r.ref, r.vote) for r in rows] == [("换班要提前多久", "第四十条", 2)]
+    assert [(r.question, r.ref, r.vote) for r in rows] == [("换斑要提前多久", "第四十条", 2)]
 
 
 async def test_a_vote_counts_once_per_person_and_answer(app: App, clock: FakeClock) -> None:
@@ -143,19 +143,19 @@ async def test_a_picked_article_answers_the_same_question_next_time(app: App, cl
     from handlers.rules import forget, learn_key, learned_pairs
 
     chat = Chat(app, clock)
-    offered = await chat.say("wangfang", "换班要提前多久")
+    offered = await chat.say("wangfang", "换斑要提前多久")
     pick = next(label for label in offered[0]["buttons"] if label.startswith("第四十条 "))
     await chat.say("wangfang", f"press {pick}")
     # Someone else, the same question written a little differently: answered with the pick, saying so.
-    sent = await chat.say("zhanglei", "换班 要提前多久？")
+    sent = await chat.say("zhanglei", "换斑 要提前多久？")
     assert sent[0]["text"].startswith("📖 第四十条（第五章 换班）")
     assert "之前有同事就这个问题选了这一条" in sent[0]["text"]
     pairs = await learned_pairs(app)
-    assert [(p.question, p.ref, p.net) for p in pairs] == [("换班要提前多久", "第四十条", 1)]
+    assert [(p.question, p.ref, p.net) for p in pairs] == [("换斑要提前多久", "第四十条", 1)]
     # A lead removes it: gone from the list and from the answers, and the removal is audited.
-    assert await forget(app, learn_key("换班要提前多久"), "第四十条", "zhanglei", clock.now()) == 1
+    assert await forget(app, learn_key("换斑要提前多久"), "第四十条", "zhanglei", clock.now()) == 1
     assert await learned_pairs(app) == []
-    again = await chat.say("zhanglei", "换班要提前多久")
+    again = await chat.say("zhanglei", "换斑要提前多久")
     assert again[0]["text"] == "您是想问："
     async with app.db.read() as conn:
         actions = (await conn.execute(sa.select(audit.c.action, audit.c.actor))).all()
@@ -166,7 +166,7 @@ async def test_a_thumbs_down_from_the_picker_unlearns(app: App, clock: FakeClock
     from handlers.rules import learned_pairs
 
     chat = Chat(app, clock)
-    offered = await chat.say("wangfang", "换班要提前多久")
+    offered = await chat.say("wangfang", "换斑要提前多久")
     pick = next(label for label in offered[0]["buttons"] if label.startswith("第四十条 "))
     await chat.say("wangfang", f"press {pick}")
     await chat.say("wangfang", "press 👎")

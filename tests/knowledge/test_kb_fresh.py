@@ -59,7 +59,7 @@ def test_lexical_fresh_set(lexical_index: KnowledgeIndex) -> None:
     s = scores(lexical_index, FRESH_QUESTIONS)
     assert s.top1 >= 0.78, s
     assert s.top3 >= 0.88, s
-    assert s.oos_declined >= 0.50, s
+    assert s.oos_declined >= 0.70, s
     assert s.wrongly_declined <= 0.12, s
 
 
@@ -69,6 +69,8 @@ def test_semantic_fresh_set(semantic_index: KnowledgeIndex) -> None:
     assert s.top1 >= 0.78, s
     assert s.top3 >= 0.92, s
     # "declined" is the "none" mode since the three reply modes (between them lies "choice").
-    assert s.oos_declined >= 0.60, s
-    assert s.wrongly_declined <= 0.12, s
+    assert s.oos_declined >= 0.90, s
+    # 8 of 50 since the topic prior (issue 17; it was 5): the price of declining out-of-scope
+    # questions made of handbook words, measured on the gate set at 4-5 of 81.
+    assert s.wrongly_declined <= 0.18, s
     assert s.answer_right >= 0.95, s

@@ -24,8 +24,9 @@ def test_lexical_hard_set(lexical_index: KnowledgeIndex) -> None:
     assert s.top1 >= 0.82, s
     assert s.top3 >= 0.94, s
     # "declined" is the "none" mode since the three reply modes (between them lies "choice").
-    assert s.oos_declined >= 0.65, s
-    assert s.wrongly_declined <= 0.06, s
+    assert s.oos_declined >= 0.90, s
+    # The topic prior declines more out-of-scope questions and a few more in-scope ones (issue 17).
+    assert s.wrongly_declined <= 0.08, s
     assert s.answer_right >= 0.90, s
 
 
@@ -34,6 +35,6 @@ def test_semantic_hard_set(semantic_index: KnowledgeIndex) -> None:
     s = scores(semantic_index, HARD_QUESTIONS)
     assert s.top1 >= 0.82, s
     assert s.top3 >= 0.97, s
-    assert s.oos_declined >= 0.80, s
-    assert s.wrongly_declined <= 0.09, s
+    assert s.oos_declined >= 0.93, s
+    assert s.wrongly_declined <= 0.11, s
     assert s.answer_right >= 0.95, s

@@ -159,3 +159,29 @@ def test_standardised_fit_uses_a_narrow_feature() -> None:
     assert abs(plain.predict({"cosine": 0.90}) - plain.predict({"cosine": 0.85})) < 0.05
     assert scaled.predict({"cosine": 0.905}) > 0.9 > 0.1 > scaled.predict({"cosine": 0.855})
     assert math.isfinite(scaled.bias)
+
+
+def test_topic_prior_learns_which_words_lean_out_of_scope() -> None:
+    """Hand-made labels: 发工资 and 几号 only in out-of-scope questions, 请假 only in covered ones."""
+    prior = confidence.TopicPrior.learn(
+        ["发工资是几号", "几号发工资呀", "病假怎么请假", "请假要提前几天", "事假请假找谁"],
+        [False, False, True, True, True],
+    )
+    assert prior.weights["工资"] < 0 < prior.weights["请假"]
+    assert prior.score("工资几号发") < 0 < prior.score("请假几天")
+    assert prior.score("天气") == 0.0  # nothing known about it: no lean either way
+    assert "病假" not in prior.weights  # seen once: too little to learn from
+
+
+def test_bundled_calibration_has_a_topic_prior() -> None:
+    loaded = confidence.load()
+    assert len(loaded.prior.weights) > 100
+    assert "topic_prior" in loaded.lexical.weights and "topic_prior" in loaded.semantic.weights
+
+
+def test_scope_set_is_all_out_of_scope() -> None:
+    """The calibration's extra out-of-scope questions (scope-questions.jsonl) expect nothing."""
+    from tests.knowledge.quality import DATA, assert_well_formed
+
+    path = DATA / "scope-questions.jsonl"
+    assert_well_formed(path, at_least=80, out_of_scope=80)

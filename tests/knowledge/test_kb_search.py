@@ -107,3 +107,15 @@ def test_scores_go_down_in_both_modes_on_many_questions(lexical_index: Knowledge
         question = line.split('"q": "', 1)[1].split('"', 1)[0]
         scores = [h.score for h in lexical_index.search(question, 5).hits]
         assert scores == sorted(scores, reverse=True), question
+
+
+def test_pay_day_is_declined_and_referred_to_human_resources(lexical_index: KnowledgeIndex) -> None:
+    """The handbook never states a pay day; 第三十七条 says attendance goes to 人力资源部 for pay,
+    so the bot declines and names that department (a question in none of the question sets)."""
+    from knowledge import referrals
+
+    question = "这个月工资哪天发"
+    assert lexical_index.search(question, 3).mode == "none"
+    refer = referrals.find(question, frozenset(a.ref for a in lexical_index.articles))
+    assert refer is not None and (refer.department, refer.ref) == ("人力资源部", "第三十七条")
+    assert referrals.find("个人所得税在哪里申报", frozenset(a.ref for a in lexical_index.articles)) is None
