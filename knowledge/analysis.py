@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from functools import lru_cache
 from pathlib import Path
 
@@ -124,6 +124,34 @@ def jieba_tokenizer(cache_dir: Path | None = None) -> object:
             _jieba_state["tokenizer"] = tokenizer
             _jieba_state["added"] = set()
         return tokenizer
+
+
+def tokenizer_state() -> tuple[dict[str, int], int, list[str]]:
+    """jieba's word table as built (its dictionary, our domain words, the synonyms added since),
+    for :mod:`knowledge.snapshot`."""
+    tokenizer = jieba_tokenizer()
+    with _jieba_lock:
+        added: set[str] = _jieba_state["added"]  # type: ignore[assignment]
+        return dict(tokenizer.FREQ), int(tokenizer.total), sorted(added)  # type: ignore[attr-defined]
+
+
+def install_tokenizer(freq: dict[str, int], total: int, added: Sequence[str]) -> None:
+    """Start the process-wide tokenizer from a saved word table instead of jieba's dictionary
+    file plus one add_word per domain word and synonym; if it already runs, only add words."""
+    with _jieba_lock:
+        if "tokenizer" not in _jieba_state:
+            import jieba
+
+            logging.getLogger("jieba").setLevel(logging.WARNING)
+            jieba.setLogLevel(logging.WARNING)
+            tokenizer = jieba.Tokenizer()
+            tokenizer.FREQ = freq
+            tokenizer.total = total
+            tokenizer.initialized = True
+            _jieba_state["tokenizer"] = tokenizer
+            _jieba_state["added"] = set(added)
+            return
+    add_words(added)
 
 
 def add_words(words: Iterable[str]) -> None:

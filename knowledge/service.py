@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from knowledge import loader
+from knowledge import analysis, loader
+from knowledge import snapshot as index_snapshot
 from knowledge.index import KnowledgeIndex, SearchConfig, SearchResult
 from knowledge.model import HandbookError
 from knowledge.semantic import Embedder, load_embedder
@@ -67,6 +68,7 @@ class KnowledgeService:
         self.progress = progress
         self.embedder = embedder if embedder is not None else (load_embedder() if semantic else None)
         self._build_lock = threading.Lock()
+        self.from_snapshot = False  # the live index was loaded from disk, not built
         self._index, self._snapshot = self._build()
         self.last_error: str | None = None
 
@@ -100,8 +102,16 @@ class KnowledgeService:
         return snapshot
 
     def _build(self) -> tuple[KnowledgeIndex, Snapshot]:
+        """The index from its on-disk snapshot when nothing it depends on changed, else built
+        (and saved for the next start-up): see :mod:`knowledge.snapshot`."""
         snapshot = self._take_snapshot()
         articles = loader.load_paths(self.paths)
+        directory = self.cache_dir or analysis.default_cache_dir()
+        name = index_snapshot.key(articles, self.synonym_paths, self.config or SearchConfig(), self.embedder)
+        loaded = index_snapshot.load(directory, name, self.embedder)
+        if loaded is not None:
+            self.from_snapshot = True
+            return loaded, snapshot
         index = KnowledgeIndex(
             articles,
             synonyms=SynonymTable.load(self.synonym_paths),
@@ -110,6 +120,8 @@ class KnowledgeService:
             config=self.config,
             progress=self.progress,
         )
+        index_snapshot.save(directory, name, index)
+        self.from_snapshot = False
         return index, snapshot
 
     def reload(self) -> ReloadResult:
