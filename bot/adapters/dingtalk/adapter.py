@@ -126,6 +126,9 @@ class DingTalkAdapter:
         )
         if stored is None:
             log.info("dingtalk message %s seen before; ignored", key)
+        elif not private:
+            # The operator reads a group's openConversationId here (DINGTALK_SUPERVISORS_CHAT_ID).
+            log.debug("dingtalk message %s in group %s", key, chat)
 
     async def _store_press(self, headers: dict[str, Any], data: dict[str, Any]) -> None:
         user = str(data.get("userId") or "")

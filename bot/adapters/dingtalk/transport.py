@@ -13,6 +13,8 @@ import asyncio
 import json
 import logging
 import mimetypes
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
@@ -94,9 +96,16 @@ def is_group(chat_key: str) -> bool:
 class DingTalkLimiter(RateLimiter):
     """The app's QPS for every send, and a group's per-minute allowance for sends to that group."""
 
-    def __init__(self, per_second: float = SEND_PER_SECOND, group_per_minute: int = GROUP_PER_MINUTE) -> None:
-        super().__init__(per_second)
-        self.groups = RateLimiter(1_000_000.0, group_per_minute / 60.0)
+    def __init__(
+        self,
+        per_second: float = SEND_PER_SECOND,
+        group_per_minute: int = GROUP_PER_MINUTE,
+        *,
+        now: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        super().__init__(per_second, now=now, sleep=sleep)
+        self.groups = RateLimiter(1_000_000.0, group_per_minute / 60.0, now=now, sleep=sleep)
 
     async def acquire(self, chat: str) -> None:
         if is_group(chat):
