@@ -256,6 +256,15 @@ async def test_server_errors_are_retried_and_an_expired_token_renewed(
         assert (await conn.execute(sa.select(outbox.c.status))).scalar_one() == "sent"
     assert desk.texts_to("wangfang") == ["你好", "你好", "你好"]  # 503, then 401, then accepted
     assert len(desk.fake.calls_to("/v1.0/oauth2/accessToken")) == 2
+    # The same refusal as a 400 with the code: the token is renewed too.
+    desk.fake.refuse(SEND_TO_USERS, 400, {"code": "InvalidAuthentication", "message": "expired"})
+    async with app.db.transaction() as conn:
+        await enqueue(conn, Outgoing("再见", to_person="wangfang"), clock.now())
+    await desk.flush()
+    async with app.db.read() as conn:
+        statuses = list((await conn.execute(sa.select(outbox.c.status).order_by(outbox.c.id))).scalars())
+    assert statuses == ["sent", "sent"] and desk.texts_to("wangfang")[-2:] == ["再见", "再见"]
+    assert len(desk.fake.calls_to("/v1.0/oauth2/accessToken")) == 3
 
 
 async def test_a_group_the_robot_is_not_in_is_undeliverable(desk: DingTalkDesk, app: App) -> None:

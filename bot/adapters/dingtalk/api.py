@@ -26,6 +26,8 @@ FILE_DOWNLOAD = "/v1.0/robot/messageFiles/download"
 MEDIA_UPLOAD = "/media/upload"
 TOKEN_HEADER = "x-acs-dingtalk-access-token"
 TOKEN_MARGIN = 300.0  # seconds before expiry a token is renewed
+# New-API codes of a bad or expired access token (DingTalk answers them with 400 or 401).
+TOKEN_CODES = frozenset({"invalidauthentication", "invalid.accesstoken", "accesstokenexpired"})
 
 
 class DingTalkError(Exception):
@@ -106,9 +108,10 @@ class OpenAPI:
             try:
                 return await self._json(method, self.api_url + path, body, token=token)
             except DingTalkError as exc:
-                if exc.status == 401 and attempt == 1:
-                    self.forget_token()
-                    continue
+                if exc.status == 401 or exc.code.lower() in TOKEN_CODES:
+                    self.forget_token()  # the next call, this one's retry or a later one, takes a new one
+                    if attempt == 1:
+                        continue
                 raise
         raise AssertionError("unreachable")
 
