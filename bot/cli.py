@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "bot.adapters.telegram.cli",
     "bot.adapters.slack.cli",
     "bot.adapters.dingtalk.cli",
+    "bot.adapters.feishu.cli",
 )
 
 

@@ -70,6 +70,16 @@ class Settings(BaseSettings):
     dingtalk_card_template_id: str | None = None
     dingtalk_supervisors_chat_id: str | None = None
 
+    feishu_app_id: str | None = None
+    feishu_app_secret: SecretStr | None = None
+    feishu_base_url: str = "https://open.feishu.cn"  # Lark (international): https://open.larksuite.com
+    feishu_event_mode: Literal["ws", "http"] = "ws"  # ws: the SDK's long connection; http: callbacks
+    feishu_listen_host: str = "127.0.0.1"
+    feishu_listen_port: int = Field(default=3100, ge=0, le=65535)
+    feishu_verification_token: SecretStr | None = None
+    feishu_encrypt_key: SecretStr | None = None
+    feishu_supervisors_chat_id: str | None = None
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:

@@ -1,0 +1,192 @@
+"""The outbox's Feishu side: one `Delivery` becomes open-platform calls, and Feishu's answers become the
+outbox's outcomes (sent, try later, blocked, never).
+
+Text goes out as `text`; a message with buttons is an `interactive` card (shared, `update_multi`) whose
+buttons carry Deskmate's button tokens in their `value`, and whose message_id is kept per copy so a decision
+updates every copy; files and images are uploaded (`im/v1/files`, `im/v1/images`) and sent as `file` /
+`image` messages.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import mimetypes
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import aiohttp
+
+from bot.adapters.feishu.api import FeishuError, OpenAPI
+from bot.messages import Person
+from bot.outbox import Copy, Delivery, RecipientBlocked, RetryLater, Undeliverable
+from bot.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+PLATFORM = "feishu"
+SUPERVISORS = "supervisors"
+TEXT_LIMIT = 4000  # characters of one text message (Feishu allows 150 KB; long texts read better split)
+# Feishu's documented limits for sending (README "Feishu" names them):
+APP_PER_SECOND = 50.0  # im/v1/messages: 50 requests a second per app
+APP_PER_MINUTE = 1000  # … and 1000 a minute per app
+CHAT_PER_SECOND = 5.0  # to one user or one group: 5 a second (a group's 5 shared by its bots)
+RATE_RETRY_SECONDS = 1.0
+AUTH_RETRY_SECONDS = 60.0
+
+RATE_LIMITED = frozenset({99991400, 230020, 11232, 11233})  # gateway frequency, per chat, per app
+GONE = frozenset(
+    {230013, 230053}
+)  # no availability to this user (left the tenant, out of scope), stopped the bot
+AUTH = frozenset({99991661, 99991663, 99991668, 99991671, 99991672})
+
+
+def classify(exc: Exception) -> Exception:
+    """The outbox exception for a failed call (the original when the outbox's backoff fits)."""
+    if isinstance(exc, FeishuError):
+        if exc.status == 429 or exc.code in RATE_LIMITED:
+            wait = exc.retry_after if exc.retry_after is not None else RATE_RETRY_SECONDS
+            return RetryLater(wait, f"feishu rate limit ({exc.code})")
+        if exc.code in GONE:
+            return RecipientBlocked(f"feishu: the user cannot be reached ({exc.code})")
+        if exc.status >= 500:
+            return RetryLater(None, f"feishu server error {exc.status} ({exc.code})")
+        if exc.status == 401 or exc.code in AUTH:
+            return RetryLater(AUTH_RETRY_SECONDS, f"feishu refused the app's credentials ({exc.code})")
+        return Undeliverable(f"feishu: {exc.status} {exc.code} {exc.detail}".strip()[:300])
+    if isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | TimeoutError | OSError):
+        return RetryLater(None, f"feishu unreachable: {type(exc).__name__}")
+    return exc
+
+
+def card(text: str, buttons: list[list[dict[str, str]]]) -> dict[str, Any]:
+    """An interactive card: the text, then one action row per row of buttons (none after a decision)."""
+    elements: list[dict[str, Any]] = [{"tag": "div", "text": {"tag": "plain_text", "content": text}}]
+    for row in buttons:
+        actions = [
+            {
+                "tag": "button",
+                "text": {"tag": "plain_text", "content": b["label"]},
+                "type": "default",
+                "value": {"token": b["token"]},
+            }
+            for b in row
+        ]
+        elements.append({"tag": "action", "actions": actions})
+    return {"config": {"wide_screen_mode": True, "update_multi": True}, "elements": elements}
+
+
+def split_text(text: str, limit: int = TEXT_LIMIT) -> list[str]:
+    parts: list[str] = []
+    rest = text
+    while len(rest) > limit:
+        cut = rest.rfind("\n", 0, limit)
+        cut = cut if cut > 0 else limit
+        parts.append(rest[:cut])
+        rest = rest[cut:].lstrip("\n")
+    parts.append(rest)
+    return parts
+
+
+class FeishuLimiter(RateLimiter):
+    """The app's 50 a second and 1000 a minute for every send, and 5 a second to one chat."""
+
+    def __init__(
+        self,
+        per_second: float = APP_PER_SECOND,
+        per_minute: int = APP_PER_MINUTE,
+        per_chat: float = CHAT_PER_SECOND,
+        *,
+        now: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        super().__init__(per_second, per_chat, now=now, sleep=sleep)
+        self.per_minute = per_minute
+        self._minute: deque[float] = deque()
+        self._minute_lock = asyncio.Lock()
+
+    async def acquire(self, chat: str) -> None:
+        await super().acquire(chat)
+        async with self._minute_lock:
+            while True:
+                now = self._now()
+                while self._minute and self._minute[0] + 60.0 <= now + 1e-9:
+                    self._minute.popleft()
+                if len(self._minute) < self.per_minute:
+                    self._minute.append(now)
+                    return
+                await self._sleep(self._minute[0] + 60.0 - now)
+
+
+def feishu_id(person: Person) -> str | None:
+    """The person's open_id for this app (`feishu:` in the org file, or linked with /link)."""
+    return person.feishu
+
+
+class FeishuTransport:
+    """Implements `bot.outbox.Transport` for Feishu."""
+
+    platform = PLATFORM
+
+    def __init__(self, api: OpenAPI, *, supervisors_chat: str | None) -> None:
+        self.api = api
+        self.supervisors_chat = supervisors_chat
+
+    def _target(self, item: Delivery) -> tuple[str, str]:
+        """(receive_id_type, receive_id)."""
+        if item.recipient is not None:
+            user = feishu_id(item.recipient)
+            if not user:
+                raise Undeliverable(f"{item.recipient.id} has no Feishu open_id")
+            return "open_id", user
+        chat = item.chat_id or ""
+        if chat == SUPERVISORS:
+            if not self.supervisors_chat:
+                raise Undeliverable("FEISHU_SUPERVISORS_CHAT_ID is not set")
+            return "chat_id", self.supervisors_chat
+        if chat.startswith("ou_"):
+            return "open_id", chat
+        if not chat:
+            raise Undeliverable("no recipient and no chat")
+        return "chat_id", chat
+
+    async def deliver(self, item: Delivery) -> list[Copy]:
+        try:
+            return await self._deliver(item)
+        except (RetryLater, Undeliverable, RecipientBlocked):
+            raise
+        except Exception as exc:
+            raise classify(exc) from exc
+
+    async def _deliver(self, item: Delivery) -> list[Copy]:
+        if item.edit_of:
+            updated = card(item.text, item.buttons)
+            for copy in item.edit_copies:
+                try:
+                    await self.api.update_card(copy.platform_message_id, updated)
+                except FeishuError as exc:
+                    # One copy gone must not stop the others from showing the decision.
+                    if not isinstance(classify(exc), Undeliverable | RecipientBlocked):
+                        raise
+                    log.warning("could not update a card copy in %s: %s", copy.chat_id, exc.code)
+            return []
+        kind, target = self._target(item)
+        copies: list[Copy] = []
+        if item.buttons:
+            message_id = await self.api.send(kind, target, "interactive", card(item.text, item.buttons))
+            copies.append(Copy(target, message_id))
+        elif item.text.strip():
+            for part in split_text(item.text):
+                await self.api.send(kind, target, "text", {"text": part})
+        if item.file_data is not None:
+            name = item.file_name or "file"
+            mime = item.file_mime or mimetypes.guess_type(name)[0] or "application/octet-stream"
+            if mime.startswith("image/"):
+                key = await self.api.upload_image(name, item.file_data, mime)
+                await self.api.send(kind, target, "image", {"image_key": key})
+            else:
+                key = await self.api.upload_file(name, item.file_data, mime)
+                await self.api.send(kind, target, "file", {"file_key": key})
+        return copies
