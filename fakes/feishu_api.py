@@ -17,6 +17,7 @@ import itertools
 import json
 import os
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,6 +67,12 @@ class FakeFeishu:
         self.answers: dict[str, dict[str, Any]] = {}  # frame message_id -> the client's decoded answer
         self._answered: dict[str, asyncio.Event] = {}
         self.pings = 0
+        # Feishu's documented sending limits, enforced when set (the benchmark): sends of the app in any
+        # rolling second and minute; a send beyond them gets the frequency-limit refusal.
+        self.per_second: int | None = None
+        self.per_minute: int | None = None
+        self.throttled = 0
+        self._sent_at: deque[float] = deque()
 
     # ----- life cycle --------------------------------------------------------------------------
     async def start(self) -> FakeFeishu:
@@ -336,11 +343,27 @@ class FakeFeishu:
             body = {k: v for k, v in body.items() if k != "_reset"}
         return web.json_response(body, status=status, headers=headers)
 
+    def _over_limit(self) -> web.Response | None:
+        if self.per_second is None and self.per_minute is None:
+            return None
+        now = time.monotonic()
+        while self._sent_at and self._sent_at[0] <= now - 60.0:
+            self._sent_at.popleft()
+        last_second = sum(1 for t in self._sent_at if t > now - 1.0)
+        if (self.per_second is not None and last_second >= self.per_second) or (
+            self.per_minute is not None and len(self._sent_at) >= self.per_minute
+        ):
+            self.throttled += 1
+            body = {"code": RATE_LIMITED, "msg": "request trigger frequency limit"}
+            return web.json_response(body, status=429, headers={"x-ogw-ratelimit-reset": "1"})
+        self._sent_at.append(now)
+        return None
+
     async def _send(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
             return web.json_response({"code": 99991663, "msg": "Invalid access token"}, status=400)
         body = await request.json()
-        refusal = self._refusal()
+        refusal = self._refusal() or self._over_limit()
         call = Call("POST", request.path, dict(request.query), body)
         if refusal is not None:
             call.body = {**body, "_refused": True}
