@@ -107,7 +107,9 @@ async def erase(conn: AsyncConnection, person_id: str, *, actor: str, now: datet
             .values(payload={**payload, "text": ERASED}, file_data=None)
         )
     await conn.execute(
-        kb_feedback.update().where(kb_feedback.c.person_id == person_id).values(question=ERASED)
+        kb_feedback.update()
+        .where(kb_feedback.c.person_id == person_id)
+        .values(question=ERASED, question_key=None, vote_key=None)
     )
     await conn.execute(conversations.delete().where(conversations.c.person_id == person_id))
     about_them = ((audit_log.c.object_type == "person") & (audit_log.c.object_id == person_id)) | (

@@ -362,4 +362,9 @@ kb_feedback = sa.Table(
     sa.Column("question", sa.String(1000), nullable=False),
     sa.Column("ref", sa.String(64), nullable=True),
     sa.Column("vote", sa.Integer, nullable=False),
+    # handlers.rules.learn_key(question): learned pairs are looked up by it (0013_kb_feedback_keys)
+    sa.Column("question_key", sa.String(200), nullable=True, index=True),
+    # One 👍/👎 per person per answer, enforced here: handlers.rules.vote_key(person, key, ref)
+    sa.Column("vote_key", sa.String(64), nullable=True),
+    sa.Index("uq_kb_feedback_vote_key", "vote_key", unique=True),
 )

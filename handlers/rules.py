@@ -9,8 +9,10 @@ is stored as feedback); "none" says so, or whom to ask when the handbook names a
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -37,8 +39,8 @@ PREVIEW_EN = 40
 # picked from a "您是想问" choice.
 VOTE_NONE = 0
 VOTE_CHOSEN = 2
-LEARNED = "kb_learned"  # app.services key of the learned question -> article table
 _NOT_WORD = re.compile(r"[\W_]+")
+KEY_LENGTH = 200  # kb_feedback.question_key
 
 
 def learn_key(question: str) -> str:
@@ -46,7 +48,12 @@ def learn_key(question: str) -> str:
     characters, case, spaces and punctuation are set aside (晚班几点下班？ = 晚班 几点下班)."""
     from knowledge.textnorm import normalize
 
-    return _NOT_WORD.sub("", normalize(question))
+    return _NOT_WORD.sub("", normalize(question))[:KEY_LENGTH]
+
+
+def vote_key(person_id: str, key: str, ref: str) -> str:
+    """kb_feedback.vote_key, unique: one 👍/👎 row per person, question key and article."""
+    return hashlib.sha256(f"{person_id}\x1f{key}\x1f{ref}".encode()).hexdigest()[:40]
 
 
 @dataclass(frozen=True)
@@ -115,7 +122,7 @@ async def answer(ctx: Context, question: str) -> None:
         return
     kb = await knowledge(ctx.app)
     result: SearchResult = await kb.asearch(question, 3)
-    taught = (await learned(ctx.app)).get(learn_key(question))
+    taught = await learned(ctx.app, learn_key(question))
     hits = list(result.hits)
     if taught is not None:
         # People chose this article for this very question before: it comes first and is
@@ -168,71 +175,42 @@ async def answer(ctx: Context, question: str) -> None:
 async def record_feedback(
     app: App, person_id: str, question: str, ref: str | None, vote: int, now: datetime
 ) -> bool:
-    """Store one feedback row; a person's 👍/👎 on one answer is kept once (the latest press
-    replaces an earlier one). Returns False when the press repeated a vote already stored."""
+    """Store one feedback row; a person's 👍/👎 on one answer is one row (the unique vote key):
+    the latest press replaces an earlier one. Returns False when the press repeated the vote
+    already stored."""
     question = question[:1000]
+    key = learn_key(question)
+    values = {"at": now, "person_id": person_id, "question": question, "ref": ref, "vote": vote}
+    values["question_key"] = key or None
     async with app.db.transaction() as conn:
-        if vote in (1, -1) and ref is not None:
-            same = (
-                kb_feedback.c.person_id == person_id,
-                kb_feedback.c.question == question,
-                kb_feedback.c.ref == ref,
-                kb_feedback.c.vote.in_((1, -1)),
-            )
-            earlier = (
-                await conn.execute(sa.select(kb_feedback.c.id, kb_feedback.c.vote).where(*same))
-            ).first()
-            if earlier is not None:
-                if earlier.vote == vote:
-                    return False
-                await conn.execute(
-                    kb_feedback.update().where(kb_feedback.c.id == earlier.id).values(vote=vote, at=now)
-                )
-                return True
-        await conn.execute(
-            kb_feedback.insert().values(at=now, person_id=person_id, question=question, ref=ref, vote=vote)
+        if vote not in (1, -1) or ref is None:
+            await conn.execute(kb_feedback.insert().values(**values))
+            return True
+        values["vote_key"] = vote_key(person_id, key, ref)
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        # ON CONFLICT on the unique vote key: two presses at once cannot both insert, and
+        # repeating the stored vote changes no row (rowcount 0).
+        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+        statement: Any = dialect.insert(kb_feedback).values(**values)
+        statement = statement.on_conflict_do_update(
+            index_elements=[kb_feedback.c.vote_key],
+            set_={"vote": statement.excluded.vote, "at": statement.excluded.at},
+            where=kb_feedback.c.vote != statement.excluded.vote,
         )
-    app.services.pop(LEARNED, None)
-    return True
+        changed = (await conn.execute(statement)).rowcount
+    return bool(changed)
 
 
-async def learned(app: App) -> dict[str, Learned]:
-    """Question key -> the article people taught for it (cached until the next feedback).
-
-    A pair counts when more distinct people chose it or voted 👍 than voted 👎; the best pair of
-    a question wins. Unanswered questions and picks of other articles do not count against it.
-    """
-    cached = app.services.get(LEARNED)
-    if cached is not None:
-        return cached  # type: ignore[no-any-return]
-    table = {pair.key: pair for pair in await learned_pairs(app)}
-    app.services[LEARNED] = table
-    return table
-
-
-async def learned_pairs(app: App) -> list[Learned]:
-    """Every question -> article pair people taught, best first per question (reviewable)."""
-    async with app.db.read() as conn:
-        rows = (
-            await conn.execute(
-                sa.select(
-                    kb_feedback.c.person_id,
-                    kb_feedback.c.question,
-                    kb_feedback.c.ref,
-                    kb_feedback.c.vote,
-                    kb_feedback.c.at,
-                )
-                .where(kb_feedback.c.ref.is_not(None), kb_feedback.c.vote != VOTE_NONE)
-                .order_by(kb_feedback.c.id)
-            )
-        ).all()
+def _best_pairs(rows: Sequence[Any]) -> list[Learned]:
+    """Per question key, the article most distinct people chose or 👍 (minus those who 👎 it);
+    a person's latest word counts, and pairs at zero or below are not learned."""
     votes: dict[tuple[str, str], dict[str, int]] = {}
     seen: dict[tuple[str, str], tuple[str, datetime]] = {}
     for row in rows:
-        pair = (learn_key(row.question), str(row.ref))
+        pair = (str(row.question_key), str(row.ref))
         person = votes.setdefault(pair, {})
-        value = 1 if row.vote in (1, VOTE_CHOSEN) else -1
-        person[row.person_id] = value  # rows come oldest first: a person's latest word counts
+        person[row.person_id] = 1 if row.vote in (1, VOTE_CHOSEN) else -1  # rows come oldest first
         if pair not in seen or row.at > seen[pair][1]:
             seen[pair] = (row.question, row.at)
     best: dict[str, Learned] = {}
@@ -246,30 +224,65 @@ async def learned_pairs(app: App) -> list[Learned]:
     return sorted(best.values(), key=lambda p: (-p.net, p.key))
 
 
+def _taught_rows(*where: Any) -> Any:
+    return (
+        sa.select(
+            kb_feedback.c.person_id,
+            kb_feedback.c.question,
+            kb_feedback.c.question_key,
+            kb_feedback.c.ref,
+            kb_feedback.c.vote,
+            kb_feedback.c.at,
+        )
+        .where(
+            kb_feedback.c.ref.is_not(None),
+            kb_feedback.c.vote != VOTE_NONE,
+            kb_feedback.c.question_key.is_not(None),
+            *where,
+        )
+        .order_by(kb_feedback.c.id)
+    )
+
+
+async def learned(app: App, key: str) -> Learned | None:
+    """The article people taught for this question key, read from the database (one indexed
+    lookup), so every replica answers with what was learned on any of them, at once."""
+    if not key:
+        return None
+    async with app.db.read() as conn:
+        rows = (await conn.execute(_taught_rows(kb_feedback.c.question_key == key))).all()
+    pairs = _best_pairs(rows)
+    return pairs[0] if pairs else None
+
+
+async def learned_pairs(app: App) -> list[Learned]:
+    """Every question -> article pair people taught, most supported first (reviewable)."""
+    async with app.db.read() as conn:
+        rows = (await conn.execute(_taught_rows())).all()
+    return _best_pairs(rows)
+
+
 async def forget(app: App, key: str, ref: str, actor: str, now: datetime) -> int:
     """Remove what was learned for a question key and article (its picks and votes), audited."""
     async with app.db.transaction() as conn:
-        rows = (
-            await conn.execute(
-                sa.select(kb_feedback.c.id, kb_feedback.c.question).where(
-                    kb_feedback.c.ref == ref, kb_feedback.c.vote != VOTE_NONE
-                )
-            )
-        ).all()
-        ids = [r.id for r in rows if learn_key(r.question) == key]
-        if ids:
-            await conn.execute(kb_feedback.delete().where(kb_feedback.c.id.in_(ids)))
+        where = (
+            kb_feedback.c.question_key == key,
+            kb_feedback.c.ref == ref,
+            kb_feedback.c.vote != VOTE_NONE,
+        )
+        rows = (await conn.execute(sa.select(kb_feedback.c.id, kb_feedback.c.question).where(*where))).all()
+        if rows:
+            await conn.execute(kb_feedback.delete().where(kb_feedback.c.id.in_([r.id for r in rows])))
             await app.audit_in(
                 conn,
                 actor=actor,
                 action="kb.forget",
                 object_type="kb_feedback",
                 object_id=f"{ref}:{key[:100]}",
-                before={"rows": len(ids), "question": rows[0].question},
+                before={"rows": len(rows), "question": rows[0].question},
                 after=None,
             )
-    app.services.pop(LEARNED, None)
-    return len(ids)
+    return len(rows)
 
 
 async def reload_handbook(app: App, t0: datetime, t1: datetime) -> None:

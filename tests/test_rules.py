@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from bot.app import App
 from bot.clock import FakeClock
 from bot.schema import kb_feedback
+from bot.settings import Settings
 from tests.helpers import Chat
 
 
@@ -171,3 +173,46 @@ async def test_a_thumbs_down_from_the_picker_unlearns(app: App, clock: FakeClock
     await chat.say("wangfang", f"press {pick}")
     await chat.say("wangfang", "press 👎")
     assert await learned_pairs(app) == []
+
+
+async def test_the_database_keeps_one_vote_per_person_and_answer(app: App, clock: FakeClock) -> None:
+    """The unique vote key refuses a second 👍/👎 row for the same person, question key and article,
+    whatever code writes it (two presses racing included)."""
+    from handlers.rules import learn_key, vote_key
+
+    key = learn_key("婚假有几天？")
+    row = {"at": clock.now(), "person_id": "wangfang", "question": "婚假有几天？", "ref": "第五十三条"}
+    row |= {"question_key": key, "vote_key": vote_key("wangfang", key, "第五十三条")}
+    async with app.db.transaction() as conn:
+        await conn.execute(kb_feedback.insert().values(**row, vote=1))
+    with pytest.raises(sa.exc.IntegrityError):
+        async with app.db.transaction() as conn:
+            await conn.execute(kb_feedback.insert().values(**row, vote=-1))
+    # The same question typed differently is the same answer: one vote, now changed.
+    chat = Chat(app, clock)
+    await chat.say("wangfang", "婚假 有几天")
+    assert (await chat.say("wangfang", "press 👎"))[0]["text"].startswith("谢谢反馈")
+    async with app.db.read() as conn:
+        votes = (await conn.execute(sa.select(kb_feedback.c.vote))).scalars().all()
+    assert votes == [-1]
+
+
+async def test_what_one_replica_learns_the_other_answers_with_at_once(
+    app: App, settings: Settings, clock: FakeClock
+) -> None:
+    """Learned pairs live in the database, not in a process: a second App on the same database
+    answers a near-identical question with the article picked on the first, without a restart."""
+    other = App(settings, clock=clock)
+    await other.prepare()
+    try:
+        here, there = Chat(app, clock), Chat(other, clock)
+        before = await there.say("zhanglei", "换斑要提前多久？")
+        assert before[0]["text"] == "您是想问："
+        offered = await here.say("wangfang", "换斑要提前多久")
+        pick = next(label for label in offered[0]["buttons"] if label.startswith("第四十条 "))
+        await here.say("wangfang", f"press {pick}")
+        after = await there.say("zhanglei", "换斑 要提前多久？")
+        assert after[0]["text"].startswith("📖 第四十条（第五章 换班）")
+        assert "之前有同事就这个问题选了这一条" in after[0]["text"]
+    finally:
+        await other.close()
