@@ -73,8 +73,9 @@ async def request_rest_day_overtime(
     conn: AsyncConnection, ctx: Context, day: date, punched: str
 ) -> engine.Request | None:
     """A clock-in on a rest day without an overtime request becomes one (第二十五条: overtime is approved by
-    the supervisor), decided like ``/overtime``: the hours are those between the two punches. None when
-    nobody can decide (the person has been told)."""
+    the supervisor), decided like ``/overtime``: the hours are those between the two punches. It does not
+    expire at the day's end like an advance request: the supervisor decides it afterwards. None when nobody
+    can decide (the person has been told)."""
     return await decisions.submit_for_decision(
         conn,
         ctx,
@@ -87,7 +88,7 @@ async def request_rest_day_overtime(
             "reason": "",
             "requester_name": ctx.person.name,
         },
-        expires_at=local_instant(day + timedelta(days=1), time(0), ctx.app.tz),
+        expires_at=None,  # decided after the fact: it waits for the supervisor, who is reminded
     )
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from bot import requests as engine
 from bot.app import App
 from bot.clock import FakeClock
 from bot.schema import audit_log, punches
@@ -371,12 +372,18 @@ async def test_a_rest_day_punch_says_so_and_names_the_next_shift_with_its_date(
 async def test_a_rest_day_punch_in_english(app: App, clock: FakeClock) -> None:
     await roster(app, {"chenjing": "D-D"}, start=date(2026, 12, 5))
     clock.set(local("2026-12-06 10:00"))
-    sent = await Chat(app, clock).say("chenjing", "/in")
+    chat = Chat(app, clock)
+    sent = await chat.say("chenjing", "/in")
     (reply,) = [m["text"] for m in sent if m["to"] == "chenjing"]
     assert reply.splitlines()[-1] == (
         "Work on a rest day is overtime and needs the supervisor's approval: overtime request #1 for today "
         "went to 刘军; its length is taken from your clock-in and clock-out (Article 25)."
     )
+    # decided after the fact, it does not expire at the day's end like an advance request
+    await chat.line("clock: 2026-12-08 10:00")
+    async with app.db.read() as conn:
+        request = await engine.get(conn, 1)
+    assert request is not None and (request.kind, request.state) == ("overtime", "pending")
 
 
 async def test_whoever_is_named_as_told_was_told(app: App, clock: FakeClock) -> None:
