@@ -132,3 +132,22 @@ async def test_refused_credentials_stop_the_client(fake: FakeDingTalk) -> None:
         client = StreamClient(session, fake.url, fake.client_id, "wrong-secret", Recorder())
         with pytest.raises(StreamRefused):
             await asyncio.wait_for(client.run(asyncio.Event()), 30)
+
+
+async def test_frames_that_are_not_frames_are_ignored_and_the_next_is_served(fake: FakeDingTalk) -> None:
+    handler = Recorder()
+    async with aiohttp.ClientSession() as session:
+        _, stop, task = await running(fake, handler, session)
+        (socket,) = fake._sockets
+        await socket.send_str("not json")
+        await socket.send_str("[1, 2]")
+        await socket.send_json({"type": "CALLBACK", "headers": {"topic": ROBOT_TOPIC}, "data": "{bad"})
+        deep = '{"a": ' * 100 + "1" + "}" * 100
+        await socket.send_json(
+            {"type": "CALLBACK", "headers": {"topic": ROBOT_TOPIC, "messageId": "d"}, "data": deep}
+        )
+        await fake.wait_ack(await fake.push(ROBOT_TOPIC, {"msgId": "fine"}))
+        assert [data for _, data in handler.seen] == [{"msgId": "fine"}]
+        assert "d" not in fake.acks
+        stop.set()
+        await task

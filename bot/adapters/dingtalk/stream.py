@@ -26,6 +26,8 @@ from typing import Any
 
 import aiohttp
 
+from bot.adapters.bodies import nesting_depth
+
 log = logging.getLogger(__name__)
 
 OPEN_PATH = "/v1.0/gateway/connections/open"
@@ -37,6 +39,7 @@ JSON = "application/json"
 USER_AGENT = "deskmate-dingtalk-stream/1"
 HEARTBEAT_SECONDS = 30.0  # WebSocket pings of our own: a silently dead connection is noticed
 BACKOFF_FIRST, BACKOFF_MAX = 1.0, 60.0
+MAX_NESTING = 32  # DingTalk's frames nest a few levels; anything deeper is not one of them
 
 # The handler of one CALLBACK: (topic, headers, data) -> the `response` to put in the ack.
 Handler = Callable[[str, dict[str, Any], dict[str, Any]], Awaitable[dict[str, Any] | None]]
@@ -74,6 +77,8 @@ def parse_frame(text: str) -> Frame | None:
         return None
     if not isinstance(data, dict):
         data = {}
+    if nesting_depth(data, MAX_NESTING) > MAX_NESTING:
+        return None
     return Frame(
         str(body.get("type") or ""),
         str(headers.get("topic") or ""),
