@@ -275,3 +275,14 @@ async def test_a_group_the_robot_is_not_in_is_undeliverable(desk: DingTalkDesk, 
     async with app.db.read() as conn:
         row = (await conn.execute(sa.select(outbox.c.status, outbox.c.last_error))).one()
     assert row.status == "undeliverable" and "robot.notInGroup" in row.last_error
+
+
+async def test_personal_data_asked_for_in_a_group_goes_to_the_private_chat(desk: DingTalkDesk) -> None:
+    """README "Personal data only in private chats": /whoami typed in a group is answered privately."""
+    group = "cidTEAMGROUP000000000001=="
+    await desk.say("wangfang", "/whoami", group=group)
+    await desk.flush()
+    private = desk.texts_to("wangfang")
+    assert private and "编号：wangfang" in private[-1] and "钉钉：dtwangfang" in private[-1]
+    in_group = desk.fake.texts_in(group)
+    assert all("dtwangfang" not in text and "wangfang" not in text for text in in_group)
