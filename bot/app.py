@@ -135,6 +135,11 @@ class App:
         return self.dispatcher
 
     async def close(self) -> None:
+        """Close the database once what is being written has been committed (updates being stored,
+        outcomes of sends); the workers are stopped before this (`runtime.background`)."""
+        await self.inbox.settle()
+        if self.dispatcher is not None:
+            await self.dispatcher.settle()
         await self.db.dispose()
 
     # ----- incoming ---------------------------------------------------------------------------

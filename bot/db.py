@@ -7,7 +7,9 @@ instead of failing half-way, which is what makes compare-and-set transitions saf
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -23,6 +25,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from schedules.private_files import private_dir, private_file
 from schedules.texthygiene import storable, storable_value, unstorable_in, unstorable_replaced
+
+log = logging.getLogger(__name__)
 
 
 class StorageUnavailable(Exception):
@@ -111,6 +115,7 @@ def greatest(conn: AsyncConnection, *values: Any) -> sa.ColumnElement[Any]:
     return sa.func.greatest(*values) if conn.dialect.name == "postgresql" else sa.func.max(*values)
 
 
+RETURN_SECONDS = 5.0  # how long `dispose` waits for connections in use to come back
 ENQUEUED = "deskmate.enqueued"  # set in a connection's info when a message to send was stored in it
 
 
@@ -198,6 +203,9 @@ class Database:
         event.listen(self.engine.sync_engine, "before_cursor_execute", _storable_parameters, retval=True)
         # Called after a commit that stored outgoing messages (the outbox worker's wake-up).
         self.on_enqueued_commit: list[Callable[[], None]] = []
+        # Connections our context managers hold now: `dispose` waits for them to come back to the pool.
+        self.checked_out = 0
+        self._returned: asyncio.Event | None = None  # set when one comes back, while `dispose` waits
         if self.is_sqlite:
             self._install_sqlite_hooks()
 
@@ -266,14 +274,18 @@ class Database:
     @asynccontextmanager
     async def _committing(self) -> AsyncIterator[AsyncConnection]:
         """Begin, yield, commit; after a commit that stored messages to send, wake the senders."""
-        async with self._writing(), self.engine.begin() as conn:
-            conn.info.pop(ENQUEUED, None)
-            try:
-                yield conn
-            except BaseException:
+        self.checked_out += 1
+        try:
+            async with self._writing(), self.engine.begin() as conn:
                 conn.info.pop(ENQUEUED, None)
-                raise
-            enqueued = conn.info.pop(ENQUEUED, False)
+                try:
+                    yield conn
+                except BaseException:
+                    conn.info.pop(ENQUEUED, None)
+                    raise
+                enqueued = conn.info.pop(ENQUEUED, False)
+        finally:
+            self._checked_in()
         if enqueued:
             for wake in self.on_enqueued_commit:
                 wake()
@@ -295,6 +307,7 @@ class Database:
         if joined is not None:
             yield joined
             return
+        self.checked_out += 1
         try:
             async with self.engine.connect() as conn:
                 if self.is_sqlite:
@@ -305,6 +318,27 @@ class Database:
             if storage_failure(exc):
                 raise StorageUnavailable(str(exc)) from exc
             raise
+        finally:
+            self._checked_in()
 
-    async def dispose(self) -> None:
+    def _checked_in(self) -> None:
+        self.checked_out -= 1
+        if self._returned is not None:
+            self._returned.set()
+
+    async def dispose(self, *, wait_seconds: float = RETURN_SECONDS) -> None:
+        """Close the pool once every connection in use has come back to it (at most `wait_seconds`).
+
+        Disposing while a task still holds one leaves that connection open: its rollback on return
+        then runs after the pool is gone (a traceback at exit), and on SQLite its driver thread may
+        never stop. Stopping the workers first and waiting here keeps both from happening."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait_seconds
+        while self.checked_out > 0 and loop.time() < deadline:
+            self._returned = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._returned.wait(), deadline - loop.time())
+        self._returned = None
+        if self.checked_out > 0:
+            log.warning("closing the database with %s connection(s) still in use", self.checked_out)
         await self.engine.dispose()

@@ -156,6 +156,7 @@ class Inbox:
         self.on_settled: list[Callable[[Row], None]] = []
         self._putting: list[_Waiter] = []
         self._putter: asyncio.Task[None] | None = None
+        self.stopping = False  # set by `stop`: the worker finishes the row in hand and claims no more
 
     def register(self, platform: str, handler: RowHandler, *, max_attempts: int = MAX_ATTEMPTS) -> None:
         """An adapter says how its rows are handled; the worker claims only registered platforms."""
@@ -332,7 +333,19 @@ class Inbox:
             return 0
         settled: list[Row] = []
         async with self.db.unit() as conn:
-            for row in rows:
+            for index, row in enumerate(rows):
+                if self.stopping:
+                    # Shutting down: the rows not begun are given back now rather than left claimed
+                    # until their claim expires (a restart or another replica takes them at once).
+                    await conn.execute(
+                        inbox.update()
+                        .where(
+                            inbox.c.id.in_([r.id for r in rows[index:]]),
+                            inbox.c.claimed_by == self.worker_id,
+                        )
+                        .values(claimed_by=None, claimed_until=None)
+                    )
+                    break
                 # Still ours? Another replica takes a row whose claim expired; it must not run twice.
                 mine = await conn.execute(
                     inbox.update()
@@ -359,16 +372,28 @@ class Inbox:
             total += count
         return total
 
+    def stop(self) -> None:
+        """Ask `run_forever` to return after the row in hand (its effects and done mark commit)."""
+        self.stopping = True
+        self.wakeup.set()
+
+    async def settle(self, within: float = 5.0) -> None:
+        """Wait until updates being stored are committed (before the database is closed)."""
+        putter = self._putter
+        if putter is not None and not putter.done() and putter.get_loop() is asyncio.get_running_loop():
+            await asyncio.wait({putter}, timeout=within)
+
     async def run_forever(self, idle_seconds: float = 1.0) -> None:
-        """The live worker: handle, then wait for a new row or a short idle pause."""
-        while True:
+        """The live worker: handle, then wait for a new row or a short idle pause; returns once
+        `stop` was called."""
+        while not self.stopping:
             self.wakeup.clear()
             try:
                 claimed = await self.work()
             except Exception:
                 log.exception("inbox worker pass failed")
                 claimed = 0
-            if claimed:
+            if claimed or self.stopping:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), idle_seconds)

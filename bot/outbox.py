@@ -191,6 +191,7 @@ class Dispatcher:
         self.metrics: Any = None
         self._finishing: list[Finished] = []
         self._finisher: asyncio.Task[None] | None = None
+        self.stopping = False  # set by `stop`: the worker finishes the sends in hand and claims no more
 
     async def _claim(self, now: datetime) -> list[Claimed]:
         earlier = outbox.alias("earlier")
@@ -448,9 +449,21 @@ class Dispatcher:
             self.metrics.outbox_depth.set(depth)
         return depth
 
+    def stop(self) -> None:
+        """Ask `run_forever` to return after the sends in hand (their outcomes are stored)."""
+        self.stopping = True
+        self.wakeup.set()
+
+    async def settle(self, within: float = 5.0) -> None:
+        """Wait until the outcomes of finished sends are committed (before the database is closed)."""
+        finisher = self._finisher
+        if finisher is not None and not finisher.done() and finisher.get_loop() is asyncio.get_running_loop():
+            await asyncio.wait({finisher}, timeout=within)
+
     async def run_forever(self, idle_seconds: float = 1.0) -> None:
-        """The live worker: deliver, then wait for a wake-up or a short idle pause."""
-        while True:
+        """The live worker: deliver, then wait for a wake-up or a short idle pause; returns once
+        `stop` was called."""
+        while not self.stopping:
             # Cleared before the pass, so a wake-up that arrives during the pass is not lost.
             self.wakeup.clear()
             try:
@@ -458,7 +471,7 @@ class Dispatcher:
             except Exception:
                 log.exception("outbox worker pass failed")
                 sent = 0
-            if sent:
+            if sent or self.stopping:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wakeup.wait(), idle_seconds)

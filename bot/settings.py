@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     conversation_timeout_minutes: int = Field(default=30, ge=1, le=24 * 60)
     outbox_claim_seconds: int = Field(default=60, ge=1, le=3600)
     inbox_claim_seconds: int = Field(default=60, ge=1, le=3600)
+    scheduler_tick_seconds: float = Field(default=30, ge=0.05, le=3600)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
     telegram_token: SecretStr | None = None

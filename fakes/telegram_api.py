@@ -118,6 +118,10 @@ class FakeBotAPI:
         self._runner: web.AppRunner | None = None
         self.port = 0
         self.listeners: list[Any] = []
+        # Sends to these chats are never answered (a hung platform call) until the fake is closed.
+        self.hanging: set[int] = set()
+        self.hung = 0
+        self._closing = asyncio.Event()
 
     # ----- server -------------------------------------------------------------------------
     async def start(self) -> FakeBotAPI:
@@ -133,6 +137,7 @@ class FakeBotAPI:
 
     async def close(self) -> None:
         self._new_update.set()
+        self._closing.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -331,6 +336,10 @@ class FakeBotAPI:
                 call, failure.status, failure.description, failure.retry_after, failure.migrate_to
             )
         if method in SEND_METHODS:
+            if call.chat_id in self.hanging:
+                self.hung += 1
+                await self._closing.wait()
+                return self._error(call, 500, "Internal Server Error")
             if call.chat_id in self.blocked:
                 return self._error(call, 403, "Forbidden: bot was blocked by the user")
             if self.limit_per_second is not None and not self._within_rate(call.at):

@@ -7,12 +7,14 @@ handbook saved half-edited never takes the bot's answers away.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from knowledge import analysis, loader
 from knowledge import snapshot as index_snapshot
@@ -30,6 +32,35 @@ Snapshot = dict[str, tuple[int, int]]  # file -> (mtime_ns, size)
 # lag measured); queued behind one thread they cost the loop one switch interval at most. The
 # embedding engine is serialised by its own lock anyway.
 _SEARCHES = ThreadPoolExecutor(max_workers=1, thread_name_prefix="kb-search")
+
+T = TypeVar("T")
+
+
+async def in_daemon_thread(work: Callable[[], T], name: str = "kb-build") -> T:
+    """Long CPU work (embedding a handbook can take minutes) in a daemon thread of its own: a bot told
+    to stop does not wait for it, as `asyncio.run` waits for every thread of the default executor
+    (SIGTERM then ended the process only after the build). Stopping half-way loses nothing: the
+    embedding cache is written whole or not at all."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[T] = loop.create_future()
+
+    def settle(outcome: Callable[[], None]) -> None:
+        if not future.done():
+            outcome()
+
+    def run() -> None:
+        try:
+            result = work()
+        except BaseException as exc:  # handed to the awaiting task, which decides
+            failure = exc
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: nobody waits
+                loop.call_soon_threadsafe(settle, lambda: future.set_exception(failure))
+        else:
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(settle, lambda: future.set_result(result))
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return await future
 
 
 async def off_loop(search: Callable[[str, int], SearchResult], question: str, top: int) -> SearchResult:
@@ -150,9 +181,9 @@ class KnowledgeService:
 
     async def areload_if_changed(self) -> ReloadResult:
         """:meth:`reload_if_changed` in a worker thread (building is CPU work)."""
-        return await asyncio.to_thread(self.reload_if_changed)
+        return await in_daemon_thread(self.reload_if_changed, "kb-reload")
 
     @classmethod
     async def acreate(cls, paths: Sequence[str | Path] | None = None, **kwargs: object) -> KnowledgeService:
         """Build a service in a worker thread, for use from the bot's event loop."""
-        return await asyncio.to_thread(lambda: cls(paths, **kwargs))  # type: ignore[arg-type]
+        return await in_daemon_thread(lambda: cls(paths, **kwargs))  # type: ignore[arg-type]

@@ -92,12 +92,16 @@ async def serve(
             adapter = SlackAdapter(app, client, signing_secret=signing)
             adapter.attach()
             who = texts.IDENTITY.format(user=identity.get("user", "?"), team=identity.get("team", "?"))
-            async with background(app):
-                if settings.slack_app_token is not None:
-                    await _socket_mode(adapter, settings.slack_app_token.get_secret_value(), stop, say, who)
-                else:
-                    await _http_mode(adapter, settings, stop, say, who)
-            await adapter.close()
+            try:
+                async with background(app):
+                    if settings.slack_app_token is not None:
+                        await _socket_mode(
+                            adapter, settings.slack_app_token.get_secret_value(), stop, say, who
+                        )
+                    else:
+                        await _http_mode(adapter, settings, stop, say, who)
+            finally:
+                await adapter.close()
         finally:
             await app.close()
     finally:
@@ -110,7 +114,9 @@ async def _http_mode(
 ) -> None:
     quiet = settings.log_level != "DEBUG"
     runner = web.AppRunner(
-        adapter.web_app(), access_log=None if quiet else logging.getLogger("aiohttp.access")
+        adapter.web_app(),
+        access_log=None if quiet else logging.getLogger("aiohttp.access"),
+        shutdown_timeout=2.0,  # a request still open at a stop gets 2 s (aiohttp's default is 60 s)
     )
     await runner.setup()
     site = web.TCPSite(runner, settings.slack_listen_host, settings.slack_listen_port)

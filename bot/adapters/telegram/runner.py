@@ -453,7 +453,8 @@ class TelegramBot:
         web_app = web.Application()
         web_app.router.add_post(webhook_path(self.webhook_url), self._webhook)
         ops.add_routes(web_app, self.app)  # GET /healthz and /metrics, as in every HTTP mode
-        runner = web.AppRunner(web_app, access_log=None)
+        # On a stop, a request still open gets 2 s to finish (aiohttp's default, 60 s, outlasts SIGTERM's 10).
+        runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=2.0)
         await runner.setup()
         self._web = runner
         site = web.TCPSite(runner, self.settings.telegram_listen_host, self.settings.telegram_listen_port)
