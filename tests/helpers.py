@@ -6,8 +6,14 @@ import asyncio
 import inspect
 import io
 import json
+import logging
+import os
+import subprocess
+import sys
+import traceback
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
+from pathlib import Path
 from typing import Any
 
 from bot import roster_store
@@ -85,3 +91,53 @@ async def shift_of(app: App, person: str, day: date) -> str | None:
     async with app.db.read() as conn:
         entry = await roster_store.entry(conn, person, day)
     return entry.shift_code if entry else None
+
+
+def deskmate(
+    *args: str, env: dict[str, str], cwd: Path, input: str | None = None, check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`python -m bot.cli ARGS` as a child process would run it (only this environment and folder, its
+    own stdin, stdout and stderr, logging set up afresh, a traceback and exit code 1 on an uncaught
+    error), but inside this process: a child costs 1-2 s of start-up and imports and adds nothing to
+    what these tests check. Each entry point keeps one real child-process test (marked slow).
+    Call it from a thread in async tests (`asyncio.to_thread`): the command runs its own event loop."""
+    from bot import cli
+
+    def stream(text: str = "") -> io.TextIOWrapper:
+        return io.TextIOWrapper(io.BytesIO(text.encode()), encoding="utf-8", newline="")
+
+    def text_of(wrapper: io.TextIOWrapper) -> str:
+        wrapper.flush()
+        raw = wrapper.buffer.getvalue()  # type: ignore[attr-defined]
+        return io.TextIOWrapper(io.BytesIO(raw), encoding="utf-8").read()  # universal newlines, as text=True
+
+    saved_env, saved_cwd = dict(os.environ), os.getcwd()
+    saved_streams = sys.stdin, sys.stdout, sys.stderr
+    root = logging.getLogger()
+    saved_handlers, saved_level = root.handlers[:], root.level
+    out, err = stream(), stream()
+    os.environ.clear()
+    os.environ.update(env)
+    os.chdir(cwd)
+    sys.stdin, sys.stdout, sys.stderr = stream(input or ""), out, err
+    root.handlers = []  # as in a new process, so the command's logging.basicConfig takes effect
+    try:
+        try:
+            code: int = cli.main(list(args))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            if isinstance(exc.code, str):
+                print(exc.code, file=sys.stderr)
+        except Exception:
+            traceback.print_exc()
+            code = 1
+    finally:
+        root.handlers, root.level = saved_handlers, saved_level
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        os.chdir(saved_cwd)
+        os.environ.clear()
+        os.environ.update(saved_env)
+    done = subprocess.CompletedProcess(["deskmate", *args], code, text_of(out), text_of(err))
+    if check:
+        done.check_returncode()
+    return done

@@ -7,14 +7,22 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import REPO
-from tests.helpers import json_lines
+from tests.helpers import deskmate, json_lines
 
 
-def run_script(tmp_path: Path, script: str, *extra: str) -> subprocess.CompletedProcess[str]:
+def run_script(
+    tmp_path: Path, script: str, *extra: str, child: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`deskmate console --demo --script -`, in this process or (child=True) as a real child process."""
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'console.db'}", "PATH": "/usr/bin:/bin"}
+    args = ("console", "--demo", "--script", "-", *extra)
+    if not child:
+        return deskmate(*args, env=env, cwd=REPO, input=script)
     return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "console", "--demo", "--script", "-", *extra],
+        [sys.executable, "-m", "bot.cli", *args],
         input=script,
         capture_output=True,
         text=True,
@@ -25,8 +33,10 @@ def run_script(tmp_path: Path, script: str, *extra: str) -> subprocess.Completed
     )
 
 
-def test_help_for_a_demo_agent_is_one_chinese_json_line(tmp_path: Path) -> None:
-    result = run_script(tmp_path, "wangfang: /help\n", "--json")
+# The child-process run is the `deskmate` command's real start-up test (slow: `make test` runs it).
+@pytest.mark.parametrize("child", [False, pytest.param(True, marks=pytest.mark.slow, id="child")])
+def test_help_for_a_demo_agent_is_one_chinese_json_line(tmp_path: Path, child: bool) -> None:
+    result = run_script(tmp_path, "wangfang: /help\n", "--json", child=child)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert len(lines) == 1

@@ -5,26 +5,16 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
-import sys
 from pathlib import Path
 
 from bot.settings import Settings
 from tests.conftest import REPO
-from tests.helpers import json_lines
+from tests.helpers import deskmate, json_lines
 
 
 def console(db: Path, script: str, *extra: str) -> subprocess.CompletedProcess[str]:
     env = {"DATABASE_URL": f"sqlite:///{db}", "PATH": "/usr/bin:/bin", "KB_SEMANTIC": "false"}
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", "console", *extra, "--script", "-", "--json"],
-        input=script,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        check=True,
-        timeout=300,
-    )
+    return deskmate("console", *extra, "--script", "-", "--json", input=script, env=env, cwd=REPO, check=True)
 
 
 def counts(db: Path) -> tuple[int, int, int]:

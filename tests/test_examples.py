@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 from tests.conftest import REPO
-from tests.helpers import json_lines
+from tests.helpers import deskmate, json_lines
 
 
 def run(tmp_path: Path, name: str) -> list[dict[str, Any]]:
@@ -17,23 +15,15 @@ def run(tmp_path: Path, name: str) -> list[dict[str, Any]]:
         "PATH": "/usr/bin:/bin",
         "KB_SEMANTIC": "false",
     }
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot.cli",
-            "console",
-            "--demo",
-            "--script",
-            f"examples/scripts/{name}.txt",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
+    result = deskmate(
+        "console",
+        "--demo",
+        "--script",
+        f"examples/scripts/{name}.txt",
+        "--json",
         env=env,
         cwd=REPO,
         check=True,
-        timeout=120,
     )
     assert result.stderr == "", result.stderr
     return json_lines(result.stdout)

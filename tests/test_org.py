@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import cast
 
@@ -16,6 +15,7 @@ from bot import org
 from bot.app import App
 from bot.schema import audit_log, people
 from tests.conftest import REPO
+from tests.helpers import deskmate
 
 GOOD = {
     "teams": [{"id": "t1", "name": "客服组", "lead": "lead1"}],
@@ -103,14 +103,7 @@ async def test_import_upserts_and_audits(app: App) -> None:
 
 def _deskmate(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "PATH": "/usr/bin:/bin"}
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        check=False,
-    )
+    return deskmate(*args, env=env, cwd=REPO, check=False)
 
 
 def test_cli_import_refuses_a_bad_file_and_changes_nothing(tmp_path: Path) -> None:

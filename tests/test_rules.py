@@ -98,11 +98,10 @@ async def test_other_departments_questions(app: App, clock: FakeClock) -> None:
 
 def test_kb_feedback_lists_thumbs_down_and_unanswered(tmp_path: object) -> None:
     import json
-    import subprocess
-    import sys
     from pathlib import Path
 
     from tests.conftest import REPO
+    from tests.helpers import deskmate
 
     env = {
         "DATABASE_URL": f"sqlite:///{Path(str(tmp_path)) / 'f.db'}",
@@ -114,23 +113,8 @@ def test_kb_feedback_lists_thumbs_down_and_unanswered(tmp_path: object) -> None:
         "wangfang: 请假要提前几天申请？\nwangfang: press 👎\n"
         "wangfang: 今天上海会下雨吗？\nwangfang: 今天上海会下雨吗？\n"
     )
-    subprocess.run(
-        [sys.executable, "-m", "bot.cli", "console", "--script", "-"],
-        input=script,
-        text=True,
-        env=env,
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-    )
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "kb", "feedback", "--json"],
-        text=True,
-        env=env,
-        cwd=REPO,
-        check=True,
-        capture_output=True,
-    )
+    deskmate("console", "--script", "-", input=script, env=env, cwd=REPO, check=True)
+    result = deskmate("kb", "feedback", "--json", env=env, cwd=REPO, check=True)
     items = [json.loads(line) for line in result.stdout.splitlines()]
     assert (
         items[0]["question"] == "今天上海会下雨吗？"

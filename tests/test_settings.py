@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ import pytest
 from bot.cli import main
 from bot.settings import Settings
 from tests.conftest import REPO
+from tests.helpers import deskmate
 
 
 @pytest.mark.parametrize(
@@ -28,14 +27,7 @@ from tests.conftest import REPO
 )
 def test_bad_setting_is_one_line_and_exit_2(variable: str, value: str, expected: str) -> None:
     env = {variable: value, "PATH": "/usr/bin:/bin"}
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "db", "upgrade"],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        check=False,
-    )
+    result = deskmate("db", "upgrade", env=env, cwd=REPO, check=False)
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith(expected), result.stderr
@@ -73,15 +65,7 @@ def test_bad_policy_or_org_file_stops_the_bot_with_one_line(tmp_path: object) ->
         "DATABASE_URL": f"sqlite:///{folder / 'a.db'}",
         "PATH": "/usr/bin:/bin",
     }
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "console", "--script", "-"],
-        input="wangfang: /help\n",
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        check=False,
-    )
+    result = deskmate("console", "--script", "-", input="wangfang: /help\n", env=env, cwd=REPO, check=False)
     assert result.returncode == 2 and result.stdout == ""
     assert (
         result.stderr.strip()
@@ -90,15 +74,7 @@ def test_bad_policy_or_org_file_stops_the_bot_with_one_line(tmp_path: object) ->
     org = folder / "org.yaml"
     org.write_text("teams: []\npeople:\n  - {id: a, name: A, role: boss}\n", encoding="utf-8")
     env = {"ORG_FILE": str(org), "DATABASE_URL": f"sqlite:///{folder / 'b.db'}", "PATH": "/usr/bin:/bin"}
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "console", "--script", "-"],
-        input="a: /help\n",
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        check=False,
-    )
+    result = deskmate("console", "--script", "-", input="a: /help\n", env=env, cwd=REPO, check=False)
     assert result.returncode == 2 and "person a: unknown role 'boss'" in result.stderr
     assert "Traceback" not in result.stderr
 

@@ -15,7 +15,7 @@ from bot.clock import FakeClock
 from bot.schema import audit_log, punches
 from bot.settings import Settings
 from tests.conftest import REPO, local
-from tests.helpers import Chat, roster
+from tests.helpers import Chat, deskmate, roster
 
 
 @pytest.fixture
@@ -125,8 +125,6 @@ async def test_shifts_and_onduty(rostered: App, clock: FakeClock) -> None:
 
 async def test_console_scenario_reminded_late_and_lead_alerted(tmp_path: Path) -> None:
     """The issue's script: an agent is reminded, clocks in late, the lead is alerted about another agent."""
-    import subprocess
-    import sys
 
     from tests.helpers import json_lines
 
@@ -146,22 +144,10 @@ async def test_console_scenario_reminded_late_and_lead_alerted(tmp_path: Path) -
         "KB_SEMANTIC": "false",
     }
     await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "bot.cli", "roster", "import", "examples/roster.csv"],
-        env=env,
-        cwd=REPO,
-        check=True,
-        capture_output=True,
+        deskmate, "roster", "import", "examples/roster.csv", env=env, cwd=REPO, check=True
     )
     result = await asyncio.to_thread(
-        subprocess.run,
-        [sys.executable, "-m", "bot.cli", "console", "--script", "-", "--json"],
-        input=script,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        check=True,
+        deskmate, "console", "--script", "-", "--json", input=script, env=env, cwd=REPO, check=True
     )
     messages = json_lines(result.stdout)
     assert any(m["to"] == "wangfang" and m["text"].startswith("⏰ 王芳") for m in messages)

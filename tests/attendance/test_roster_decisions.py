@@ -278,13 +278,11 @@ GENERATE_DATES = ("--from", "2026-12-01", "--to", "2026-12-14")
 
 def test_generate_continues_from_the_stored_days_before_from(tmp_path: Path) -> None:
     """Two of the service team worked 11-25..11-30 (six days): neither may work 12-01 (第四十三条)."""
-    import subprocess
-    import sys
-
     from schedules.policy import load_policy
     from schedules.roster.checks import validate_roster
     from schedules.roster.importing import parse_roster
     from tests.conftest import REPO
+    from tests.helpers import deskmate
 
     days = [date(2026, 11, 25) + timedelta(days=i) for i in range(6)]
     lines = ["person," + ",".join(d.isoformat() for d in days)]
@@ -301,12 +299,8 @@ def test_generate_continues_from_the_stored_days_before_from(tmp_path: Path) -> 
         "PATH": "/usr/bin:/bin",
         "KB_SEMANTIC": "false",
     }
-    run = {"capture_output": True, "text": True, "env": env, "cwd": REPO, "check": True, "timeout": 300}
-    subprocess.run([sys.executable, "-m", "bot.cli", "roster", "import", str(before)], **run)  # type: ignore[call-overload]
-    made = subprocess.run(  # type: ignore[call-overload]
-        [*[sys.executable, "-m", "bot.cli", "roster", "generate", "--team", "service"], *GENERATE_DATES],
-        **run,
-    )
+    deskmate("roster", "import", str(before), env=env, cwd=REPO, check=True)
+    made = deskmate("roster", "generate", "--team", "service", *GENERATE_DATES, env=env, cwd=REPO, check=True)
     policy = load_policy(REPO / "examples/policy.yaml")
     ids = ["wangfang", "liuyang", "chenjing", "zhanglei", "yangmin", "zhaoqiang"]
     planned = parse_roster(made.stdout.encode(), "g.csv", ids, policy)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
@@ -15,7 +14,7 @@ from bot.app import App
 from bot.clock import FakeClock
 from bot.messages import FileIn, Incoming
 from tests.conftest import REPO, local
-from tests.helpers import Chat, roster
+from tests.helpers import Chat, deskmate, roster
 
 
 def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -25,15 +24,7 @@ def cli(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
         "KB_SEMANTIC": "false",
         "ORG_FILE": "examples/org.yaml",  # the demo department; settings load no org by default
     }
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        check=False,
-        timeout=120,
-    )
+    return deskmate(*args, env=env, cwd=tmp_path, check=False)
 
 
 def test_cli_import_names_row_and_column_and_imports_nothing(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ from bot.clock import FakeClock
 from bot.messages import FileIn, Incoming
 from schedules.filelimits import ROSTER_LIMITS, FileLimitError, read_csv_rows
 from tests.conftest import REPO
-from tests.helpers import Chat
+from tests.helpers import Chat, deskmate
 from tests.hostile import files
 
 # (file name, maker, words the refusal must contain)
@@ -110,15 +110,7 @@ def test_cli_refuses_a_far_cell_roster_naming_the_limit(tmp_path: Path) -> None:
     big.write_bytes(b"person,2026-12-01\n" + b"wangfang,D\n" * 1_000_000)
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'r.db'}", "PATH": "/usr/bin:/bin", "KB_SEMANTIC": "false"}
     for path, words in ((far, "row 1 has more than the limit of 1000 columns"), (big, "limit of 10 MB")):
-        result = subprocess.run(
-            [sys.executable, "-m", "bot.cli", "roster", "import", str(path)],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=tmp_path,
-            check=False,
-            timeout=120,
-        )
+        result = deskmate("roster", "import", str(path), env=env, cwd=tmp_path, check=False)
         assert result.returncode == 2, result.stderr
         assert words in result.stderr and "Traceback" not in result.stderr
         assert "nothing was imported" in result.stderr

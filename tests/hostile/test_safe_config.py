@@ -71,8 +71,7 @@ def test_impossible_join_date_is_named_with_the_person(tmp_path: Path) -> None:
 
 
 def test_cli_org_import_bad_date_exits_2_without_traceback(tmp_path: Path) -> None:
-    import subprocess
-    import sys
+    from tests.helpers import deskmate
 
     path = tmp_path / "org.yaml"
     path.write_text(
@@ -81,15 +80,7 @@ def test_cli_org_import_bad_date_exits_2_without_traceback(tmp_path: Path) -> No
         encoding="utf-8",
     )
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'o.db'}", "PATH": "/usr/bin:/bin"}
-    result = subprocess.run(
-        [sys.executable, "-m", "bot.cli", "org", "import", str(path)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=tmp_path,
-        check=False,
-        timeout=120,
-    )
+    result = deskmate("org", "import", str(path), env=env, cwd=tmp_path, check=False)
     assert result.returncode == 2, result.stderr
     assert "person lee: joined_on '2026-02-30' is not a date" in result.stderr
     assert "Traceback" not in result.stderr

@@ -4,8 +4,6 @@ surrogates never reach either database; ids longer than their columns are handle
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +16,7 @@ from bot.messages import Incoming
 from bot.schema import audit_log, kb_feedback
 from schedules.texthygiene import json_line, terminal_safe
 from tests.conftest import REPO
-from tests.helpers import Chat
+from tests.helpers import Chat, deskmate
 
 BOTH = pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 
@@ -85,16 +83,7 @@ async def test_kb_feedback_prints_typed_escape_sequences_escaped(
     url = app.settings.database_url
     env = {"DATABASE_URL": url, "PATH": "/usr/bin:/bin", "KB_SEMANTIC": "false"}
     for extra in ([], ["--json"]):
-        result = await asyncio.to_thread(
-            subprocess.run,
-            [sys.executable, "-m", "bot.cli", "kb", "feedback", *extra],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=REPO,
-            check=False,
-            timeout=120,
-        )
+        result = await asyncio.to_thread(deskmate, "kb", "feedback", *extra, env=env, cwd=REPO, check=False)
         assert result.returncode == 0, result.stderr
         assert "\x1b" not in result.stdout and "\x07" not in result.stdout
         assert "pwned" in result.stdout
