@@ -137,3 +137,18 @@ async def test_link_with_a_good_a_used_and_an_expired_code(desk: FeishuDesk) -> 
     async with desk.app.db.read() as conn:
         actions = (await conn.execute(sa.select(audit_log.c.action))).scalars().all()
     assert actions.count("identity.linked") == 1 and actions.count("identity.link_refused") == 2
+
+
+async def test_an_at_mention_in_a_group_is_answered_there_and_personal_data_privately(
+    desk: FeishuDesk,
+) -> None:
+    group = "oc_teamchat000000000000000000001"
+    await desk.say("wangfang", "/help", chat_id=group, chat_type="group")  # "@Deskmate /help"
+    in_group = desk.fake.texts_to(group)
+    assert len(in_group) == 1 and in_group[0].startswith("王芳，您好")
+    await desk.say("wangfang", "/whoami", chat_id=group, chat_type="group")
+    assert desk.fake.texts_to(group)[1:] == ["涉及个人信息，我已私聊发给您。"]
+    private = desk.fake.texts_to(open_id("wangfang"))
+    assert (
+        len(private) == 1 and "编号：wangfang" in private[0] and f"飞书：{open_id('wangfang')}" in private[0]
+    )

@@ -85,3 +85,24 @@ async def test_refused_credentials_stop_it(desk: FeishuDesk, feishu: FakeFeishu)
         await asyncio.wait_for(long.wait_started(), 120)
     await long.stop()
     assert feishu.connects == 0
+
+
+async def test_an_event_that_cannot_be_stored_is_answered_500(desk: FeishuDesk, feishu: FakeFeishu) -> None:
+    """Feishu sends an event again when its frame gets no 200: a store that fails must not answer 200."""
+    failing = [True]
+
+    async def handler(event: dict[str, object]) -> dict[str, object]:
+        if failing[0]:
+            raise OSError("disk full")
+        return await desk.adapter.on_event(event)
+
+    long = LongConnection(APP_ID, APP_SECRET, feishu.url, handler)
+    long.start()
+    try:
+        await asyncio.wait_for(long.wait_started(), 120)
+        event = feishu.message_event(open_id("wangfang"), "/help")
+        assert (await feishu.push(event))["code"] == 500 and await _stored(desk) == 0
+        failing[0] = False
+        assert (await feishu.push(event))["code"] == 200 and await _stored(desk) == 1
+    finally:
+        await long.stop()
