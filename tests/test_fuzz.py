@@ -83,6 +83,7 @@ async def _noop() -> None:
     return None
 
 
+@pytest.mark.slow  # hundreds of generated inputs
 @given(st.text(max_size=30))
 def test_parse_day_never_raises(text: str) -> None:
     result = parse_day(text, date(2026, 12, 1))
@@ -131,6 +132,7 @@ def test_roster_parser_accepts_or_names_the_problem(rows: list[list[str]]) -> No
         assert all(e.person_id in {"wangfang", "liuyang"} for e in entries)
 
 
+@pytest.mark.slow  # hundreds of generated inputs
 @given(
     st.recursive(
         st.none() | st.booleans() | st.integers() | st.text(max_size=10),

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from bot.db import Database
 from bot.messages import Incoming
 from bot.schema import audit_log, outbox
 from tests.conftest import REPO
-from tests.helpers import Chat
+from tests.helpers import Chat, deskmate
 
 FEISHU_USER = "ou_0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 
@@ -192,14 +191,7 @@ async def test_the_migration_moves_telegram_and_slack_ids(database_url: str) -> 
 
 def _deskmate(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {"DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}", "PATH": "/usr/bin:/bin"}
-    return subprocess.run(
-        [sys.executable, "-m", "bot.cli", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        check=False,
-    )
+    return deskmate(*args, env=env, cwd=REPO, check=False)
 
 
 def test_cli_invite_and_list(tmp_path: Path) -> None:

@@ -74,6 +74,7 @@ def test_eval_json(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert rows[0]["in_scope"] == 1 and rows[0]["out_of_scope"] == 1
 
 
+@pytest.mark.slow  # `python -m knowledge` as a real child process (its start-up and imports)
 def test_module_entry_point() -> None:
     done = subprocess.run(
         [sys.executable, "-m", "knowledge", "kb", "search", "--lexical", "--json"],

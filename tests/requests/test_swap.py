@@ -211,6 +211,7 @@ async def test_permissions_on_the_decision(team: App, clock: FakeClock) -> None:
     assert "已经处理：已批准（刘军" in later[0]["text"]
 
 
+@pytest.mark.slow  # 30 presses at once; on PostgreSQL each takes its own connection (~30 s under load)
 async def test_concurrent_approvals_give_one_decision(team: App, clock: FakeClock) -> None:
     chat = Chat(team, clock)
     await chat.say("wangfang", "/swap 12-04 liuyang")

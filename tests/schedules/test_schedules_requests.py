@@ -130,6 +130,7 @@ def charts(draw: st.DrawFn) -> Chart:
     return Chart(people, lead, sup, last)
 
 
+@pytest.mark.slow  # 300 generated org charts
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(charts(), st.data())
 def test_the_decider_always_stands_above_the_requester(chart: Chart, data: st.DataObject) -> None:
