@@ -90,7 +90,7 @@ class LongConnection:
         if self.error is not None and not stop.is_set():
             raise self.error
 
-    async def stop(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109 (bounds the thread's join)
+    async def stop(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109 (bounds the thread's join)
         loop, stopping = self._loop, self._stopping
         if loop is not None and stopping is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):  # the loop closed meanwhile

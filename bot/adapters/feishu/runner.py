@@ -85,7 +85,7 @@ async def serve(
 async def _serve_http(
     settings: Settings, adapter: FeishuAdapter, stop: asyncio.Event, say: Callable[[str], None]
 ) -> None:
-    runner = web.AppRunner(adapter.web_app(), access_log=None)
+    runner = web.AppRunner(adapter.web_app(), access_log=None, shutdown_timeout=2.0)
     await runner.setup()
     host, port = settings.feishu_listen_host, settings.feishu_listen_port
     try:
