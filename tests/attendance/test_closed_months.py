@@ -6,11 +6,9 @@ from __future__ import annotations
 import csv
 import io
 import subprocess
-import sys
 from datetime import date
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from bot.app import App
@@ -18,7 +16,7 @@ from bot.clock import FakeClock
 from bot.schema import audit_log
 from handlers.report import attendance_report
 from tests.conftest import REPO, local
-from tests.helpers import Chat, roster
+from tests.helpers import Chat, deskmate, roster
 
 NOV2, NOV3 = date(2026, 11, 2), date(2026, 11, 3)
 
@@ -80,7 +78,6 @@ async def test_a_closed_month_changes_only_through_corrections(app: App, clock: 
     assert line["结果"] == "准时" and "系统故障，班长当天已登记" in line["更正"]
 
 
-@pytest.mark.slow
 def test_cli_close(tmp_path: Path) -> None:
     env = {
         "DATABASE_URL": f"sqlite:///{tmp_path / 'c.db'}",
@@ -90,14 +87,7 @@ def test_cli_close(tmp_path: Path) -> None:
     }
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "bot.cli", *args],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=REPO,
-            timeout=120,
-        )
+        return deskmate(*args, env=env, cwd=REPO)
 
     (tmp_path / "r.csv").write_text("person,2026-11-02\nwangfang,白班\n", encoding="utf-8")
     assert run("roster", "import", str(tmp_path / "r.csv")).returncode == 0
