@@ -152,3 +152,15 @@ async def test_an_at_mention_in_a_group_is_answered_there_and_personal_data_priv
     assert (
         len(private) == 1 and "编号：wangfang" in private[0] and f"飞书：{open_id('wangfang')}" in private[0]
     )
+
+
+async def test_an_english_speaker_gets_english_toasts_and_answers(desk: FeishuDesk) -> None:
+    """陈静 (chenjing) has language: en in the org file."""
+    press = desk.fake.press_event(open_id("chenjing"), "forged-token", "om_out99999999", token=desk.token)
+    answer = await desk.deliver(press)
+    assert answer == {"toast": {"type": "info", "content": "Got it, working on it…"}}
+    assert desk.texts_to("chenjing") == ["This button is no longer valid; please start again."]
+    (reply,) = await desk.say("chenjing", "/link")
+    assert (
+        reply == "Send /link followed by the code your administrator gave you, for example: /link K7P2-QX9M"
+    )
