@@ -159,6 +159,7 @@ async def test_a_thumbs_down_from_the_picker_unlearns(app: App, clock: FakeClock
     assert await learned_pairs(app) == []
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_the_database_keeps_one_vote_per_person_and_answer(app: App, clock: FakeClock) -> None:
     """The unique vote key refuses a second 👍/👎 row for the same person, question key and article,
     whatever code writes it (two presses racing included)."""
@@ -181,6 +182,7 @@ async def test_the_database_keeps_one_vote_per_person_and_answer(app: App, clock
     assert votes == [-1]
 
 
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 async def test_what_one_replica_learns_the_other_answers_with_at_once(
     app: App, settings: Settings, clock: FakeClock
 ) -> None:
