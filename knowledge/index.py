@@ -396,11 +396,13 @@ class KnowledgeIndex:
         A long article (第十七条: service hours, night messages, both shifts' hours) averages
         its topics in one vector; a question about one of them matches that sentence better.
         The article's cosine is its best passage's. Chapter names made e5's ranking worse on
-        our question sets; the title is kept.
+        our question sets; the title is kept. Clauses naming a situation the rule cannot be met
+        in are left out (see :func:`passages.without_situations`).
         """
-        whole = " ".join(p for p in (article.title, article.text) if p)
-        splitter = _SENTENCE_ZH if has_cjk(article.text) else _SENTENCE_EN
-        sentences = [s.strip() for s in splitter.split(article.text) if len(s.strip()) >= _MIN_SENTENCE]
+        text = passages.without_situations(article.text)
+        whole = " ".join(p for p in (article.title, text) if p)
+        splitter = _SENTENCE_ZH if has_cjk(text) else _SENTENCE_EN
+        sentences = [s.strip() for s in splitter.split(text) if len(s.strip()) >= _MIN_SENTENCE]
         if len(sentences) < 2:
             return [whole]
         prefix = f"{article.title} " if article.title else ""

@@ -126,6 +126,24 @@ def split_examples(text: str) -> tuple[str, list[str]]:
     return _EXAMPLE_SPAN.sub(" ", text), examples
 
 
+_SITUATION_SPAN = re.compile(
+    r"(?:无法|来不及|未能|没法|\bimpossible\b|\bunable\b)[^，,）)；;。]*", re.IGNORECASE
+)
+
+
+def without_situations(text: str) -> str:
+    """The text without the clauses naming a situation someone cannot meet a rule in
+    (确实无法提前24小时申请的): for the embedding, as :func:`split_examples` is for the words.
+
+    Such a clause repeats the rule's own terms to open an exception; embedded whole, the
+    exception (第四十四条) reads as close to "how far ahead must I apply" as the rule (第四十条).
+    """
+    lower = text.lower()
+    if not any(marker in lower for marker in _SPAN_MARKERS[6:]):
+        return text
+    return _SITUATION_SPAN.sub("", text)
+
+
 def prepare(text: str) -> list[Sentence]:
     """An article's sentences, ready for :func:`binding`."""
     light = to_simplified(unicodedata.normalize("NFKC", text)).lower()
