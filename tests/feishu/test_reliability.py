@@ -158,3 +158,21 @@ async def test_the_limiter_keeps_the_per_minute_and_per_chat_limits() -> None:
         granted.append((chat, round(now[0], 3)))
     # the second send to chat a waits 1/5 s; the fourth send of the minute waits until the first is 60 s old
     assert granted == [("a", 0.0), ("a", 0.2), ("b", 0.2), ("c", 60.0)]
+
+
+def test_the_words_of_text_and_rich_text_messages() -> None:
+    from bot.adapters.feishu.adapter import text_of
+
+    def message(kind: str, content: object) -> dict[str, object]:
+        return {"message_type": kind, "content": json.dumps(content, ensure_ascii=False)}
+
+    assert text_of(message("text", {"text": "@_user_1 打卡"})) == "打卡"
+    lines = [
+        [{"tag": "at", "user_id": "@_user_1"}, {"tag": "text", "text": " 晚班"}],
+        [{"tag": "text", "text": "几点下班？"}],
+    ]
+    post = {"zh_cn": {"title": "", "content": lines}}
+    assert text_of(message("post", post)) == "晚班\n几点下班？"
+    assert text_of(message("post", {"title": "", "content": [[{"tag": "text", "text": "帮助"}]]})) == "帮助"
+    assert text_of(message("image", {"image_key": "img_x"})) == ""
+    assert text_of({"message_type": "text", "content": "not json"}) == ""

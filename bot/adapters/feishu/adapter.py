@@ -100,15 +100,34 @@ def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _post_text(content: dict[str, Any]) -> str:
+    """The words of a rich-text (`post`) message: its text runs, line by line (the body may sit under a
+    language key such as `zh_cn`)."""
+    body = content if "content" in content else next((v for v in content.values() if isinstance(v, dict)), {})
+    lines = []
+    for line in body.get("content") or []:
+        if isinstance(line, list):
+            runs = [
+                str(run.get("text") or "")
+                for run in line
+                if isinstance(run, dict) and run.get("tag") == "text"
+            ]
+            lines.append("".join(runs))
+    return "\n".join(lines)
+
+
 def text_of(message: dict[str, Any]) -> str:
-    """A text message's words without the @mention placeholders (`@_user_1`)."""
-    if message.get("message_type") != "text":
+    """A text or rich-text message's words without the @mention placeholders (`@_user_1`)."""
+    kind = message.get("message_type")
+    if kind not in ("text", "post"):
         return ""
     try:
         content = json.loads(str(message.get("content") or "{}"))
-    except ValueError:
+    except (ValueError, RecursionError):
         return ""
-    text = content.get("text") if isinstance(content, dict) else None
+    if not isinstance(content, dict):
+        return ""
+    text = content.get("text") if kind == "text" else _post_text(content)
     return MENTION.sub("", str(text or "")).strip()
 
 
