@@ -45,6 +45,7 @@ class FakeSlackAPI:
         # Socket Mode: envelopes to push to the connected app, and the acks it sent back.
         self.envelopes: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.socket_acks: list[dict[str, Any]] = []
+        self.pushed: list[str] = []  # envelope ids written to a connected app, in order
         self._sockets: set[web.WebSocketResponse] = set()
 
     # ----- life cycle --------------------------------------------------------------------------
@@ -202,7 +203,9 @@ class FakeSlackAPI:
 
         async def push() -> None:
             while True:
-                await socket.send_json(await self.envelopes.get())
+                envelope = await self.envelopes.get()
+                await socket.send_json(envelope)
+                self.pushed.append(str(envelope.get("envelope_id")))
 
         pusher = asyncio.create_task(push())
         try:
