@@ -5,7 +5,6 @@ only after the platform accepted it. A crash or an outage delays a message; it n
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import contextvars
 import logging
 import os
@@ -192,8 +191,9 @@ class Dispatcher:
         self._finishing: list[Finished] = []
         self._finisher: asyncio.Task[None] | None = None
         self.stopping = False  # set by `stop`: the worker finishes the sends in hand and claims no more
+        self.sending = 0  # chats being sent to now (a send may queue more, e.g. telling a lead of a block)
 
-    async def _claim(self, now: datetime) -> list[Claimed]:
+    async def _claim(self, now: datetime, limit: int | None = None) -> list[Claimed]:
         earlier = outbox.alias("earlier")
         # A message waits while an earlier one to the same chat is still pending: order per chat.
         blocked_by_earlier = (
@@ -233,7 +233,7 @@ class Dispatcher:
                 sa.select(outbox)
                 .where(*due, ~blocked_by_earlier, ~waits_for_original)
                 .order_by(outbox.c.id)
-                .limit(self.batch)
+                .limit(self.batch if limit is None else limit)
             )
             if conn.dialect.name == "postgresql":
                 query = query.with_for_update(skip_locked=True)
@@ -346,33 +346,49 @@ class Dispatcher:
             await self.on_reached(conn, reached)
 
     async def deliver_due(self) -> int:
-        """Deliver everything due now; returns how many rows were sent.
+        """Deliver everything due now; returns how many rows were sent (the console, tests; the live
+        worker, `run_forever`, does not wait for a whole pass).
 
         A claim holds at most the oldest pending message of each chat, so different chats are sent
         concurrently (the transport's `concurrency`, default 8) while each chat keeps its order.
         """
         now = self.clock.now()
-        by_chat: dict[str, list[Claimed]] = {}
-        for claimed in await self._claim(now):
-            by_chat.setdefault(claimed.row["chat_key"], []).append(claimed)
-        gate = asyncio.Semaphore(max(1, int(getattr(self.transport, "concurrency", 8))))
+        gate = asyncio.Semaphore(self._concurrency())
 
-        async def one_chat(chat_rows: list[Claimed]) -> int:
+        async def gated(chat_rows: list[Claimed]) -> int:
             async with gate:
-                done = 0
-                for index, claimed in enumerate(chat_rows):
-                    if await self._deliver_one(claimed.row, claimed.item):
-                        done += 1
-                        continue
-                    for later in chat_rows[index + 1 :]:  # keep this chat's order: release the rest
-                        await self._finish(later.row["id"], {}, [], later.row["message_id"])
-                    break
-                return done
+                return await self._deliver_chat(chat_rows)
 
-        sent = sum(await asyncio.gather(*(one_chat(chat_rows) for chat_rows in by_chat.values())))
-        if self.metrics is not None:
-            self.metrics.messages_out.labels(self.transport.platform).inc(sent)
-        return sent
+        chats = self._by_chat(await self._claim(now))
+        return sum(await asyncio.gather(*(gated(chat_rows) for chat_rows in chats)))
+
+    def _concurrency(self) -> int:
+        return max(1, int(getattr(self.transport, "concurrency", 8)))
+
+    @staticmethod
+    def _by_chat(claimed: list[Claimed]) -> list[list[Claimed]]:
+        by_chat: dict[str, list[Claimed]] = {}
+        for item in claimed:
+            by_chat.setdefault(item.row["chat_key"], []).append(item)
+        return list(by_chat.values())
+
+    async def _deliver_chat(self, chat_rows: list[Claimed]) -> int:
+        """One chat's claimed rows in order; after a failure the rest are released (order kept)."""
+        done = 0
+        self.sending += 1
+        try:
+            for index, claimed in enumerate(chat_rows):
+                if await self._deliver_one(claimed.row, claimed.item):
+                    done += 1
+                    continue
+                for later in chat_rows[index + 1 :]:
+                    await self._finish(later.row["id"], {}, [], later.row["message_id"])
+                break
+        finally:
+            self.sending -= 1
+        if done and self.metrics is not None:
+            self.metrics.messages_out.labels(self.transport.platform).inc(done)
+        return done
 
     async def _deliver_one(self, row: dict[str, Any], item: Delivery) -> bool:
         """Send one claimed row; True when the platform accepted it."""
@@ -461,17 +477,46 @@ class Dispatcher:
             await asyncio.wait({finisher}, timeout=within)
 
     async def run_forever(self, idle_seconds: float = 1.0) -> None:
-        """The live worker: deliver, then wait for a wake-up or a short idle pause; returns once
-        `stop` was called."""
-        while not self.stopping:
-            # Cleared before the pass, so a wake-up that arrives during the pass is not lost.
-            self.wakeup.clear()
-            try:
-                sent = await self.deliver_due()
-            except Exception:
-                log.exception("outbox worker pass failed")
-                sent = 0
-            if sent or self.stopping:
-                continue
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.wakeup.wait(), idle_seconds)
+        """The live worker: each chat's claimed messages are sent by a task of their own, and the
+        worker claims again as soon as a chat is done or a message is queued, never waiting for a
+        whole pass: a chat whose send hangs (up to its deadline) holds only itself. Returns once `stop`
+        was called and the sends in hand are over."""
+        running: set[asyncio.Task[int]] = set()
+        limit = self._concurrency()
+        try:
+            while not self.stopping:
+                # Cleared before claiming, so a wake-up that arrives meanwhile is not lost.
+                self.wakeup.clear()
+                started = 0
+                if len(running) < limit:
+                    try:
+                        # Chats in hand are not claimed again: their oldest pending row is ours, and
+                        # the later ones wait behind it.
+                        chats = self._by_chat(await self._claim(self.clock.now(), limit - len(running)))
+                    except Exception:
+                        log.exception("outbox worker pass failed")
+                        chats = []
+                    for chat_rows in chats:
+                        task = asyncio.get_running_loop().create_task(self._deliver_chat(chat_rows))
+                        running.add(task)
+                        started += 1
+                if started and len(running) < limit:
+                    continue  # more may be due at once
+                waker = asyncio.get_running_loop().create_task(self.wakeup.wait())
+                try:
+                    done, _ = await asyncio.wait(
+                        {waker, *running}, timeout=idle_seconds, return_when=asyncio.FIRST_COMPLETED
+                    )
+                finally:
+                    waker.cancel()
+                for task in done - {waker}:
+                    running.discard(task)
+                    if not task.cancelled() and task.exception() is not None:
+                        log.error("sending to a chat failed", exc_info=task.exception())
+            if running:
+                await asyncio.wait(running)
+        finally:
+            for task in running:
+                task.cancel()
+            if running:
+                await asyncio.gather(*running, return_exceptions=True)

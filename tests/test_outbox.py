@@ -21,6 +21,7 @@ from bot.ratelimit import RateLimiter
 from bot.schema import audit_log, message_copies, people, send_slots
 from bot.schema import outbox as outbox_table
 from bot.shared_rate import SharedRateLimiter
+from tests.helpers import wait_until
 
 
 class FlakyTransport:
@@ -392,3 +393,49 @@ async def test_a_hung_send_is_given_up_on_and_retried_once_at_most(app: App, clo
             )
         ).one()
     assert status == outbox.FAILED and error == "send timed out twice"
+
+
+async def test_the_live_worker_keeps_other_chats_flowing_while_one_send_hangs(app: App) -> None:
+    """A chat whose send hangs holds only itself: messages queued for other chats afterwards go out while
+    it still hangs (the worker does not wait for a whole pass). The hung send's deadline is an hour here,
+    so a worker that waited for it would time this test out, however fast the machine."""
+    transport = HungTransport(hung="wangfang")
+    dispatcher = app.attach(transport)
+    dispatcher.send_timeout = 3600.0
+
+    async def sent() -> dict[str, int]:
+        async with app.db.read() as conn:
+            query = (
+                sa.select(outbox_table.c.to_person, sa.func.count())
+                .where(outbox_table.c.status == outbox.SENT)
+                .group_by(outbox_table.c.to_person)
+            )
+            return {person: int(n) for person, n in await conn.execute(query)}
+
+    worker = asyncio.create_task(dispatcher.run_forever(idle_seconds=0.05))
+    try:
+        await queue(app, Outgoing("卡住", to_person="wangfang"), Outgoing("第一条", to_person="liuyang"))
+        await wait_until(
+            lambda: "liuyang" in transport.calls and "wangfang" in transport.calls,
+            what="the hung send and the other chat's first message",
+            state=lambda: f"calls {transport.calls}",
+        )
+        for n in range(3):  # later messages, to the same other chat and to a third one
+            await queue(
+                app, Outgoing(f"又一条 {n}", to_person="liuyang"), Outgoing(f"第{n}条", to_person="zhanglei")
+            )
+
+        async def all_sent() -> bool:
+            return await sent() == {"liuyang": 4, "zhanglei": 3}
+
+        await wait_until(
+            all_sent,
+            what="four messages to liuyang and three to zhanglei sent while wangfang's send hangs",
+            state=lambda: f"calls {transport.calls}",
+        )
+        assert transport.calls.count("wangfang") == 1  # still hanging, not sent again meanwhile
+        assert not worker.done()
+    finally:
+        dispatcher.stop()
+        worker.cancel()
+        await asyncio.gather(worker, return_exceptions=True)

@@ -64,20 +64,6 @@ class Telegram:
         self.bot = bot
         self.clock = clock
         self.expected_updates = 0
-        self.passes_running = 0
-        dispatcher = app.dispatcher
-        assert dispatcher is not None
-        deliver_due = dispatcher.deliver_due
-
-        async def counted_pass() -> int:
-            # A pass may queue more (a blocked person's lead is told): quiet means no pass running.
-            self.passes_running += 1
-            try:
-                return await deliver_due()
-            finally:
-                self.passes_running -= 1
-
-        dispatcher.deliver_due = counted_pass  # type: ignore[method-assign]
 
     # ----- feeding updates ------------------------------------------------------------------
     @staticmethod
@@ -158,8 +144,8 @@ class Telegram:
         await wait_until(self._outbox_idle, timeout=30, what="the outbox to deliver what is due")
 
     async def _outbox_idle(self) -> bool:
-        if self.passes_running:
-            return False
+        if self.app.dispatcher is not None and self.app.dispatcher.sending:
+            return False  # a send in hand may queue more (a blocked person's lead is told)
         earlier = outbox.alias("earlier")
         waiting_behind = (
             sa.select(earlier.c.id)
