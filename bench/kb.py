@@ -58,7 +58,7 @@ def time_both(
     index: KnowledgeIndex, qs: list[str], rounds: int = 1
 ) -> tuple[tuple[float, float], tuple[float, float]]:
     """(wall p50, p95), (CPU p50, p95) in ms per question; CPU counts every thread."""
-    index.search(qs[0])  # warm-up: lazy typo tables
+    index.search(qs[0])  # warm-up: the first search imports what it needs
     wall: list[float] = []
     cpu: list[float] = []
     for _ in range(rounds):
