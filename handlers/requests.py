@@ -493,16 +493,12 @@ async def refuse_at_approval(
             done,
             why=lambda lang: refusal_text(app, lang, refusal),
         )
-    await ctx.send(
-        ctx.answer(
-            ctx.t(
-                "request.refused_now",
-                summary=summary(app, done, ctx.lang),
-                why=refusal_text(app, ctx.lang, refusal),
-            )
-        ),
-        conn=conn,
+    # To the presser's private chat even when pressed in the supervisors' group: the summary may carry a
+    # leave reason the group does not see.
+    told = ctx.t(
+        "request.refused_now", summary=summary(app, done, ctx.lang), why=refusal_text(app, ctx.lang, refusal)
     )
+    await ctx.send(Outgoing(text=told, to_person=ctx.person.id), conn=conn)
     return done
 
 

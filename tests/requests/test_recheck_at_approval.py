@@ -140,3 +140,24 @@ async def test_an_english_decider_reads_the_refusal_in_english(app: App, clock: 
     why = "You have no shift from 12-08 to 12-08 (rest days or holidays), so no leave is needed (Article 48)."
     assert why in en, en
     assert "您按了批准，但按当前排班复核未通过" in zh and "（第四十八条）" in zh, zh
+
+
+async def test_a_refusal_pressed_in_the_supervisors_group_keeps_the_reason_out_of_it(
+    app: App, clock: FakeClock
+) -> None:
+    """Pressed on the group's copy of the card: the group sees only its card edited (no leave reason);
+    the presser is told why in their private chat."""
+    from handlers.requests import SUPERVISORS_CHAT
+
+    app.services["supervisors_chat"] = SUPERVISORS_CHAT
+    await roster(app, {"wangfang": "DDDD-DDDDD"})
+    chat = Chat(app, clock)
+    await chat.say("wangfang", "/leave 事假 12-08 12-09 看病-隐私")
+    await roster(app, {"wangfang": "DDDD-DDD-D"})
+    pressed = await chat.say("liujun", "press 批准", SUPERVISORS_CHAT)
+    in_group = [m for m in pressed if m["to"] == SUPERVISORS_CHAT]
+    assert in_group and all(m["edit_of"] and "看病" not in m["text"] for m in in_group), in_group
+    private = [m["text"] for m in pressed if m["to"] == "liujun" and not m["edit_of"]]
+    assert len(private) == 1 and private[0].startswith("您按了批准，但按当前排班复核未通过"), private
+    state, actions = await state_and_actions(app, 1)
+    assert (state, actions[-1]) == ("rejected", "leave.refused_at_approval")
