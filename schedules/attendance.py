@@ -649,9 +649,7 @@ def shift_verdict(
         else:
             kind = arrival.kind
             counts["grace_uses"] += int(arrival.uses_grace)
-            if kind is VerdictKind.ON_TIME:
-                counts["on_time"] += 1
-            elif kind is VerdictKind.GRACE:
+            if kind is VerdictKind.GRACE:
                 causes.append(Cause.GRACE)
             elif kind is VerdictKind.LATE:
                 causes.append(Cause.LATE)
@@ -683,6 +681,9 @@ def shift_verdict(
                 counts["absent_half_days"] += 1
                 articles.extend(departure.articles)
     headline = next((k for c, k in _HEADLINE if c in causes), ShiftVerdictKind.ON_TIME)
+    # 准时 is a shift's one verdict, not its clock-in: a shift left early is an early leave only, so the
+    # verdict columns of a person's finished shifts add up to those shifts.
+    counts["on_time"] = int(headline is ShiftVerdictKind.ON_TIME)
     warnings, demerits = _discipline(counts["absent_half_days"], policy)
     if warnings or demerits:
         articles.append(policy.attendance.article_absence_discipline)

@@ -42,10 +42,12 @@ EXPECTED = {
     # worked, on time, grace, late, late min, seriously late, early, early min, absent ½, missed, overtime,
     # warnings, full attendance, shifts, on leave, in progress, demerits, corrections
     "wangfang": ["5", "1", "3", "1", "2", "0", "0", "0", "0", "0", "0", "0", "否", "5", "0", "0", "0", "0"],
-    # lates 1+1 and early leave 1 = 3 < 4: no monthly warning; two half days absent: two warnings (第三十三条)
-    "liuyang": ["5", "2", "0", "1", "65", "1", "1", "15", "2", "0", "0", "2", "否", "5", "0", "0", "0", "0"],
-    # the no-show is a whole day: a demerit, not a warning; the missing clock-out counts as early leave
-    "chenjing": ["4", "4", "0", "0", "0", "0", "1", "0", "2", "1", "0", "0", "否", "5", "0", "0", "1", "1"],
+    # lates 1+1 and early leave 1 = 3 < 4: no monthly warning; two half days absent: two warnings
+    # (第三十三条); each of his five shifts has a verdict other than on time (准时 counts shifts)
+    "liuyang": ["5", "0", "0", "1", "65", "1", "1", "15", "2", "0", "0", "2", "否", "5", "0", "0", "0", "0"],
+    # the no-show is a whole day: a demerit, not a warning; the missing clock-out counts as early leave;
+    # on time: 11-04 (its 补卡), 11-05 and the corrected 11-06
+    "chenjing": ["4", "3", "0", "0", "0", "0", "1", "0", "2", "1", "0", "0", "否", "5", "0", "0", "1", "1"],
     "zhanglei": ["0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "0", "是", "0", "0", "0", "0", "0"],
 }
 

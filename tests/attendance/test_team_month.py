@@ -118,19 +118,20 @@ def cells(text: str) -> list[str]:
 
 
 EXPECTED = {
-    # 准时 counts on-time clock-ins: a shift left early is on time *and* an early leave, each in its column.
+    # 准时 counts shifts whose one verdict is on time: with 宽限, 迟到, 严重迟到, 早退 and 旷工 (each shift
+    # in one of them) and the days on leave or not worked, a person's columns add up to their shifts.
     # 王芳, 21 shifts: grace 3; late 11-05 (2) and 11-09 (20); seriously late 11-10 (45): minutes 2+20+45 =
     # 67; half a day absent 11-16 (150 min, not a late). On time 21-3-2-1-1 = 14. Late+early = 3 < 4: no
     # monthly warning; the half day brings one (第三十三条). Lates cost the 全勤奖 (第三十一条).
     "wangfang": cells("21 14 3 2 67 1 0 0 1 0 0 1 否 21 0 0 0 0"),
     # 刘洋, 20 shifts (rests 11-19): early leaves 15+10; half a day 11-03 (40 min early); one overtime unit
-    # 11-04; lates 10+8; grace 11-16. On time 20-3 = 17. Late+early = 4: a warning (第三十一条), plus one for
-    # the half day.
-    "liuyang": cells("20 17 1 2 18 0 2 25 1 0 1 2 否 20 0 0 0 0"),
+    # 11-04; lates 10+8; grace 11-16. On time 20-1-2-2-1 = 14. Late+early = 4: a warning (第三十一条), plus
+    # one for the half day.
+    "liuyang": cells("20 14 1 2 18 0 2 25 1 0 1 2 否 20 0 0 0 0"),
     # 陈静, 21 shifts: no-show 11-02: 2 half days and a 记过, not worked. Missing clock-out 11-03: an early
-    # leave of no minutes; missing clock-in 11-09: seriously late; 2 missed punches. On time: 21-2 = 19
+    # leave of no minutes; missing clock-in 11-09: seriously late; 2 missed punches. On time: 21-3 = 18
     # (11-04 has its 补卡 18:05; 11-10 corrected). Late+early = 2: no warning.
-    "chenjing": cells("20 19 0 0 0 1 1 0 2 2 0 0 否 21 0 0 1 1"),
+    "chenjing": cells("20 18 0 0 0 1 1 0 2 2 0 0 否 21 0 0 1 1"),
     # 杨敏, 20 shifts (rests 11-24): sick leave 11-20 (only 事假 costs the 全勤奖); refused 事假 for 11-27 and
     # stayed away: 2 half days, a 记过, not worked. The other 18 on time.
     "yangmin": cells("18 18 0 0 0 0 0 0 2 0 0 0 否 20 1 0 1 0"),
