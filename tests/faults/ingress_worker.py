@@ -6,12 +6,13 @@ receives updates, then serves until it is killed.
 The clock starts at the moment the test names and runs at real speed: a restarted process is started
 past the claims of the killed one, so they are taken over without waiting a real minute.
 
-    python -m tests.faults.ingress_worker VARIANT DATABASE_FILE API_URL CLOCK_START EPOCH
+    python -m tests.faults.ingress_worker VARIANT DATABASE_URL API_URL CLOCK_START EPOCH JUMP_FILE|""
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import time
 from datetime import datetime, timedelta
@@ -28,20 +29,26 @@ WEBHOOK_SECRET = "kill9-secret"
 SLACK_SECRET = "kill9-signing-secret-0123456789"
 
 
-class RunningClock:
-    """`start` at the wall-clock moment `epoch`, then real time."""
+JUMP = timedelta(seconds=65)  # past every claim (INBOX_CLAIM_SECONDS and OUTBOX_CLAIM_SECONDS are 60)
 
-    def __init__(self, start: datetime, epoch: float) -> None:
+
+class RunningClock:
+    """`start` at the wall-clock moment `epoch`, then real time; JUMP later once the jump file exists
+    (a replica whose peer was killed passes the dead one's claims without waiting a real minute)."""
+
+    def __init__(self, start: datetime, epoch: float, jump_file: Path | None) -> None:
         self.start = start
         self.epoch = epoch
+        self.jump_file = jump_file
 
     def now(self) -> datetime:
-        return self.start + timedelta(seconds=time.time() - self.epoch)
+        moment = self.start + timedelta(seconds=time.time() - self.epoch)
+        return moment + JUMP if self.jump_file is not None and self.jump_file.exists() else moment
 
 
-def settings_for(variant: str, database: Path, api_url: str) -> Settings:
+def settings_for(variant: str, database_url: str, api_url: str) -> Settings:
     values: dict[str, object] = {
-        "database_url": f"sqlite+aiosqlite:///{database}",
+        "database_url": database_url,
         "org_file": None,
         "roster_file": None,
         "kb_semantic": False,
@@ -107,10 +114,13 @@ async def slack(app: App, settings: Settings) -> None:
                 await _http_mode(adapter, settings, stop, say, "")
 
 
-async def main(variant: str, database: str, api_url: str, start: str, epoch: str) -> None:
-    settings = settings_for(variant, Path(database), api_url)
-    app = App(settings, clock=RunningClock(datetime.fromisoformat(start), float(epoch)))
+async def main(variant: str, database_url: str, api_url: str, start: str, epoch: str, jump: str) -> None:
+    settings = settings_for(variant, database_url, api_url)
+    jump_file = Path(jump) if jump else None
+    app = App(settings, clock=RunningClock(datetime.fromisoformat(start), float(epoch), jump_file))
     await app.prepare(import_org_if_empty=False)
+    # bench.ingress compares the inbox worker's batching (rows per transaction) with one row at a time.
+    app.inbox.batch = int(os.environ.get("DESKMATE_INBOX_BATCH", app.inbox.batch))
     if variant.startswith("telegram"):
         await telegram(app)
     else:
@@ -118,4 +128,4 @@ async def main(variant: str, database: str, api_url: str, start: str, epoch: str
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:6]))
+    asyncio.run(main(*sys.argv[1:7]))

@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import random
 import signal
-import sqlite3
+import socket
 import sys
 import time
 from collections import Counter
@@ -28,18 +28,20 @@ from urllib.parse import urlencode
 
 import aiohttp
 import pytest
+import sqlalchemy as sa
 import yaml
 from slack_sdk.signature import SignatureVerifier
 
 from bot import buttons, roster_store
 from bot.app import App
 from bot.clock import FakeClock
+from bot.db import Database
 from bot.messages import Button
 from bot.settings import Settings
 from fakes.slack_api import FakeSlackAPI
 from fakes.telegram_api import FakeBotAPI
 from tests.conftest import REPO, local
-from tests.faults.ingress_worker import SLACK_SECRET, TELEGRAM_TOKEN, WEBHOOK_SECRET
+from tests.faults.ingress_worker import JUMP, SLACK_SECRET, TELEGRAM_TOKEN, WEBHOOK_SECRET
 from tests.helpers import wait_until
 
 AGENTS = 300
@@ -63,7 +65,7 @@ def agent(i: int) -> str:
     return f"a{i:04d}"
 
 
-async def prepare(database: Path, tmp_path: Path, *, with_buttons: bool) -> dict[str, str]:
+async def prepare(database_url: str, tmp_path: Path, *, with_buttons: bool) -> dict[str, str]:
     """The department (300 agents on the day shift of 2026-12-01, one lead) and, for the button
     variant, a language card per agent; returns each agent's button token."""
     people = [
@@ -86,7 +88,7 @@ async def prepare(database: Path, tmp_path: Path, *, with_buttons: bool) -> dict
         encoding="utf-8",
     )
     settings = Settings(
-        database_url=f"sqlite+aiosqlite:///{database}",
+        database_url=database_url,
         org_file=org_file,
         kb_semantic=False,
         roster_file=None,
@@ -115,9 +117,18 @@ async def prepare(database: Path, tmp_path: Path, *, with_buttons: bool) -> dict
 class Worker:
     """One bot process; its stdout says when it is ready and on which port."""
 
-    def __init__(self, variant: str, database: Path, api_url: str, start: datetime, log: Path) -> None:
+    def __init__(
+        self,
+        variant: str,
+        database_url: str,
+        api_url: str,
+        start: datetime,
+        log: Path,
+        jump: Path | None = None,
+    ) -> None:
         self.variant = variant
-        self.database = database
+        self.database_url = database_url
+        self.jump = jump
         self.api_url = api_url
         self.start_at = start
         self.epoch = time.time()
@@ -126,7 +137,8 @@ class Worker:
         self.port = 0
 
     def clock_now(self) -> datetime:
-        return self.start_at + timedelta(seconds=time.time() - self.epoch)
+        moved = JUMP if self.jump is not None and self.jump.exists() else timedelta(0)
+        return self.start_at + timedelta(seconds=time.time() - self.epoch) + moved
 
     async def start(self) -> None:
         with self.log.open("ab") as stderr:
@@ -135,10 +147,11 @@ class Worker:
                 "-m",
                 "tests.faults.ingress_worker",
                 self.variant,
-                str(self.database),
+                self.database_url,
                 self.api_url,
                 self.start_at.isoformat(),
                 str(self.epoch),
+                str(self.jump or ""),
                 cwd=REPO,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=stderr,
@@ -294,25 +307,30 @@ class Platform:
         return counts
 
 
-def query(database: Path, sql: str) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(database)
-    try:
-        return list(conn.execute(sql))
-    finally:
-        conn.close()
+async def query(db: Database, sql: str) -> list[tuple[Any, ...]]:
+    async with db.read() as conn:
+        return [tuple(row) for row in await conn.execute(sa.text(sql))]
 
 
 async def send_all(
-    platform: Platform, worker: Worker, agents: list[int], *, again: bool, kill_at: int | None
+    platform: Platform,
+    workers: list[Worker],
+    agents: list[int],
+    *,
+    again: bool,
+    kill_at: int | None,
+    victim: Worker | None = None,
 ) -> None:
-    """Send to `agents`, AT_ONCE at a time; with `kill_at`, SIGKILL the worker once that many updates
-    were acknowledged (the remaining sends then fail, as they would against a dead bot)."""
+    """Send to `agents` (agent i through workers[i % len(workers)], as a proxy alternates), AT_ONCE at
+    a time; with `kill_at`, SIGKILL the victim (the first worker) once that many updates were
+    acknowledged and stop sending (what was not acknowledged is sent again later)."""
     queue = list(agents)
     killed = asyncio.Event()
 
     async def lane() -> None:
         while queue and not killed.is_set():
-            await platform.send(worker, queue.pop(0), again=again)
+            i = queue.pop(0)
+            await platform.send(workers[i % len(workers)], i, again=again)
 
     async def killer() -> None:
         assert kill_at is not None
@@ -327,7 +345,7 @@ async def send_all(
             what=f"{kill_at} acknowledged updates",
             state=lambda: f"{len(platform.acked)} acknowledged",
         )
-        await worker.kill()
+        await (victim or workers[0]).kill()
         killed.set()
 
     tasks = [asyncio.create_task(lane()) for _ in range(AT_ONCE)]
@@ -336,90 +354,62 @@ async def send_all(
     await asyncio.gather(*tasks)
 
 
-async def run_variant(variant: str, tmp_path: Path) -> dict[str, int]:
-    database = tmp_path / "kill9.db"
-    tokens = await prepare(database, tmp_path, with_buttons=variant == "telegram-buttons")
-    platform = Platform(variant, tokens)
-    api_url = await platform.start()
-    rng = random.Random(f"issue-15-{variant}")
-    kill_at = rng.randint(30, AGENTS - 30)
-    log = tmp_path / "worker.log"
-    first = Worker(variant, database, api_url, START, log)
-    second: Worker | None = None
-    try:
-        await first.start()
-        await send_all(platform, first, list(range(AGENTS)), again=False, kill_at=kill_at)
-        assert first.process is not None and first.process.returncode == -signal.SIGKILL
-        platform.refresh_acks()
-        acked_at_kill = set(platform.acked)
-        # Replies claimed by the dead process and not yet marked sent: the only ones that may go twice.
-        in_flight = query(
-            database, "SELECT count(*) FROM outbox WHERE status = 'pending' AND claimed_by IS NOT NULL"
-        )[0][0]
-        replied_at_kill = sum(platform.replies().values())
-        # The restarted process's clock starts past every claim of the dead one (60 s).
-        second = Worker(variant, database, api_url, first.clock_now() + timedelta(seconds=65), log)
-        await second.start()
-        await send_all(platform, second, platform.unacknowledged(), again=True, kill_at=None)
+IN_FLIGHT = "SELECT count(*) FROM outbox WHERE status = 'pending' AND claimed_by IS NOT NULL"
 
-        def state() -> str:
-            replies = platform.replies()
-            missing = [agent(i) for i in range(AGENTS) if not replies[agent(i)]]
-            pending = query(database, "SELECT state, count(*) FROM inbox GROUP BY state")
-            return (
-                f"{len(missing)} agents without an answer (e.g. {missing[:5]}); inbox {pending}; log:\n"
-                + (log.read_text()[-3000:])
-            )
 
-        await wait_until(
-            lambda: all(platform.replies()[agent(i)] for i in range(AGENTS)),
-            timeout=900,
-            what="an answer for every agent",
-            state=state,
+async def settled(db: Database, platform: Platform, log: Path) -> None:
+    """Wait until every agent has an answer and nothing is left pending in the inbox or the outbox."""
+    seen: dict[str, Any] = {}
+
+    def state() -> str:
+        return f"{seen}; log:\n{log.read_text()[-3000:]}"
+
+    def answered() -> bool:
+        replies = platform.replies()
+        seen["without an answer"] = [agent(i) for i in range(AGENTS) if not replies[agent(i)]][:5]
+        return not seen["without an answer"]
+
+    async def empty() -> bool:
+        seen["inbox"] = await query(db, "SELECT state, count(*) FROM inbox GROUP BY state")
+        seen["outbox"] = await query(db, "SELECT status, count(*) FROM outbox GROUP BY status")
+        return not await query(db, "SELECT 1 FROM outbox WHERE status = 'pending' LIMIT 1") and not (
+            await query(db, "SELECT 1 FROM inbox WHERE state = 'pending' LIMIT 1")
         )
-        await wait_until(
-            lambda: (
-                not query(database, "SELECT 1 FROM outbox WHERE status = 'pending' LIMIT 1")
-                and not query(database, "SELECT 1 FROM inbox WHERE state = 'pending' LIMIT 1")
-            ),
-            timeout=600,
-            what="the inbox and the outbox to be empty",
-            state=state,
-        )
-    finally:
-        await first.stop()
-        if second is not None:
-            await second.stop()
-        await platform.close()
-    platform.refresh_acks()
-    assert "Traceback" not in log.read_text(), log.read_text()[-5000:]
-    # Every update stored once, handled once.
-    rows = query(database, "SELECT sender_id, state FROM inbox")
+
+    await wait_until(answered, timeout=900, what="an answer for every agent", state=state)
+    await wait_until(empty, timeout=600, what="the inbox and the outbox to be empty", state=state)
+
+
+async def check(
+    db: Database, variant: str, platform: Platform, acked_at_kill: set[str], in_flight: int
+) -> dict[str, int]:
+    """Every acknowledged update applied exactly once, every agent answered, replies sent twice only
+    among those in flight at the kill (returned, with how many there were)."""
+    rows = await query(db, "SELECT sender_id, state FROM inbox")
     assert {state for _, state in rows} == {"done"}, rows[:5]
-    stored = Counter(sender for sender, _ in rows)
-    if variant.startswith("telegram"):
-        senders = {str(telegram_id(i)): agent(i) for i in range(AGENTS)}
-    else:
+    stored = Counter(str(sender) for sender, _ in rows)
+    if variant.startswith("slack"):
         senders = {slack_id(i): agent(i) for i in range(AGENTS)}
-    stored_per_agent = Counter({senders[s]: n for s, n in stored.items()})
-    if variant.startswith("telegram"):
-        # One update id per agent, delivered once or twice: stored once.
-        assert set(stored_per_agent.values()) == {1}
     else:
+        senders = {str(telegram_id(i)): agent(i) for i in range(AGENTS)}
+    stored_per_agent = Counter({senders[s]: n for s, n in stored.items()})
+    if variant.startswith("slack"):
         # A person who typed the command twice made two requests (their first one was not acknowledged).
         assert all(stored_per_agent[a] <= platform.typed[a] for a in stored_per_agent)
+    else:
+        # One update id per agent, delivered once or twice: stored once.
+        assert set(stored_per_agent.values()) == {1}
     everyone = {agent(i) for i in range(AGENTS)}
     assert acked_at_kill <= set(stored_per_agent) and set(stored_per_agent) == everyone
     if variant == "telegram-buttons":
-        applied = Counter(
-            r[0] for r in query(database, "SELECT object_id FROM audit_log WHERE action = 'person.language'")
-        )
+        changes = await query(db, "SELECT object_id FROM audit_log WHERE action = 'person.language'")
+        applied = Counter(str(r[0]) for r in changes)
         assert set(applied) == everyone and set(applied.values()) == {1}
-        languages = {r[0] for r in query(database, "SELECT language FROM people WHERE id != 'lead'")}
+        languages = {r[0] for r in await query(db, "SELECT language FROM people WHERE id != 'lead'")}
         assert languages == {"en"}
     else:
         punches = Counter(
-            r[0] for r in query(database, "SELECT person_id FROM punches WHERE kind = 'clock_in'")
+            str(r[0]) for r in await query(db, "SELECT person_id FROM punches WHERE kind = 'clock_in'")
         )
         assert set(punches) == everyone
         assert set(punches.values()) == {1}, [p for p, n in punches.items() if n > 1][:5]  # no punch twice
@@ -427,8 +417,7 @@ async def run_variant(variant: str, tmp_path: Path) -> dict[str, int]:
     replies = platform.replies()
     duplicates = sum(max(0, replies[a] - stored_per_agent[a]) for a in everyone)
     print(
-        f"\n{variant}: killed after {len(acked_at_kill)} acknowledged updates"
-        f" ({replied_at_kill} replies out);"
+        f"\n{variant}: killed after {len(acked_at_kill)} acknowledged updates;"
         f" {in_flight} replies in flight at the kill; {duplicates} duplicate replies after the restart;"
         f" {sum(stored_per_agent.values()) - AGENTS} commands typed again"
     )
@@ -436,6 +425,84 @@ async def run_variant(variant: str, tmp_path: Path) -> dict[str, int]:
     return {"duplicates": duplicates, "in_flight": in_flight}
 
 
+async def run_variant(variant: str, tmp_path: Path) -> dict[str, int]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'kill9.db'}"
+    tokens = await prepare(url, tmp_path, with_buttons=variant == "telegram-buttons")
+    platform = Platform(variant, tokens)
+    api_url = await platform.start()
+    rng = random.Random(f"issue-15-{variant}")
+    kill_at = rng.randint(30, AGENTS - 30)
+    log = tmp_path / "worker.log"
+    first = Worker(variant, url, api_url, START, log)
+    second: Worker | None = None
+    db = Database(url)
+    try:
+        await first.start()
+        await send_all(platform, [first], list(range(AGENTS)), again=False, kill_at=kill_at)
+        assert first.process is not None and first.process.returncode == -signal.SIGKILL
+        platform.refresh_acks()
+        acked_at_kill = set(platform.acked)
+        # Replies claimed by the dead process and not yet marked sent: the only ones that may go twice.
+        in_flight = (await query(db, IN_FLIGHT))[0][0]
+        # The restarted process's clock starts past every claim of the dead one (60 s).
+        second = Worker(variant, url, api_url, first.clock_now() + JUMP, log)
+        await second.start()
+        await send_all(platform, [second], platform.unacknowledged(), again=True, kill_at=None)
+        await settled(db, platform, log)
+        assert "Traceback" not in log.read_text(), log.read_text()[-5000:]
+        return await check(db, variant, platform, acked_at_kill, in_flight)
+    finally:
+        await first.stop()
+        if second is not None:
+            await second.stop()
+        await platform.close()
+        await db.dispose()
+
+
 @pytest.mark.parametrize("variant", VARIANTS)
 async def test_kill_9_loses_no_acknowledged_update(variant: str, tmp_path: Path) -> None:
     await run_variant(variant, tmp_path)
+
+
+@pytest.mark.parametrize("backend", ["postgresql"])
+async def test_two_replicas_on_postgresql_share_one_inbox(database_url: str, tmp_path: Path) -> None:
+    """Two replicas behind one webhook address (updates alternate between them, as a proxy would) on one
+    PostgreSQL database; one is killed with SIGKILL mid-run. Its acknowledged updates and the claims it
+    held are taken over by the other once their claims expire: its clock is moved past them (the jump
+    file), no waiting. Each update is handled once."""
+    variant = "telegram-webhook"
+    await prepare(database_url, tmp_path, with_buttons=False)
+    platform = Platform(variant, {})
+    api_url = await platform.start()
+    kill_at = random.Random("issue-15-replicas").randint(60, AGENTS - 60)
+    jump = tmp_path / "jump"
+    logs = [tmp_path / f"replica{n}.log" for n in range(2)]
+    replicas = [Worker(variant, database_url, api_url, START, logs[n], jump) for n in range(2)]
+    db = Database(database_url)
+    try:
+        await asyncio.gather(*(r.start() for r in replicas))
+        await send_all(
+            platform, replicas, list(range(AGENTS)), again=False, kill_at=kill_at, victim=replicas[0]
+        )
+        dead = replicas[0].process
+        assert dead is not None and dead.returncode == -signal.SIGKILL
+        acked_at_kill = set(platform.acked)
+        worker_id = f"{socket.gethostname()}:{dead.pid}"
+        in_flight = (await query(db, f"{IN_FLIGHT} AND claimed_by = '{worker_id}'"))[0][0]
+        held = (
+            await query(
+                db, f"SELECT count(*) FROM inbox WHERE state = 'pending' AND claimed_by = '{worker_id}'"
+            )
+        )[0][0]
+        jump.touch()  # the survivor's clock passes the dead replica's claims
+        await send_all(platform, replicas[1:], platform.unacknowledged(), again=True, kill_at=None)
+        await settled(db, platform, logs[1])
+        for log in logs:
+            assert "Traceback" not in log.read_text(), log.read_text()[-5000:]
+        print(f"\nreplicas: {held} inbox rows claimed by the killed replica were taken over by the other")
+        await check(db, "replicas", platform, acked_at_kill, in_flight)
+    finally:
+        for replica in replicas:
+            await replica.stop()
+        await platform.close()
+        await db.dispose()
