@@ -70,7 +70,7 @@ def test_semantic_fresh_set(semantic_index: KnowledgeIndex) -> None:
     assert s.top3 >= 0.92, s
     # "declined" is the "none" mode since the three reply modes (between them lies "choice").
     assert s.oos_declined >= 0.90, s
-    # 8 of 50 since the topic prior (issue 17; it was 5): the price of declining out-of-scope
+    # 7 of 50 since the topic prior (issue 17; it was 5): the price of declining out-of-scope
     # questions made of handbook words, measured on the gate set at 4-5 of 81.
-    assert s.wrongly_declined <= 0.18, s
+    assert s.wrongly_declined <= 0.16, s
     assert s.answer_right >= 0.95, s
