@@ -116,6 +116,7 @@ async def check(
     now: datetime,
     *,
     half_day: bool = False,
+    afternoon: bool = False,
     approving: engine.Request | None = None,
 ) -> rules.LeavePlan:
     """Gather the facts the leave rule needs (the person's roster over the dates, their own leave, the
@@ -134,6 +135,7 @@ async def check(
         cells,
         policy(app),
         half_day=half_day,
+        afternoon=afternoon,
         calendar=calendar(app),
         own_requests=await own_leave(conn, person.id, approving.id if approving is not None else None),
         card_days=float(approving.payload["days"]) if approving is not None else None,
@@ -156,6 +158,7 @@ async def recheck_leave(conn: AsyncConnection, app: App, request: engine.Request
         date.fromisoformat(p["end"]),
         now,
         half_day=bool(p.get("half")),
+        afternoon=p.get("half") == "pm",
         approving=request,
     )
 
@@ -169,7 +172,15 @@ async def create_leave(
     async with app.db.transaction() as conn:
         try:
             plan = await check(
-                conn, app, ctx.person, leave_type, start, end, ctx.now, half_day=half is not None
+                conn,
+                app,
+                ctx.person,
+                leave_type,
+                start,
+                end,
+                ctx.now,
+                half_day=half is not None,
+                afternoon=half == "pm",
             )
         except Refusal as refusal:
             await decisions.refuse(conn, ctx, "leave.refused", refusal, type=leave_name(leave_type, ctx.lang))

@@ -444,6 +444,7 @@ def check_leave(
     policy: Policy,
     *,
     half_day: bool = False,
+    afternoon: bool = False,
     calendar: HolidayCalendar | None = None,
     own_requests: Collection[OpenRequest] = (),
     card_days: float | None = None,
@@ -451,6 +452,9 @@ def check_leave(
     """第四十七至五十七条: dates in order, notice per type, days counted on the roster (rest days and
     holidays not counted; half a day where the type's unit allows), no overlap with one's own pending or
     approved leave, the approver tier from the counted days, the peak-sale block.
+
+    ``afternoon``: a half day taken in the second half of the shift, which starts at its midpoint (what
+    the notice, the expiry and the started check count from).
 
     ``card_days``: the check at approval time of a request whose card says this many days: the notice
     period is not asked again (it applies when asking), the request itself is left out of
@@ -486,7 +490,9 @@ def check_leave(
     for d in work:
         code = cells.get((person, d))
         if code is not None:
-            first_start = shift_window(d, policy.shift(code), tz)[0]
+            begins, ends = shift_window(d, policy.shift(code), tz)
+            # An afternoon off starts at the shift's midpoint, as attendance splits it.
+            first_start = begins + (ends - begins) / 2 if half_day and afternoon else begins
             break
     if first_start is None:
         first_start = local_instant(work[0], dt.time(0), tz)

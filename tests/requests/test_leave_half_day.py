@@ -103,3 +103,22 @@ async def test_the_form_offers_morning_and_afternoon_and_keeps_the_other_answers
     assert refused[0]["text"].startswith(
         "annual leave is taken in units of 1 day, not half days (Article 52)."
     )
+
+
+async def test_an_afternoon_off_starts_at_the_shifts_midpoint(app: App, clock: FakeClock) -> None:
+    """王芳's 12-01 shift is 09:00–18:00, so an afternoon off starts at 13:30. Sick leave asked at 12:00 is
+    1.5 hours ahead of it: not late (第五十条 asks 1 hour), although the shift itself began at 09:00; asked at
+    12:45 it is flagged. Undecided, it expires at 13:30, the start of what it covers (第四十七条)."""
+    await roster(app, {"wangfang": "DDDD", "zhanglei": "DDDD"})
+    chat = Chat(app, clock)
+    await chat.line("clock: 2026-12-01 12:00")
+    sent = await chat.say("wangfang", "/leave 病假 12-01 下午 发烧")
+    mine = next(m["text"] for m in sent if m["to"] == "wangfang")
+    assert mine.startswith("请假申请已提交给 张磊：#1 请假：王芳 病假 12-01 下午半天（0.5 天）"), mine
+    await chat.say("wangfang", "press 撤回 #1")
+    await chat.line("clock: 2026-12-01 12:45")
+    late = await chat.say("wangfang", "/leave 病假 12-01 下午 发烧")
+    assert any(m["to"] == "wangfang" and "这次已标记" in m["text"] for m in late), late
+    assert await chat.line("clock: 2026-12-01 13:29") == []
+    expired = await chat.line("clock: 2026-12-01 13:30")
+    assert any(m["to"] == "wangfang" and m["text"].startswith("请假申请已过期") for m in expired), expired
