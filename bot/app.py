@@ -401,8 +401,9 @@ class App:
             if sent == 0:
                 return total
 
-    async def on_blocked(self, person_id: str) -> None:
-        """A person blocked the bot: remember it; features may add more (telling their lead)."""
+    async def on_blocked(self, person_id: str, *, left: bool = False) -> None:
+        """A person blocked the bot, or (``left``) is no longer a member on the platform: remember it;
+        features may add more (telling their lead)."""
         from bot.schema import people
 
         now = self.clock.now()
@@ -417,12 +418,12 @@ class App:
                     conn,
                     at=now,
                     actor=audit.SYSTEM,
-                    action="person.blocked_bot",
+                    action="person.left_platform" if left else "person.blocked_bot",
                     object_type="person",
                     object_id=person_id,
                 )
                 for hook in self.services.get("on_blocked", []):
-                    await hook(self, conn, person_id)
+                    await hook(self, conn, person_id, left)
 
     async def on_reached(self, conn: AsyncConnection, person_ids: list[str]) -> None:
         """Messages reached these people: whoever had blocked the bot has unblocked it (so blocking

@@ -46,7 +46,12 @@ class RetryLater(Exception):
 
 
 class RecipientBlocked(Exception):
-    """The person blocked the bot (403); further messages to them are pointless."""
+    """The person blocked the bot (403), or ``left`` the organisation on the platform (DingTalk, Feishu):
+    further messages to them are pointless, and their lead is told which of the two it was."""
+
+    def __init__(self, message: str, *, left: bool = False) -> None:
+        super().__init__(message)
+        self.left = left
 
 
 class Undeliverable(Exception):
@@ -420,7 +425,7 @@ class Dispatcher:
         except RecipientBlocked as exc:
             await self._finish(row["id"], {"status": UNDELIVERABLE, "last_error": str(exc)[:500]}, [], "")
             if self.on_blocked is not None and row["to_person"]:
-                await self.on_blocked(row["to_person"])
+                await self.on_blocked(row["to_person"], left=exc.left)
             return False
         except Undeliverable as exc:
             log.warning("outbox %s undeliverable: %s", row["id"], exc)

@@ -18,8 +18,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
-async def tell_lead(app: App, conn: AsyncConnection, person_id: str) -> None:
-    """Queue one notice to the person's team lead (their supervisor when they are the lead)."""
+async def tell_lead(app: App, conn: AsyncConnection, person_id: str, left: bool = False) -> None:
+    """Queue one notice to the person's team lead (their supervisor when they are the lead): that they
+    blocked the bot, or that the platform says they are no longer a member (``left``), which asks for
+    something else of the lead (update the org file, or relink the account)."""
     person = await app.directory.by_id(conn, person_id)
     if person is None or person.team is None:
         log.warning("%s blocked the bot and has no team; nobody to tell", person_id)
@@ -31,7 +33,8 @@ async def tell_lead(app: App, conn: AsyncConnection, person_id: str) -> None:
     if boss is None:
         log.warning("%s blocked the bot; their team has no lead or supervisor to tell", person_id)
         return
-    text = app.text_for(boss, "blocked.tell_lead", name=person.name, id=person.id)
+    key = "blocked.tell_lead_left" if left else "blocked.tell_lead"
+    text = app.text_for(boss, key, name=person.name, id=person.id)
     await app.notify(conn, Outgoing(text=text, to_person=boss.id))
 
 

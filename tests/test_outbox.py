@@ -96,8 +96,8 @@ async def test_blocked_recipient_is_marked_once(app: App) -> None:
     app.attach(transport)
     told: list[str] = []
 
-    async def tell_lead(app_: App, conn: object, person_id: str) -> None:
-        told.append(person_id)
+    async def tell_lead(app_: App, conn: object, person_id: str, left: bool) -> None:
+        told.append(person_id if not left else f"{person_id} (left)")
 
     app.services["on_blocked"] = [tell_lead]
     await queue(app, Outgoing("a", to_person="wangfang"), Outgoing("b", to_person="wangfang"))

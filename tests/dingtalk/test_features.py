@@ -137,12 +137,13 @@ async def test_a_person_who_left_is_marked_and_their_lead_told_once(desk: DingTa
             await conn.execute(
                 sa.select(sa.func.count())
                 .select_from(audit_log)
-                .where(audit_log.c.action == "person.blocked_bot")
+                .where(audit_log.c.action == "person.left_platform")
             )
         ).scalar_one()
     assert marked["wangfang"] is not None and marked["liuyang"] is None
     told = desk.texts_to("zhanglei")  # 张磊 leads wangfang's team
-    assert len(told) == 1 and "王芳（wangfang）" in told[0]
+    assert len(told) == 1 and "王芳（wangfang）" in told[0] and "已不是本组织成员" in told[0]
+    assert "屏蔽" not in told[0]
     assert blocked_rows == 1
     assert statuses[:3] == ["undeliverable", "undeliverable", "sent"]
 

@@ -72,9 +72,11 @@ async def test_a_user_who_left_is_marked_and_their_lead_told_once(desk: FeishuDe
         marked = dict((await conn.execute(sa.select(people.c.id, people.c.blocked_at))).all())
     assert marked["wangfang"] is not None and marked["liuyang"] is None
     told = desk.texts_to("zhanglei")  # 张磊 leads her team
-    assert len(told) == 1 and "王芳（wangfang）" in told[0]
+    # told that she is no longer a member here (not that she blocked the bot), and what to do about it
+    assert len(told) == 1 and "王芳（wangfang）" in told[0] and "已不是本组织成员" in told[0]
+    assert "屏蔽" not in told[0] and "deskmate org invite wangfang" in told[0]
     assert desk.texts_to("liuyang") == ["排班提醒"]
-    assert await _count(app, audit_log, audit_log.c.action == "person.blocked_bot") == 1
+    assert await _count(app, audit_log, audit_log.c.action == "person.left_platform") == 1
     assert await app.dispatcher.pending_count() == 0  # type: ignore[union-attr]
 
 
@@ -83,7 +85,10 @@ def test_error_codes_are_mapped() -> None:
     assert isinstance(limited, RetryLater) and limited.seconds == 3
     per_chat = classify(FeishuError(400, 230020, "send too fast"))
     assert isinstance(per_chat, RetryLater) and per_chat.seconds == 1
-    assert isinstance(classify(FeishuError(400, 230013, "no availability")), RecipientBlocked)
+    gone = classify(FeishuError(400, 230013, "no availability"))
+    assert isinstance(gone, RecipientBlocked) and gone.left
+    stopped = classify(FeishuError(400, 230053, "the user stopped the bot"))
+    assert isinstance(stopped, RecipientBlocked) and not stopped.left
     assert isinstance(classify(FeishuError(500, 1000, "internal")), RetryLater)
     auth = classify(FeishuError(400, 99991663, "invalid token"))
     assert isinstance(auth, RetryLater) and auth.seconds == 60

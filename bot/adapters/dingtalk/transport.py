@@ -190,7 +190,7 @@ class DingTalkTransport:
         answer = await self.api.send_to_user(user, key, param)
         if user in (answer.get("invalidStaffIdList") or []):
             # No such member any more: they left the organisation (or were removed).
-            raise RecipientBlocked(f"dingtalk: {user} is not a member of the organisation")
+            raise RecipientBlocked(f"dingtalk: {user} is not a member of the organisation", left=True)
         if user in (answer.get("flowControlledStaffIdList") or []):
             raise RetryLater(FLOW_CONTROL_SECONDS, "dingtalk flow control for this person")
 
@@ -201,7 +201,7 @@ class DingTalkTransport:
             if isinstance(delivered, dict) and delivered.get("success") is False:
                 reason = str(delivered.get("errorMsg") or "refused")[:200]
                 if item.recipient is not None and "not exist" in reason.lower():
-                    raise RecipientBlocked(f"dingtalk card: {reason}")
+                    raise RecipientBlocked(f"dingtalk card: {reason}", left=True)
                 raise Undeliverable(f"dingtalk card: {reason}")
 
     async def _send_file(self, user: str | None, group: str | None, item: Delivery) -> None:

@@ -44,6 +44,7 @@ RATE_LIMITED = frozenset({99991400, 230020, 11232, 11233})  # gateway frequency,
 GONE = frozenset(
     {230013, 230053}
 )  # no availability to this user (left the tenant, out of scope), stopped the bot
+LEFT = 230013  # the user is not available to the app: they left the tenant or are out of its scope
 AUTH = frozenset({99991661, 99991663, 99991668, 99991671, 99991672})
 
 
@@ -54,7 +55,7 @@ def classify(exc: Exception) -> Exception:
             wait = exc.retry_after if exc.retry_after is not None else RATE_RETRY_SECONDS
             return RetryLater(wait, f"feishu rate limit ({exc.code})")
         if exc.code in GONE:
-            return RecipientBlocked(f"feishu: the user cannot be reached ({exc.code})")
+            return RecipientBlocked(f"feishu: the user cannot be reached ({exc.code})", left=exc.code == LEFT)
         if exc.status >= 500:
             return RetryLater(None, f"feishu server error {exc.status} ({exc.code})")
         if exc.status == 401 or exc.code in AUTH:
