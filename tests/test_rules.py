@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 import sqlalchemy as sa
 
@@ -202,3 +204,63 @@ async def test_what_one_replica_learns_the_other_answers_with_at_once(
         assert "之前有同事就这个问题选了这一条" in after[0]["text"]
     finally:
         await other.close()
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_the_migration_keys_old_feedback_and_keeps_a_persons_latest_vote(database_url: str) -> None:
+    """0013 on feedback written before it: keys filled in, a person's two votes on one answer (the
+    question typed two ways) become the latest one, picks and unanswered questions stay."""
+    from alembic import command
+
+    from bot import migrate
+    from bot.db import Database
+    from handlers.rules import learn_key, vote_key
+
+    def down(connection: sa.Connection) -> None:
+        command.downgrade(migrate._config(connection), "0012_closed_months")
+
+    db = Database(database_url)
+    try:
+        await migrate.upgrade(db)
+        async with db.engine.begin() as conn:
+            await conn.run_sync(down)
+        at = datetime(2026, 11, 30, 9, 0, tzinfo=UTC).replace(tzinfo=None)  # stored naive, in UTC
+        rows = [
+            ("wangfang", "婚假有几天？", "第五十三条", -1, at),
+            ("chenjing", "婚假有几天？", "第五十三条", 1, at + timedelta(minutes=1)),
+            ("wangfang", "婚假 有几天", "第五十三条", 1, at + timedelta(minutes=2)),
+            ("wangfang", "换斑要提前多久", "第四十条", 2, at + timedelta(minutes=3)),
+            ("wangfang", "今天上海会下雨吗？", None, 0, at + timedelta(minutes=4)),
+        ]
+        async with db.transaction() as conn:
+            for person, question, ref, vote, when in rows:
+                await conn.execute(
+                    sa.text(
+                        "INSERT INTO kb_feedback (at, person_id, question, ref, vote)"
+                        " VALUES (:at, :person, :question, :ref, :vote)"
+                    ),
+                    {"at": when, "person": person, "question": question, "ref": ref, "vote": vote},
+                )
+        assert await migrate.upgrade(db) == migrate.head_revision()
+        async with db.read() as conn:
+            kept = (
+                await conn.execute(
+                    sa.select(
+                        kb_feedback.c.person_id,
+                        kb_feedback.c.question,
+                        kb_feedback.c.vote,
+                        kb_feedback.c.question_key,
+                        kb_feedback.c.vote_key,
+                    ).order_by(kb_feedback.c.id)
+                )
+            ).all()
+    finally:
+        await db.dispose()
+    key = learn_key("婚假有几天？")
+    assert key == learn_key("婚假 有几天") == "婚假有几天"
+    assert [tuple(r) for r in kept] == [
+        ("chenjing", "婚假有几天？", 1, key, vote_key("chenjing", key, "第五十三条")),
+        ("wangfang", "婚假 有几天", 1, key, vote_key("wangfang", key, "第五十三条")),
+        ("wangfang", "换斑要提前多久", 2, "换斑要提前多久", None),
+        ("wangfang", "今天上海会下雨吗？", 0, "今天上海会下雨吗", None),
+    ]
