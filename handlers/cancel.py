@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from bot import requests as engine
 from bot.context import Context
 from bot.messages import Button
-from bot.schema import requests
+from bot.schema import requests, roster_overrides
 from handlers import requests as decisions
 from handlers.common import policy
 from schedules.requests import Refusal
@@ -49,6 +49,42 @@ async def _pending_cancellation(conn: AsyncConnection, original_id: int) -> int 
     return next((int(r.id) for r in rows if r.payload.get("of") == original_id), None)
 
 
+async def changed_since(conn: AsyncConnection, original: engine.Request) -> None:
+    """Refuses (``Refusal``) when a later decision changed one of the cells the original set: putting the
+    original's cells back would silently undo that later decision, so it is never done."""
+    own = list(
+        await conn.execute(
+            sa.select(roster_overrides.c.id, roster_overrides.c.person_id, roster_overrides.c.day).where(
+                roster_overrides.c.request_id == original.id, roster_overrides.c.active.is_(True)
+            )
+        )
+    )
+    if not own:
+        return
+    cells = {(r.person_id, r.day) for r in own}
+    later = await conn.execute(
+        sa.select(roster_overrides.c.request_id, roster_overrides.c.person_id, roster_overrides.c.day).where(
+            roster_overrides.c.active.is_(True),
+            roster_overrides.c.id > max(r.id for r in own),
+            roster_overrides.c.person_id.in_({person for person, _ in cells}),
+            sa.or_(roster_overrides.c.request_id.is_(None), roster_overrides.c.request_id != original.id),
+        )
+    )
+    for row in later:
+        if (row.person_id, row.day) in cells:
+            other = f"#{row.request_id}" if row.request_id is not None else "-"
+            raise Refusal("cancel.refused.changed_since", id=original.id, later=other)
+
+
+async def recheck_cancellation(
+    conn: AsyncConnection, app: App, request: engine.Request, now: datetime
+) -> None:
+    """At the approver's press: the original's cells must still be as its approval left them."""
+    original = await engine.get(conn, int(request.payload["of"]))
+    if original is not None:
+        await changed_since(conn, original)
+
+
 async def ask(ctx: Context, payload: dict[str, Any]) -> None:
     """The requester pressed "cancel" on an approved request: start its cancellation."""
     original = await decisions.load_for_press(ctx, payload)
@@ -65,6 +101,11 @@ async def ask(ctx: Context, payload: dict[str, Any]) -> None:
         waiting = await _pending_cancellation(conn, original.id)
         if waiting is not None:
             await ctx.send(ctx.answer(ctx.t("cancel.refused.pending", id=waiting)), conn=conn)
+            return
+        try:
+            await changed_since(conn, original)
+        except Refusal as refusal:
+            await decisions.refuse(conn, ctx, f"{KIND}.refused", refusal)
             return
         level = str(original.payload.get("level") or original.decider_level or "lead")
         if level not in ("lead", "supervisor", "manager"):
@@ -210,7 +251,9 @@ async def apply_cancellation(conn: AsyncConnection, app: App, request: engine.Re
 
 def register(app: App) -> None:
     router = app.router
-    decisions.register_kind(app, KIND, decisions.KindSpec(cancellation_summary, apply_cancellation))
+    decisions.register_kind(
+        app, KIND, decisions.KindSpec(cancellation_summary, apply_cancellation, recheck=recheck_cancellation)
+    )
     router.action("request.cancel_approved")(ask)
 
     @router.action("cancel.accept")

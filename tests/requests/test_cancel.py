@@ -73,3 +73,57 @@ async def test_a_started_request_cannot_be_cancelled(app: App, clock: FakeClock)
     chat.transport.latest_buttons["wangfang"] = [{"label": "x", "token": token}]
     refused = await chat.say("wangfang", "press 1")
     assert refused[0]["text"] == "申请 #1 不能再取消：它没有获批准，或所涉的班次已经开始。"
+
+
+async def test_a_swap_whose_shift_a_later_leave_covers_cannot_be_cancelled(
+    app: App, clock: FakeClock
+) -> None:
+    """Putting the swap's cells back would undo the later leave on one of them: refused, naming it, and
+    nothing is asked of the colleague or the lead; once the leave is cancelled, the swap can be."""
+    await roster(app, {"wangfang": "DDDD-DDDDD", "liuyang": "EE-EEEE-EE", "zhanglei": "DDDDDDDDDD"})
+    chat = Chat(app, clock)
+    await chat.say("wangfang", "/swap 12-04 liuyang")
+    await chat.say("liuyang", "press 1")
+    await chat.say("zhanglei", "press 批准")  # #1: wangfang works liuyang's evening on 12-04
+    await chat.say("wangfang", "/leave 病假 12-04 12-04 发烧")
+    await chat.say("zhanglei", "press 批准")  # #2: sick leave for that evening
+    swapped = await cells(app)
+    assert swapped[("wangfang", date(2026, 12, 4))] == ("evening", "leave:sick")
+    await chat.say("wangfang", "/requests")
+    refused = await chat.say("wangfang", "press 取消已批准的 #1")
+    assert [(m["to"], m["text"]) for m in refused] == [
+        (
+            "wangfang",
+            "申请 #1 不能取消了：之后的申请 #2 改动了相同的班次，恢复原排班会把它一并撤销。"
+            "请先撤回 #2，或请组长调整排班。",
+        )
+    ]
+    assert await cells(app) == swapped
+    assert "cancellation.refused" in await actions(app)
+    # The leave is cancelled first (its lead approves); then the swap's cells are its own again.
+    await chat.say("wangfang", "/requests")
+    await chat.say("wangfang", "press 取消已批准的 #2")
+    await chat.say("zhanglei", "press 批准")
+    await chat.say("wangfang", "/requests")
+    asked = await chat.say("wangfang", "press 取消已批准的 #1")
+    assert any(m["to"] == "liuyang" and m["buttons"] == ["👍 同意", "👎 不同意"] for m in asked), asked
+
+
+async def test_a_cancellation_is_checked_again_at_the_approvers_press(app: App, clock: FakeClock) -> None:
+    await roster(app, {"wangfang": "DDDD-DDDDD", "liuyang": "EE-EEEE-EE", "zhanglei": "DDDDDDDDDD"})
+    chat = Chat(app, clock)
+    await chat.say("wangfang", "/swap 12-04 liuyang")
+    await chat.say("liuyang", "press 1")
+    await chat.say("zhanglei", "press 批准")  # #1
+    await chat.say("wangfang", "/requests")
+    await chat.say("wangfang", "press 取消已批准的 #1")  # #2, the cancellation
+    await chat.say("liuyang", "press 1")  # agreed: now with the lead
+    await chat.say("wangfang", "/leave 病假 12-04 12-04 发烧")
+    await chat.say("zhanglei", "press 批准")  # #3 approved before the cancellation is decided
+    covered = await cells(app)
+    await chat.say("zhanglei", "/pending")
+    pressed = await chat.say("zhanglei", "press ✅ 批准 #2")
+    told = {m["to"]: m["text"] for m in pressed}
+    assert "之后的申请 #3 改动了相同的班次" in told["wangfang"], pressed
+    assert await cells(app) == covered  # the swap and the leave both stand
+    assert "cancellation.refused_at_approval" in await actions(app)
