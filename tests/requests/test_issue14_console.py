@@ -67,7 +67,7 @@ async def test_the_issue_in_chinese(database_url: str, tmp_path: Path) -> None:
     sent = await run(database_url, tmp_path, ZH)
     wangfang = texts(sent, "wangfang")
     # 1, 2: the issue's cross-day case is refused with the article instead of exchanging a hidden second day.
-    assert wangfang[0] == "陈静 12-04 已有排班，不能再接您的班（第四十三条）。"
+    assert wangfang[0] == "陈静 12-04 已有排班，不能再接这个班（第四十三条）。"
     # A same-day swap: the card names the two cells, and exactly those change (12-05 stays 晚班).
     card = next(t for t in texts(sent, "liujun") if t.startswith("王芳 的换班申请已获对方同意"))
     assert "王芳 12-04 晚班 ⇄ 陈静 12-04 白班" in card and "（张磊 今天不在班，已转由上一级审批）" in card

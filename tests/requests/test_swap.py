@@ -97,7 +97,7 @@ async def test_a_cross_day_swap_never_exchanges_a_second_day(team: App, clock: F
     silently exchanged both days' cells instead."""
     chat = Chat(team, clock)
     sent = await chat.say("wangfang", "/swap 12-06 liuyang 12-07")
-    assert sent[0]["text"] == "刘洋 12-06 已有排班，不能再接您的班（第四十三条）。", sent
+    assert sent[0]["text"] == "刘洋 12-06 已有排班，不能再接这个班（第四十三条）。", sent
 
 
 async def test_colleague_declines(team: App, clock: FakeClock) -> None:
