@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
 from bot.settings import Settings
 from tests.conftest import REPO
 from tests.helpers import deskmate
@@ -79,16 +78,17 @@ def test_bad_policy_or_org_file_stops_the_bot_with_one_line(tmp_path: object) ->
     assert "Traceback" not in result.stderr
 
 
-def test_demo_runs_from_any_folder(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_demo_runs_from_any_folder(tmp_path: Path) -> None:
     """`--demo` finds the sample department beside the code, not in the folder the command starts in."""
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'demo.db'}")
-    monkeypatch.setenv("KB_SEMANTIC", "false")
-    script = tmp_path / "day.txt"
-    script.write_text("wangfang: /whoami\n", encoding="utf-8")
-    assert main(["console", "--demo", "--script", str(script), "--json"]) == 0
-    replies = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'demo.db'}",
+        "KB_SEMANTIC": "false",
+        "PATH": "/usr/bin:/bin",
+    }
+    done = deskmate(
+        "console", "--demo", "--script", "-", "--json", env=env, cwd=tmp_path, input="wangfang: /whoami\n"
+    )
+    assert done.returncode == 0, done.stderr
+    replies = [json.loads(line) for line in done.stdout.splitlines()]
     assert [r["to"] for r in replies] == ["wangfang"]
     assert "王芳" in replies[0]["text"]
