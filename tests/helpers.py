@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import inspect
 import io
 import json
@@ -11,6 +12,7 @@ import os
 import subprocess
 import sys
 import traceback
+import warnings
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from pathlib import Path
@@ -123,7 +125,15 @@ def deskmate(
     root.handlers = []  # as in a new process, so the command's logging.basicConfig takes effect
     try:
         try:
-            code: int = cli.main(list(args))
+            # As in a child, whose default filters ignore ResourceWarning: a connection that the command's
+            # shutdown leaves to the garbage collector is collected here, quietly as a child's would be,
+            # instead of failing whichever later test the collector happens to run in.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ResourceWarning)
+                try:
+                    code: int = cli.main(list(args))
+                finally:
+                    gc.collect()
         except SystemExit as exc:
             code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
             if isinstance(exc.code, str):
