@@ -197,6 +197,9 @@ class Dispatcher:
         self._finisher: asyncio.Task[None] | None = None
         self.stopping = False  # set by `stop`: the worker finishes the sends in hand and claims no more
         self.sending = 0  # chats being sent to now (a send may queue more, e.g. telling a lead of a block)
+        # Chats this process is sending to now. They are never claimed again meanwhile, even when the
+        # clock passes their claim (a clock that jumps, a send slower than the claim): sent twice otherwise.
+        self._in_hand: set[str] = set()
 
     async def _claim(self, now: datetime, limit: int | None = None) -> list[Claimed]:
         earlier = outbox.alias("earlier")
@@ -228,6 +231,8 @@ class Dispatcher:
             outbox.c.next_attempt_at <= now,
             sa.or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now),
         )
+        if self._in_hand:
+            due = (*due, outbox.c.chat_key.not_in(sorted(self._in_hand)))
         # Look before taking the write lock: an idle worker must not queue behind every handler's write.
         async with self.db.read() as conn:
             probe = sa.select(outbox.c.id).where(*due).limit(1)
@@ -250,7 +255,9 @@ class Dispatcher:
                 .where(outbox.c.id.in_([r["id"] for r in rows]))
                 .values(claimed_by=self.worker_id, claimed_until=now + timedelta(seconds=self.claim_seconds))
             )
-            return await self._deliveries(conn, rows)
+            claimed = await self._deliveries(conn, rows)
+        self._in_hand.update(r["chat_key"] for r in rows)
+        return claimed
 
     async def _deliveries(self, conn: AsyncConnection, rows: list[dict[str, Any]]) -> list[Claimed]:
         """What each claimed row needs on screen, read in the claim's own transaction: one query for
@@ -381,6 +388,7 @@ class Dispatcher:
         """One chat's claimed rows in order; after a failure the rest are released (order kept)."""
         done = 0
         self.sending += 1
+        chat_key = chat_rows[0].row["chat_key"]
         try:
             for index, claimed in enumerate(chat_rows):
                 if await self._deliver_one(claimed.row, claimed.item):
@@ -391,6 +399,7 @@ class Dispatcher:
                 break
         finally:
             self.sending -= 1
+            self._in_hand.discard(chat_key)
         if done and self.metrics is not None:
             self.metrics.messages_out.labels(self.transport.platform).inc(done)
         return done

@@ -439,3 +439,33 @@ async def test_the_live_worker_keeps_other_chats_flowing_while_one_send_hangs(ap
         dispatcher.stop()
         worker.cancel()
         await asyncio.gather(worker, return_exceptions=True)
+
+
+async def test_a_send_still_in_hand_is_not_claimed_again_when_the_clock_passes_its_claim(
+    app: App, clock: FakeClock
+) -> None:
+    """The clock jumps past a claim while this process is still sending the row (a clock set forward, a
+    send slower than its claim). The worker must not take the row again: the person would get it twice.
+    Another chat queued after the jump still goes out, so the worker is claiming, just not that row."""
+    transport = HungTransport(hung="wangfang")
+    dispatcher = app.attach(transport)
+    dispatcher.send_timeout = 3600.0
+    worker = asyncio.create_task(dispatcher.run_forever(idle_seconds=0.05))
+    try:
+        await queue(app, Outgoing("卡住", to_person="wangfang"))
+        await wait_until(lambda: "wangfang" in transport.calls, what="the hung send", state=lambda: "")
+        clock.set(clock.now() + timedelta(seconds=outbox.CLAIM_SECONDS * 2))
+        await queue(app, Outgoing("照常", to_person="liuyang"))
+        dispatcher.wakeup.set()
+        await wait_until(
+            lambda: "liuyang" in transport.calls,
+            what="the message queued after the jump",
+            state=lambda: f"calls {transport.calls}",
+        )
+        for _ in range(3):  # more passes of the worker, each of which could take the expired row
+            dispatcher.wakeup.set()
+            await asyncio.sleep(0.06)
+        assert transport.calls.count("wangfang") == 1
+    finally:
+        dispatcher.stop()
+        worker.cancel()
