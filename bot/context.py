@@ -13,12 +13,12 @@ from bot.conversations import ConversationState
 from bot.messages import Button, FileOut, Incoming, Outgoing, Person
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core import Core
 
 
 @dataclass
 class Context:
-    app: App
+    app: Core
     incoming: Incoming
     person: Person
     args: str = ""

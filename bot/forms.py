@@ -17,7 +17,7 @@ from bot.context import Context
 from bot.messages import Incoming
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +25,6 @@ FieldKind = Literal["text", "long_text", "date", "person", "choice"]
 # Returns None when the answers are accepted, else {field name: catalog-translated problem}.
 FormHandler = Callable[[Context, dict[str, str], dict[str, Any]], Awaitable[dict[str, str] | None]]
 FormOpener = Callable[[Context, "Form"], Awaitable[bool]]
-HANDLERS_KEY = "form_handlers"
-OPENER_KEY = "open_form"
 
 
 @dataclass(frozen=True)
@@ -49,8 +47,8 @@ class Form:
     payload: dict[str, Any] = field(default_factory=dict)  # handed back to the handler untouched
 
 
-def register(app: App, kind: str, handler: FormHandler) -> None:
-    handlers: dict[str, FormHandler] = app.services.setdefault(HANDLERS_KEY, {})
+def register(app: Core, kind: str, handler: FormHandler) -> None:
+    handlers = app.hooks.form_handlers
     if kind in handlers:
         raise ValueError(f"form {kind!r} registered twice")
     handlers[kind] = handler
@@ -58,24 +56,24 @@ def register(app: App, kind: str, handler: FormHandler) -> None:
 
 async def offer(ctx: Context, form: Form) -> bool:
     """Show the form if this platform, for this message, can; False means ask step by step."""
-    opener: FormOpener | None = ctx.app.services.get(OPENER_KEY)
-    if opener is None or form.kind not in ctx.app.services.get(HANDLERS_KEY, {}):
+    opener = ctx.app.hooks.open_form
+    if opener is None or form.kind not in ctx.app.hooks.form_handlers:
         return False
     return await opener(ctx, form)
 
 
 async def submit(
-    app: App, incoming: Incoming, kind: str, values: dict[str, str], payload: dict[str, Any]
+    app: Core, incoming: Incoming, kind: str, values: dict[str, str], payload: dict[str, Any]
 ) -> dict[str, str] | None:
     """Hand the answers to the form's handler as the person who filled it in."""
-    handler: FormHandler | None = app.services.get(HANDLERS_KEY, {}).get(kind)
+    handler = app.hooks.form_handlers.get(kind)
     if incoming.person is None or handler is None:
         return None
     ctx = Context(app, incoming, incoming.person)
     try:
         return await handler(ctx, values, payload)
     except Exception:
-        from bot.app import error_code
+        from bot.core import error_code
 
         code = error_code()
         log.exception("[%s] form %s from %s failed", code, kind, incoming.person.id)

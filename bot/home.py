@@ -1,7 +1,7 @@
 """A person's overview page ("Home"): features contribute sections, platforms decide how to show them.
 
 Slack shows it in the App Home tab; another platform may show it on a command. Features register
-`async fn(app, person) -> list[str]` under `app.services["home_sections"]`, each string one block of
+`async fn(app, person) -> list[str]` in `app.hooks.home_sections`, each string one block of
 catalog-translated text, so no feature needs to know which platform draws it.
 """
 
@@ -14,24 +14,22 @@ from typing import TYPE_CHECKING
 from bot.messages import Person
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core import Core
 
 log = logging.getLogger(__name__)
 
-HomeSection = Callable[["App", Person], Awaitable[list[str]]]
-SECTIONS_KEY = "home_sections"
-REFRESH_KEY = "refresh_home"
+HomeSection = Callable[["Core", Person], Awaitable[list[str]]]
 
 
-def register_section(app: App, section: HomeSection) -> None:
-    app.services.setdefault(SECTIONS_KEY, []).append(section)
+def register_section(app: Core, section: HomeSection) -> None:
+    app.hooks.home_sections.append(section)
 
 
-async def collect(app: App, person: Person) -> list[str]:
+async def collect(app: Core, person: Person) -> list[str]:
     """Every registered section's blocks, in registration order; a failing section is left out
     (and logged) so one broken feature never blanks the whole page."""
     blocks: list[str] = []
-    for section in list(app.services.get(SECTIONS_KEY, [])):
+    for section in list(app.hooks.home_sections):
         try:
             produced = await section(app, person)
         except Exception:
@@ -41,8 +39,8 @@ async def collect(app: App, person: Person) -> list[str]:
     return blocks
 
 
-async def refresh(app: App, person_id: str) -> None:
+async def refresh(app: Core, person_id: str) -> None:
     """Ask whichever platform shows a Home to redraw this person's; a no-op where none does."""
-    hook: Callable[[str], Awaitable[None]] | None = app.services.get(REFRESH_KEY)
+    hook = app.hooks.refresh_home
     if hook is not None:
         await hook(person_id)

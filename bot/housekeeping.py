@@ -23,7 +23,7 @@ from bot.schema import inbox, outbox
 from schedules.timeutil import local_instant
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def passes(start: datetime, end: datetime, tz: ZoneInfo, at: time) -> bool:
     return False
 
 
-async def daily(app: App, start: datetime, end: datetime) -> None:
+async def daily(app: Core, start: datetime, end: datetime) -> None:
     if not passes(start, end, app.tz, RUN_AT):
         return
     await people_who_left(app, end)
@@ -69,7 +69,7 @@ async def daily(app: App, start: datetime, end: datetime) -> None:
 
 
 async def _clean_up(
-    app: App, now: datetime, statement: Executable, action: str, object_type: str, after: dict[str, Any]
+    app: Core, now: datetime, statement: Executable, action: str, object_type: str, after: dict[str, Any]
 ) -> None:
     """Run one clean-up statement with its audit row (how many rows it touched) in one transaction."""
     async with app.db.transaction() as conn:
@@ -87,7 +87,7 @@ async def _clean_up(
     log.info("%s: %s", action, after)
 
 
-async def people_who_left(app: App, now: datetime) -> None:
+async def people_who_left(app: Core, now: datetime) -> None:
     """Let go of whoever's `left_on` day has come, and anonymise whoever left longer ago than the policy's
     retention (each audited in `bot.leavers`)."""
     from handlers.common import policy  # the one cached policy of the running app
@@ -101,5 +101,5 @@ async def people_who_left(app: App, now: datetime) -> None:
         log.info("housekeeping: %s left, %s anonymised after %s years", len(gone), len(erased), years)
 
 
-def register(app: App) -> None:
+def register(app: Core) -> None:
     app.ticks.register("housekeeping", daily)

@@ -14,10 +14,10 @@ from bot import inbox
 from bot.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core import Core
 
 
-async def health(app: App) -> tuple[bool, dict[str, Any]]:
+async def health(app: Core) -> tuple[bool, dict[str, Any]]:
     try:
         async with asyncio.timeout(3):
             async with app.db.read() as conn:
@@ -25,13 +25,13 @@ async def health(app: App) -> tuple[bool, dict[str, Any]]:
         database = True
     except Exception:
         database = False
-    alive = app.services.get("scheduler_alive")
+    alive = app.hooks.scheduler_alive
     scheduler = bool(alive()) if callable(alive) else False
     depth = await app.dispatcher.pending_count() if app.dispatcher is not None and database else None
     return database and scheduler, {"database": database, "scheduler": scheduler, "outbox_depth": depth}
 
 
-def add_routes(web_app: web.Application, app: App) -> None:
+def add_routes(web_app: web.Application, app: Core) -> None:
     async def healthz(_request: web.Request) -> web.Response:
         ok, body = await health(app)
         return web.Response(status=200 if ok else 503, text=json.dumps(body), content_type="application/json")

@@ -534,6 +534,24 @@ class Directory:
         rows = await conn.execute(sa.select(teams).order_by(teams.c.id))
         return [Team(r.id, r.name, r.name_en, r.lead_id, r.supervisor_id) for r in rows]
 
+    async def mark_blocked(self, conn: AsyncConnection, person_id: str, at: datetime) -> bool:
+        """The platform refused a message to them (blocked, or no longer a member); False when they
+        were marked already, so what follows (their lead told) happens once."""
+        result = await conn.execute(
+            people.update()
+            .where(people.c.id == person_id, people.c.blocked_at.is_(None))
+            .values(blocked_at=at)
+        )
+        return bool(result.rowcount)
+
+    async def clear_blocked(self, conn: AsyncConnection, person_ids: list[str]) -> list[str]:
+        """A message reached them: of these, the ones that were marked blocked, now unmarked."""
+        was_blocked = people.c.id.in_(person_ids) & people.c.blocked_at.is_not(None)
+        unblocked = list((await conn.execute(sa.select(people.c.id).where(was_blocked))).scalars())
+        if unblocked:
+            await conn.execute(people.update().where(was_blocked).values(blocked_at=None))
+        return unblocked
+
     async def set_language(self, conn: AsyncConnection, person_id: str, language: str) -> str | None:
         before = (await conn.execute(sa.select(people.c.language).where(people.c.id == person_id))).scalar()
         await conn.execute(people.update().where(people.c.id == person_id).values(language=language))

@@ -226,7 +226,7 @@ class Dispatcher:
             )
             .exists()
         )
-        due = (
+        due: tuple[sa.ColumnElement[bool], ...] = (
             outbox.c.status == PENDING,
             outbox.c.next_attempt_at <= now,
             sa.or_(outbox.c.claimed_until.is_(None), outbox.c.claimed_until < now),

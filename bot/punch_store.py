@@ -17,7 +17,7 @@ from bot.schema import attendance_corrections, punches
 from schedules.attendance import Correction, ShiftVerdictKind, Verdict
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core import Core
 
 NO_SHIFT = "-"
 """The shift code of a clock-in on a day without a rostered shift."""
@@ -62,7 +62,7 @@ async def existing_punch(
 
 async def record_punch(
     conn: AsyncConnection,
-    app: App,
+    app: Core,
     person_id: str,
     kind: str,
     at: datetime,
@@ -109,7 +109,7 @@ async def record_punch(
 
 
 async def add_correction(
-    conn: AsyncConnection, app: App, person_id: str, day: date, verdict: str, reason: str, actor: str
+    conn: AsyncConnection, app: Core, person_id: str, day: date, verdict: str, reason: str, actor: str
 ) -> int:
     """Store a correction of one shift's verdict with its audit row; the latest correction of a day wins."""
     now = app.clock.now()

@@ -11,6 +11,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from bot import audit, buttons, org
+
 if TYPE_CHECKING:
     from bot.context import Context
     from bot.conversations import ConversationState
@@ -20,6 +22,8 @@ Handler = Callable[["Context"], Awaitable[None]]
 ActionHandler = Callable[["Context", dict[str, Any]], Awaitable[None]]
 StepHandler = Callable[["Context", "ConversationState"], Awaitable[None]]
 FileHandler = Callable[["Context"], Awaitable[None]]
+
+MAX_TEXT = 4096  # characters of one message a command or question may have
 
 COMMAND_RE = re.compile(r"^[/／]([A-Za-z_][A-Za-z0-9_]*)(?:@\S+)?(?:\s+(.*))?$", re.S)
 QUESTION_RE = re.compile(
@@ -140,8 +144,87 @@ class Router:
         shown = [c for c in self.commands.values() if c.help_key and role_rank >= rank_of(c.min_role)]
         return sorted(shown, key=lambda c: (c.order, c.name))
 
+    # ----- matchers: who may, and where the answer goes, decided here rather than in each handler -----
 
-# ----- matchers: who may, and where the answer goes, decided here rather than in each handler -----
+    async def dispatch(self, ctx: Context) -> None:
+        """Hand one message from a registered person to the handler it is for (the order is the
+        module's docstring)."""
+        incoming = ctx.incoming
+        app = ctx.app
+        if incoming.button_token is not None:
+            await self.press(ctx, incoming.button_token)
+            return
+        if incoming.file is not None and self.file_handler is not None:
+            if answered_privately(incoming):
+                await ctx.go_private()
+            await self.file_handler(ctx)
+            return
+        text = (incoming.text or "").strip()
+        if not text:
+            return
+        if len(text) > MAX_TEXT:
+            await ctx.reply(ctx.t("error.too_long", limit=MAX_TEXT))
+            return
+        resolved = self.resolve(text)
+        if resolved is not None:
+            command, args = resolved
+            if command is None:
+                if incoming.addressed_to_bot:
+                    await ctx.reply(ctx.t("error.unknown_command", command="/" + args))
+                return
+            if not incoming.addressed_to_bot:
+                return
+            if not allowed(command, ctx.person.role, org.rank):
+                await ctx.reply(ctx.t("error.not_allowed", role=ctx.t(f"common.role.{ctx.person.role}")))
+                return
+            if answered_privately(incoming, command):
+                await ctx.go_private()
+            ctx.args = args
+            await command.handler(ctx)
+            return
+        async with app.db.read() as conn:
+            state = await app.conversations.get(conn, ctx.person.id)
+        # A form continues only where it was started (or in a private chat): chatter in a group is no answer.
+        if state is not None and not incoming.is_private and state.chat_id != incoming.chat_id:
+            state = None
+        if state is not None:
+            if state.expired(ctx.now) or state.kind not in self.steps:
+                await ctx.end_conversation()
+                await ctx.reply(ctx.t("conversation.expired"))
+            else:
+                if answered_privately(incoming):
+                    await ctx.go_private()
+                ctx.conversation = state
+                await self.steps[state.kind](ctx, state)
+                return
+        if self.fallback is not None and (incoming.is_private or incoming.addressed_to_bot):
+            ctx.args = text
+            await self.fallback(ctx)
+
+    async def press(self, ctx: Context, token: str) -> None:
+        app = ctx.app
+        if answered_privately(ctx.incoming):
+            # The card stays in the group; what the press answers goes to the presser alone.
+            await ctx.go_private(say_so=False)
+        async with app.db.read() as conn:
+            pressed = await buttons.lookup(conn, token)
+        handler = self.actions.get(pressed.action) if pressed else None
+        if pressed is None or handler is None:
+            async with app.db.transaction() as conn:
+                await audit.record(
+                    conn,
+                    at=ctx.now,
+                    actor=ctx.person.id,
+                    action="button.refused",
+                    object_type="button",
+                    object_id=token[:128],
+                    after={"reason": "unknown token"},
+                )
+            await ctx.note(ctx.t("error.unknown_button"))
+            return
+        await handler(ctx, {**pressed.payload, "_message_id": pressed.message_id})
+
+
 def allowed(command: Command, role: str, rank_of: Callable[[str], int]) -> bool:
     """The role matcher: the person's role is at least the command's."""
     return rank_of(role) >= rank_of(command.min_role)

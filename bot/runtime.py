@@ -1,6 +1,6 @@
 """Live modes (Telegram, Slack, interactive console): the outbox worker and APScheduler's wake-ups.
 
-APScheduler only wakes `App.run_due`; what is due is decided by the ticks over the stored last run,
+APScheduler only wakes `Core.run_due`; what is due is decided by the ticks over the stored last run,
 so a missed wake-up or a restart never drops timed work.
 """
 
@@ -14,7 +14,7 @@ from typing import Any
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.app import App
+from bot.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -25,10 +25,10 @@ STOP_GRACE_SECONDS = 2.5
 
 
 class _Tick:
-    """The scheduler's job: runs `App.run_due` in a task of our own, which APScheduler's shutdown
+    """The scheduler's job: runs `Core.run_due` in a task of our own, which APScheduler's shutdown
     cannot cancel half-way; `stop` waits for it (and cancels it only past the grace period)."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: Core) -> None:
         self.app = app
         self.running: set[asyncio.Task[None]] = set()
         self.stopped = False
@@ -78,7 +78,7 @@ async def _stop(tasks: list[asyncio.Task[None]], grace: float) -> None:
 
 @contextlib.asynccontextmanager
 async def background(
-    app: App, *, tick_seconds: float | None = None, grace: float = STOP_GRACE_SECONDS
+    app: Core, *, tick_seconds: float | None = None, grace: float = STOP_GRACE_SECONDS
 ) -> AsyncIterator[None]:
     """Run the outbox worker and the scheduler while the body runs; stop both cleanly after: no new
     tick or claim, the work in hand finishes (or is cancelled after `grace`), and only then may the
@@ -96,7 +96,7 @@ async def background(
         asyncio.create_task(app.inbox.run_forever(), name="inbox-worker"),
     ]
     scheduler.start()
-    app.services["scheduler_alive"] = lambda: scheduler.running
+    app.hooks.scheduler_alive = lambda: scheduler.running
     try:
         yield
     finally:

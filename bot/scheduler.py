@@ -17,11 +17,11 @@ from bot.db import greatest, upsert
 from bot.schema import scheduler_state
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core import Core
 
 log = logging.getLogger(__name__)
 
-Tick = Callable[["App", datetime, datetime], Awaitable[None]]
+Tick = Callable[["Core", datetime, datetime], Awaitable[None]]
 FIRST_WINDOW = timedelta(minutes=1)
 
 
@@ -34,7 +34,7 @@ class Ticks:
             raise ValueError(f"tick {name!r} registered twice")
         self.ticks[name] = tick
 
-    async def run_due(self, app: App, now: datetime) -> None:
+    async def run_due(self, app: Core, now: datetime) -> None:
         for name, tick in self.ticks.items():
             async with app.db.read() as conn:
                 last = (

@@ -1,6 +1,6 @@
 """When a person blocks the bot, their lead is told once: reminders and decisions no longer reach them,
 and only a human can ask them to unblock it. Platform-neutral: any adapter reports a block the same way
-(the outbox calls `App.on_blocked`, which runs this hook once, in the transaction that marks the person).
+(the outbox calls `Core.on_blocked`, which runs this hook once, in the transaction that marks the person).
 """
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bot.messages import Outgoing
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core import Core
 
 log = logging.getLogger(__name__)
 
 
-async def tell_lead(app: App, conn: AsyncConnection, person_id: str, left: bool = False) -> None:
+async def tell_lead(app: Core, conn: AsyncConnection, person_id: str, left: bool = False) -> None:
     """Queue one notice to the person's team lead (their supervisor when they are the lead): that they
     blocked the bot, or that the platform says they are no longer a member (``left``), which asks for
     something else of the lead (update the org file, or relink the account)."""
@@ -38,5 +38,5 @@ async def tell_lead(app: App, conn: AsyncConnection, person_id: str, left: bool 
     await app.notify(conn, Outgoing(text=text, to_person=boss.id))
 
 
-def register(app: App) -> None:
-    app.services.setdefault("on_blocked", []).append(tell_lead)
+def register(app: Core) -> None:
+    app.hooks.on_blocked.append(tell_lead)

@@ -26,13 +26,13 @@ if TYPE_CHECKING:
 
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from bot.app import App
+    from bot.core import Core
 
 KIND = "cancellation"
 WITH_COLLEAGUE = ("swap", "give_away")
 
 
-def cancellation_summary(app: App, request: engine.Request, lang: str) -> str:
+def cancellation_summary(app: Core, request: engine.Request, lang: str) -> str:
     of = request.payload.get("of_kind", "")
     spec = decisions.kinds(app).get(of)
     original = replace(request, kind=of, payload=request.payload.get("original", {}))
@@ -77,7 +77,7 @@ async def changed_since(conn: AsyncConnection, original: engine.Request) -> None
 
 
 async def recheck_cancellation(
-    conn: AsyncConnection, app: App, request: engine.Request, now: datetime
+    conn: AsyncConnection, app: Core, request: engine.Request, now: datetime
 ) -> None:
     """At the approver's press: the original's cells must still be as its approval left them."""
     original = await engine.get(conn, int(request.payload["of"]))
@@ -229,7 +229,9 @@ async def colleague_answer(ctx: Context, payload: dict[str, Any], accept: bool) 
     await decisions.refresh_homes(app, done.requester_id, done.subject_id, done.decider_id)
 
 
-async def apply_cancellation(conn: AsyncConnection, app: App, request: engine.Request, now: datetime) -> None:
+async def apply_cancellation(
+    conn: AsyncConnection, app: Core, request: engine.Request, now: datetime
+) -> None:
     """Approved: the original becomes cancelled and its roster change is undone, in this transaction."""
     original = await engine.get(conn, int(request.payload["of"]))
     if original is None or original.state != engine.APPROVED:
@@ -249,7 +251,7 @@ async def apply_cancellation(conn: AsyncConnection, app: App, request: engine.Re
         await spec.undo(conn, app, done, now)
 
 
-def register(app: App) -> None:
+def register(app: Core) -> None:
     router = app.router
     decisions.register_kind(
         app, KIND, decisions.KindSpec(cancellation_summary, apply_cancellation, recheck=recheck_cancellation)

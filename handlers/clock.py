@@ -32,7 +32,7 @@ from schedules.roster.model import RosterEntry
 from schedules.timeutil import shift_window
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core import Core
 
 
 def as_entries(stored: list[roster_store.StoredEntry]) -> list[RosterEntry]:
@@ -40,7 +40,7 @@ def as_entries(stored: list[roster_store.StoredEntry]) -> list[RosterEntry]:
 
 
 async def entries_around(
-    conn: AsyncConnection, app: App, person_id: str, moment: datetime
+    conn: AsyncConnection, app: Core, person_id: str, moment: datetime
 ) -> list[RosterEntry]:
     today = moment.astimezone(app.tz).date()
     stored = await roster_store.between(
@@ -179,7 +179,7 @@ FOLLOW_UP = {"agent": "lead", "lead": "supervisor", "supervisor": "manager"}
 """Who checks a punch without a shift: the level above the person's own (nobody checks themselves)."""
 
 
-async def follow_up(conn: AsyncConnection, app: App, person: Person) -> Person | None:
+async def follow_up(conn: AsyncConnection, app: Core, person: Person) -> Person | None:
     """The person above in their own chain who checks a punch without a shift; None for a manager."""
     level = FOLLOW_UP.get(person.role)
     if level is None:
@@ -333,15 +333,15 @@ async def clock_out(ctx: Context) -> None:
         await ctx.send(ctx.answer(text), conn=conn)
 
 
-async def load_policy_at_start(app: App) -> None:
+async def load_policy_at_start(app: Core) -> None:
     """A bad POLICY_FILE or HOLIDAYS_FILE stops the bot at start with one line, not at the first clock-in."""
     policy(app)
     calendar(app)
 
 
-def register(app: App) -> None:
+def register(app: Core) -> None:
     router = app.router
-    app.services.setdefault("on_prepare", []).append(load_policy_at_start)
+    app.hooks.on_prepare.append(load_policy_at_start)
     router.command(
         "in", keywords=("上班打卡", "打卡", "上班", "签到"), help_key="help.desc.in", order=10, personal=True
     )(clock_in)

@@ -10,27 +10,24 @@ from schedules.calendar import HolidayCalendar, load_holidays
 from schedules.policy import Article, Policy, default_policy, load_policy
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core import Core
 
 
-def policy(app: App) -> Policy:
+def policy(app: Core) -> Policy:
     """The department's policy, loaded once (POLICY_FILE, or the handbook defaults when absent)."""
-    cached = app.services.get("policy")
-    if isinstance(cached, Policy):
-        return cached
-    path = app.settings.policy_file
-    loaded = load_policy(path) if path.exists() else default_policy()
-    app.services["policy"] = loaded
-    return loaded
+    if app.shared.policy is None:
+        path = app.settings.policy_file
+        app.shared.policy = load_policy(path) if path.exists() else default_policy()
+    return app.shared.policy
 
 
-def calendar(app: App) -> HolidayCalendar | None:
+def calendar(app: Core) -> HolidayCalendar | None:
     """The optional holiday calendar (HOLIDAYS_FILE), loaded once."""
-    if "calendar" not in app.services:
+    if not app.shared.calendar_loaded:
         path = app.settings.holidays_file
-        app.services["calendar"] = load_holidays(path) if path else None
-    found: HolidayCalendar | None = app.services["calendar"]
-    return found
+        app.shared.calendar = load_holidays(path) if path else None
+        app.shared.calendar_loaded = True
+    return app.shared.calendar
 
 
 def cite(article: Article, lang: str) -> str:
@@ -85,7 +82,7 @@ def iso_day(value: str | None) -> date | None:
         return None
 
 
-def shift_label(app: App, code: str | None, lang: str) -> str:
+def shift_label(app: Core, code: str | None, lang: str) -> str:
     """白班 / day shift, or 休 / rest, in the reader's language."""
     if code is None:
         return app.catalog.t(lang, "roster.rest")
@@ -96,7 +93,7 @@ def shift_label(app: App, code: str | None, lang: str) -> str:
     return shift.name_en if lang == "en" else shift.name_zh
 
 
-def hhmm(app: App, moment: datetime) -> str:
+def hhmm(app: Core, moment: datetime) -> str:
     """An instant as the department's local HH:MM."""
     return moment.astimezone(app.tz).strftime("%H:%M")
 

@@ -22,7 +22,7 @@ from schedules.report import VERDICT_LABELS
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from bot.app import App
+    from bot.core import Core
 
 MAX_REASON = 300
 
@@ -61,7 +61,7 @@ class Corrected:
 
 async def correct_shift(
     conn: AsyncConnection,
-    app: App,
+    app: Core,
     actor: Person,
     subject: Person,
     day: date,
@@ -96,11 +96,11 @@ async def correct_shift(
     return Corrected(None, current.kind, correction_id)
 
 
-def label(app: App, lang: str, kind: ShiftVerdictKind) -> str:
+def label(app: Core, lang: str, kind: ShiftVerdictKind) -> str:
     return app.catalog.t(lang, f"verdict.kind.{kind.value}")
 
 
-async def find_person(conn: AsyncConnection, app: App, word: str) -> Person | None:
+async def find_person(conn: AsyncConnection, app: Core, word: str) -> Person | None:
     """By id or by exact name."""
     found = await app.directory.by_id(conn, word)
     if found is not None:
@@ -143,7 +143,7 @@ async def correct(ctx: Context) -> None:
         await ctx.send(ctx.answer(text), conn=conn)
 
 
-def register(app: App) -> None:
+def register(app: Core) -> None:
     app.ticks.register("attendance_close", close_due_months)
     app.router.command(
         "correct",

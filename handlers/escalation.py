@@ -24,7 +24,7 @@ from schedules.policy import Level
 from schedules.timeutil import shift_window
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core import Core
 
 KIND = "escalation"
 LEVELS = ("lead", "supervisor", "manager", "last_resort")
@@ -41,7 +41,7 @@ CATEGORIES = (
 )
 
 
-def escalation_summary(app: App, request: engine.Request, lang: str) -> str:
+def escalation_summary(app: Core, request: engine.Request, lang: str) -> str:
     p = request.payload
     urgent = app.catalog.t(lang, "esc.emergency_mark") if p.get("emergency") else ""
     order = app.catalog.t(lang, "esc.order", ref=p["order"]) if p.get("order") else ""
@@ -57,7 +57,7 @@ def escalation_summary(app: App, request: engine.Request, lang: str) -> str:
     )
 
 
-async def on_duty(conn: AsyncConnection, app: App, person_id: str, now: datetime) -> bool:
+async def on_duty(conn: AsyncConnection, app: Core, person_id: str, now: datetime) -> bool:
     """Whether a person's rostered shift covers `now` (yesterday's overnight shift included)."""
     today = now.astimezone(app.tz).date()
     for entry in await roster_store.between(conn, today - timedelta(days=1), today, [person_id]):
@@ -70,7 +70,7 @@ async def on_duty(conn: AsyncConnection, app: App, person_id: str, now: datetime
 
 
 async def target_at(
-    conn: AsyncConnection, app: App, level: str, team: str | None, now: datetime, exclude: set[str]
+    conn: AsyncConnection, app: Core, level: str, team: str | None, now: datetime, exclude: set[str]
 ) -> str | None:
     """The on-duty person of one level: the team lead, else the shift lead on duty (当班班长);
     the team's supervisor; the manager; above the manager the approver of last resort."""
@@ -99,7 +99,7 @@ async def target_at(
 
 
 async def route(
-    conn: AsyncConnection, app: App, start_level: str, team: str | None, now: datetime, exclude: set[str]
+    conn: AsyncConnection, app: Core, start_level: str, team: str | None, now: datetime, exclude: set[str]
 ) -> tuple[str, str] | None:
     for level in LEVELS[LEVELS.index(start_level) :]:
         person = await target_at(conn, app, level, team, now, exclude)
@@ -113,12 +113,12 @@ def policy_level(level: str | None) -> Level:
     return level if level in ("lead", "supervisor") else "manager"  # type: ignore[return-value]
 
 
-def deadline(app: App, level: str) -> timedelta:
+def deadline(app: Core, level: str) -> timedelta:
     """How long a level has to acknowledge (第八十三条)."""
     return timedelta(minutes=policy(app).escalation.for_level(policy_level(level)).respond_minutes)
 
 
-def card_buttons(app: App, lang: str, request: engine.Request) -> list[list[Button]]:
+def card_buttons(app: Core, lang: str, request: engine.Request) -> list[list[Button]]:
     payload = {"id": request.id}
     if request.state == engine.ACKNOWLEDGED:
         return [
@@ -137,7 +137,7 @@ def card_buttons(app: App, lang: str, request: engine.Request) -> list[list[Butt
 
 
 async def send_to_decider(
-    conn: AsyncConnection, app: App, request: engine.Request, key: str = "esc.card"
+    conn: AsyncConnection, app: Core, request: engine.Request, key: str = "esc.card"
 ) -> None:
     assert request.decider_id is not None
     person = await app.directory.by_id(conn, request.decider_id)
@@ -238,7 +238,7 @@ async def create(ctx: Context, data: dict[str, Any]) -> None:
 
 
 async def plan_ack_reminder(
-    conn: AsyncConnection, app: App, request: engine.Request, now: datetime, *, top: bool
+    conn: AsyncConnection, app: Core, request: engine.Request, now: datetime, *, top: bool
 ) -> None:
     """Below the top of the chain the holder is reminded halfway to the acknowledgement deadline, before it
     passes (第八十三条); at the top the reminder comes at each deadline instead (see :func:`climb`)."""
@@ -247,7 +247,7 @@ async def plan_ack_reminder(
 
 
 async def next_target(
-    conn: AsyncConnection, app: App, request: engine.Request, now: datetime
+    conn: AsyncConnection, app: Core, request: engine.Request, now: datetime
 ) -> tuple[str, str] | None:
     """Who the escalation would move to next; None at the top of the chain."""
     level = request.decider_level or "lead"
@@ -259,7 +259,7 @@ async def next_target(
 
 async def move_up(
     conn: AsyncConnection,
-    app: App,
+    app: Core,
     request: engine.Request,
     *,
     actor: str,
@@ -323,7 +323,7 @@ async def move_up(
     return moved
 
 
-async def climb(app: App, t0: datetime, t1: datetime) -> None:
+async def climb(app: Core, t0: datetime, t1: datetime) -> None:
     """Scheduled: an escalation past its level's acknowledgement deadline (第八十三、八十四条) or, once
     acknowledged, past its decision deadline (第八十五条) moves up; halfway to the decision deadline the
     acknowledger is reminded. At the top of the chain the holder is reminded at each deadline instead."""
@@ -367,7 +367,7 @@ async def climb(app: App, t0: datetime, t1: datetime) -> None:
         await decisions.refresh_homes(app, *refresh)
 
 
-async def remind(conn: AsyncConnection, app: App, request: engine.Request, stamp: datetime) -> None:
+async def remind(conn: AsyncConnection, app: Core, request: engine.Request, stamp: datetime) -> None:
     """Remind the holder, with the card's buttons: to acknowledge (open) or to give a resolution
     (acknowledged), by the deadline. Below the top the reminder says the case moves up at the deadline; at
     the top it promises only what happens: another reminder every N minutes."""
@@ -488,7 +488,7 @@ async def finish(ctx: Context, request_id: int, resolve: bool, note: str) -> Non
     await decisions.refresh_homes(app, done.requester_id, done.decider_id, ctx.person.id)
 
 
-def category_buttons(app: App, lang: str) -> list[list[Button]]:
+def category_buttons(app: Core, lang: str) -> list[list[Button]]:
     buttons = [
         Button(app.catalog.t(lang, f"esc.category.{c}"), "esc.category", {"category": c}) for c in CATEGORIES
     ]
@@ -536,7 +536,7 @@ async def submit_escalation(
     return None
 
 
-def register(app: App) -> None:
+def register(app: Core) -> None:
     router = app.router
     decisions.register_kind(app, KIND, decisions.KindSpec(escalation_summary))
     forms.register(app, "escalation", submit_escalation)

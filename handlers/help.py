@@ -11,7 +11,7 @@ from bot.i18n import normalise_language
 from bot.messages import Button, Person
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core import Core
 
 LANG_CHOICES = {
     "zh": "zh-CN",
@@ -24,7 +24,7 @@ LANG_CHOICES = {
 }
 
 
-def help_text(app: App, person: Person) -> str:
+def help_text(app: Core, person: Person) -> str:
     t = app.catalog.t
     lines = [t(person.language, "help.title", name=person.name)]
     for command in app.router.visible_commands(org.rank(person.role), org.rank):
@@ -74,7 +74,7 @@ def language_buttons(ctx: Context) -> list[list[Button]]:
     ]
 
 
-def register(app: App) -> None:
+def register(app: Core) -> None:
     router = app.router
 
     # A greeting alone is how many people open a chat: it gets the menu, not "no regulation found".

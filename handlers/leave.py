@@ -23,7 +23,7 @@ from schedules.policy import LeaveType
 from schedules.requests import Refusal
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core import Core
 
 KIND = "leave"
 
@@ -32,7 +32,7 @@ def leave_name(leave_type: LeaveType, lang: str) -> str:
     return leave_type.name_en if lang == "en" else leave_type.name_zh
 
 
-def find_type(app: App, word: str) -> LeaveType | None:
+def find_type(app: Core, word: str) -> LeaveType | None:
     wanted = word.strip().lower()
     for leave_type in policy(app).leave.types:
         english = leave_type.name_en.lower()
@@ -55,12 +55,12 @@ def half_of(word: str) -> str | None:
     return HALF_WORDS.get(word.strip().lower())
 
 
-def leave_group_summary(app: App, request: engine.Request, lang: str) -> str:
+def leave_group_summary(app: Core, request: engine.Request, lang: str) -> str:
     """The supervisors' group sees a leave reason only when the policy says so (default: not)."""
     return leave_summary(app, request, lang, reason=policy(app).privacy.leave_reason_on_group_cards)
 
 
-def leave_summary(app: App, request: engine.Request, lang: str, *, reason: bool = True) -> str:
+def leave_summary(app: Core, request: engine.Request, lang: str, *, reason: bool = True) -> str:
     p = request.payload
     leave_type = policy(app).leave.leave_type(p["type"])
     name = leave_name(leave_type, lang) if leave_type else p["type"]
@@ -108,7 +108,7 @@ async def own_leave(
 
 async def check(
     conn: AsyncConnection,
-    app: App,
+    app: Core,
     person: Person,
     leave_type: LeaveType,
     start: date,
@@ -142,7 +142,7 @@ async def check(
     )
 
 
-async def recheck_leave(conn: AsyncConnection, app: App, request: engine.Request, now: datetime) -> None:
+async def recheck_leave(conn: AsyncConnection, app: Core, request: engine.Request, now: datetime) -> None:
     """At the approver's press: the leave rule again, on the roster as it is now; raises ``Refusal``."""
     p = request.payload
     person = await app.directory.by_id(conn, request.requester_id)
@@ -236,12 +236,12 @@ async def create_leave(
     await decisions.refresh_homes(app, ctx.person.id, request.decider_id)
 
 
-async def _name(conn: AsyncConnection, app: App, person_id: str) -> str:
+async def _name(conn: AsyncConnection, app: Core, person_id: str) -> str:
     person = await app.directory.by_id(conn, person_id)
     return person.name if person else person_id
 
 
-async def mark_roster(conn: AsyncConnection, app: App, request: engine.Request, now: datetime) -> None:
+async def mark_roster(conn: AsyncConnection, app: Core, request: engine.Request, now: datetime) -> None:
     """On approval the roster people see shows the leave on each day it covers (an override per day)."""
     p = request.payload
     start, end = date.fromisoformat(p["start"]), date.fromisoformat(p["end"])
@@ -262,7 +262,7 @@ def leave_note(payload: dict[str, Any]) -> str:
     return f"leave:{payload['type']}" + (f"#{half}" if half in ("am", "pm") else "")
 
 
-async def unmark_roster(conn: AsyncConnection, app: App, request: engine.Request, now: datetime) -> None:
+async def unmark_roster(conn: AsyncConnection, app: Core, request: engine.Request, now: datetime) -> None:
     """A cancelled leave: its marks on the roster are undone (the overrides its approval recorded)."""
     p = request.payload
     start, end = date.fromisoformat(p["start"]), date.fromisoformat(p["end"])
@@ -276,7 +276,7 @@ async def unmark_roster(conn: AsyncConnection, app: App, request: engine.Request
     )
 
 
-def type_buttons(app: App, lang: str) -> list[list[Button]]:
+def type_buttons(app: Core, lang: str) -> list[list[Button]]:
     types = policy(app).leave.types
     row: list[Button] = []
     rows: list[list[Button]] = []
@@ -325,7 +325,7 @@ async def submit_leave(
     return None
 
 
-def register(app: App) -> None:
+def register(app: Core) -> None:
     router = app.router
     decisions.register_kind(
         app,

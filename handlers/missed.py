@@ -21,14 +21,14 @@ from schedules.attendance import check_missed_punch, clock_in_verdict, clock_out
 from schedules.timeutil import local_instant, shift_window
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core import Core
 
 MISSED = "missed_punch"
 # Requests that were refused, declined or withdrawn use up nothing of the monthly limit (第三十四条).
 NOT_COUNTED = (engine.REJECTED, engine.DECLINED, engine.CANCELLED)
 
 
-def missed_summary(app: App, request: engine.Request, lang: str) -> str:
+def missed_summary(app: Core, request: engine.Request, lang: str) -> str:
     p = request.payload
     kind = app.catalog.t(lang, f"missed.kind.{p['punch']}")
     return app.catalog.t(
@@ -42,7 +42,7 @@ def missed_summary(app: App, request: engine.Request, lang: str) -> str:
     )
 
 
-async def apply_missed(conn: AsyncConnection, app: App, request: engine.Request, now: datetime) -> None:
+async def apply_missed(conn: AsyncConnection, app: Core, request: engine.Request, now: datetime) -> None:
     """On approval the punch is recorded at the stated time and judged like any other punch."""
     p = request.payload
     day = date.fromisoformat(p["day"])
@@ -244,7 +244,7 @@ def parse_clock(text: str) -> time | None:
         return None
 
 
-def register(app: App) -> None:
+def register(app: Core) -> None:
     decisions.register_kind(app, MISSED, decisions.KindSpec(missed_summary, apply_missed))
     forms.register(app, "missed", submit_missed)
     app.router.command(

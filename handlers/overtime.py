@@ -17,12 +17,12 @@ from handlers.common import cite, parse_day, policy
 from schedules.timeutil import local_instant
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core import Core
 
 KIND = "overtime"
 
 
-def overtime_summary(app: App, request: engine.Request, lang: str) -> str:
+def overtime_summary(app: Core, request: engine.Request, lang: str) -> str:
     p = request.payload
     if p.get("rest_day_punch"):
         return app.catalog.t(
@@ -42,7 +42,7 @@ def overtime_summary(app: App, request: engine.Request, lang: str) -> str:
     )
 
 
-async def hours_this_month(app: App, person_id: str, day: str) -> float:
+async def hours_this_month(app: Core, person_id: str, day: str) -> float:
     async with app.db.read() as conn:
         rows = await conn.execute(
             sa.select(requests.c.payload).where(
@@ -145,7 +145,7 @@ async def request_overtime(ctx: Context) -> None:
     await decisions.refresh_homes(app, ctx.person.id, request.decider_id)
 
 
-def register(app: App) -> None:
+def register(app: Core) -> None:
     decisions.register_kind(app, KIND, decisions.KindSpec(overtime_summary))
     app.router.command(
         "overtime",

@@ -18,7 +18,7 @@ from schedules.publish import publish_deadlines, unrostered, week_to_announce
 from schedules.timeutil import shift_window
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core import Core
 
 ROSTERED_ROLES = ("agent", "lead")
 
@@ -28,7 +28,7 @@ def _span(monday: date) -> str:
     return f"{monday:%m-%d}–{sunday:%m-%d}"
 
 
-async def remind_unpublished(app: App, t0: datetime, t1: datetime) -> None:
+async def remind_unpublished(app: Core, t0: datetime, t1: datetime) -> None:
     """Scheduled: at each publish deadline in (t0, t1], remind the lead of every team whose members are
     not all on next week's roster. Once per team and week (the message's key)."""
     rules = policy(app).roster
@@ -65,7 +65,7 @@ async def remind_unpublished(app: App, t0: datetime, t1: datetime) -> None:
 
 
 async def announce_week(
-    conn: AsyncConnection, app: App, entries: Sequence[tuple[str, date, str | None]], now: datetime
+    conn: AsyncConnection, app: Core, entries: Sequence[tuple[str, date, str | None]], now: datetime
 ) -> set[str]:
     """Inside the import's transaction: everyone on the earliest week of `entries` that has not ended gets
     that week (shift or rest for each day it lists), in their language. The same week sent again unchanged
@@ -104,5 +104,5 @@ async def announce_week(
     return told
 
 
-def register(app: App) -> None:
+def register(app: Core) -> None:
     app.ticks.register("roster_publish", remind_unpublished)

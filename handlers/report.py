@@ -23,7 +23,7 @@ from schedules.closing import closes_at, freeze, month_of, thaw
 from schedules.report import detail_rows, summarise, write_csv, write_detail_csv, write_png, write_xlsx
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core import Core
 
 Format = Literal["csv", "xlsx", "png"]
 LEAVE_PREFIX = "leave:"
@@ -126,7 +126,7 @@ def month_end(month: date) -> date:
 
 
 async def judged_between(
-    conn: AsyncConnection, app: App, first: date, last: date, ids: list[str] | None, now: datetime
+    conn: AsyncConnection, app: Core, first: date, last: date, ids: list[str] | None, now: datetime
 ) -> list[ShiftVerdict]:
     """Every shift verdict of [first, last] (``first`` a month's first day), in (person, day) order: a
     closed month's frozen verdicts with the corrections on top, an open month's judged now."""
@@ -156,7 +156,7 @@ async def judged_between(
     return sorted(verdicts, key=lambda v: (v.facts.person_id, v.facts.day))
 
 
-async def close_month(conn: AsyncConnection, app: App, month: date, by: str, now: datetime) -> int | None:
+async def close_month(conn: AsyncConnection, app: Core, month: date, by: str, now: datetime) -> int | None:
     """Freeze a finished month's verdicts (in the caller's transaction, audited): the number of shifts
     frozen, or None when the month is already closed or not over yet."""
     month = month_of(month)
@@ -197,7 +197,7 @@ async def close_month(conn: AsyncConnection, app: App, month: date, by: str, now
     return len(verdicts)
 
 
-async def close_due_months(app: App, t0: datetime, t1: datetime) -> None:
+async def close_due_months(app: Core, t0: datetime, t1: datetime) -> None:
     """Scheduled: last month closes by itself at 00:00 on ``attendance.close_on_day`` (第三十七条)."""
     today = t1.astimezone(app.tz).date()
     last_month = month_of(month_of(today) - timedelta(days=1))
@@ -208,7 +208,7 @@ async def close_due_months(app: App, t0: datetime, t1: datetime) -> None:
 
 
 async def period_verdicts(
-    app: App, first: date, last: date, team: str | None
+    app: Core, first: date, last: date, team: str | None
 ) -> tuple[list[ShiftVerdict], dict[str, str], dict[str, str]]:
     """Verdicts of the shifts in [first, last] for the team (or everyone rostered), with teams and names.
 
@@ -229,7 +229,7 @@ async def period_verdicts(
 
 
 async def attendance_report(
-    app: App, first: date, last: date, team: str | None, fmt: Format, lang: str, *, detail: bool = False
+    app: Core, first: date, last: date, team: str | None, fmt: Format, lang: str, *, detail: bool = False
 ) -> bytes:
     """The report: CSV summary (or per-shift detail with ``detail``), XLSX with both sheets, or PNG."""
     verdicts, team_of, names = await period_verdicts(app, first, last, team)

@@ -20,12 +20,12 @@ from schedules import requests as rules
 from schedules.requests import Refusal
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core import Core
 
-Summary = Callable[["App", engine.Request, str], str]
-Effect = Callable[[AsyncConnection, "App", engine.Request, datetime], Awaitable[None]]
+Summary = Callable[["Core", engine.Request, str], str]
+Effect = Callable[[AsyncConnection, "Core", engine.Request, datetime], Awaitable[None]]
 # Runs the kind's rule again on the roster as it is at the press; raises Refusal when it no longer holds.
-Recheck = Callable[[AsyncConnection, "App", engine.Request, datetime], Awaitable[None]]
+Recheck = Callable[[AsyncConnection, "Core", engine.Request, datetime], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -62,28 +62,28 @@ async def refuse(conn: AsyncConnection, ctx: Context, action: str, refusal: Refu
     await ctx.send(ctx.answer(ctx.t(refusal.key, **values)), conn=conn)
 
 
-def kinds(app: App) -> dict[str, KindSpec]:
-    registry: dict[str, KindSpec] = app.services.setdefault("request_kinds", {})
+def kinds(app: Core) -> dict[str, KindSpec]:
+    registry = app.shared.request_kinds
     return registry
 
 
-def register_kind(app: App, kind: str, spec: KindSpec) -> None:
+def register_kind(app: Core, kind: str, spec: KindSpec) -> None:
     kinds(app)[kind] = spec
 
 
-def local_time(app: App, moment: datetime | None) -> str:
+def local_time(app: Core, moment: datetime | None) -> str:
     return moment.astimezone(app.tz).strftime("%m-%d %H:%M") if moment else "-"
 
 
-def state_label(app: App, lang: str, state: str) -> str:
+def state_label(app: Core, lang: str, state: str) -> str:
     return app.catalog.t(lang, f"request.state.{state}")
 
 
-def kind_label(app: App, lang: str, kind: str) -> str:
+def kind_label(app: Core, lang: str, kind: str) -> str:
     return app.catalog.t(lang, f"request.kind.{kind}")
 
 
-async def names(app: App, *ids: str | None) -> dict[str, Person]:
+async def names(app: Core, *ids: str | None) -> dict[str, Person]:
     found: dict[str, Person] = {}
     async with app.db.read() as conn:
         for person_id in {i for i in ids if i}:
@@ -100,7 +100,7 @@ def name_of(people: dict[str, Person], person_id: str | None) -> str:
     return person.name if person else person_id
 
 
-def summary(app: App, request: engine.Request, lang: str, *, in_group: bool = False) -> str:
+def summary(app: Core, request: engine.Request, lang: str, *, in_group: bool = False) -> str:
     """The request in one line; `in_group`: as the supervisors' group may read it."""
     spec = kinds(app).get(request.kind)
     if spec is None:
@@ -115,7 +115,7 @@ def summary(app: App, request: engine.Request, lang: str, *, in_group: bool = Fa
     )
 
 
-def decision_buttons(app: App, lang: str, request: engine.Request) -> list[list[Button]]:
+def decision_buttons(app: Core, lang: str, request: engine.Request) -> list[list[Button]]:
     payload = {"id": request.id}
     return [
         [
@@ -128,7 +128,7 @@ def decision_buttons(app: App, lang: str, request: engine.Request) -> list[list[
 
 async def send_card(
     conn: AsyncConnection,
-    app: App,
+    app: Core,
     request: engine.Request,
     recipient: Person,
     *,
@@ -214,7 +214,7 @@ def decider_payload(decider: rules.Decider) -> dict[str, Any]:
 
 
 async def tell_leads(
-    conn: AsyncConnection, app: App, request: engine.Request, decider: rules.Decider
+    conn: AsyncConnection, app: Core, request: engine.Request, decider: rules.Decider
 ) -> None:
     """A cross-team request: both teams' leads hear who decides it."""
     if not decider.told:
@@ -228,7 +228,7 @@ async def tell_leads(
 
 async def change_cells(
     conn: AsyncConnection,
-    app: App,
+    app: Core,
     request: engine.Request,
     changes: Mapping[tuple[str, date], str | None],
     now: datetime,
@@ -249,9 +249,9 @@ async def change_cells(
 SUPERVISORS_CHAT = "supervisors"
 
 
-async def group_card(conn: AsyncConnection, app: App, request: engine.Request) -> None:
+async def group_card(conn: AsyncConnection, app: Core, request: engine.Request) -> None:
     """Also show the decision card in the supervisors' group when a platform has one configured."""
-    if not app.services.get("supervisors_chat"):
+    if not app.shared.supervisors_chat:
         return
     lang = app.settings.default_language
     requester = await app.directory.by_id(conn, request.requester_id)
@@ -268,7 +268,7 @@ async def group_card(conn: AsyncConnection, app: App, request: engine.Request) -
 
 async def close_cards(
     conn: AsyncConnection,
-    app: App,
+    app: Core,
     request: engine.Request,
     *,
     actor: str | None = None,
@@ -300,7 +300,7 @@ async def close_cards(
 
 async def tell(
     conn: AsyncConnection,
-    app: App,
+    app: Core,
     person_id: str | None,
     key: str,
     request: engine.Request | None = None,
@@ -318,7 +318,7 @@ async def tell(
     await app.notify(conn, Outgoing(text=app.catalog.t(person.language, key, **fields), to_person=person.id))
 
 
-async def refresh_homes(app: App, *person_ids: str | None) -> None:
+async def refresh_homes(app: Core, *person_ids: str | None) -> None:
     """Redraw the Home page (where a platform has one) of everyone a change concerns, after it committed."""
     for person_id in dict.fromkeys(p for p in person_ids if p):
         await home.refresh(app, person_id)
@@ -448,7 +448,7 @@ async def decide(ctx: Context, payload: dict[str, Any], to_state: str, reason: s
     await refresh_homes(app, done.requester_id, done.subject_id, done.decider_id, ctx.person.id)
 
 
-def refusal_text(app: App, lang: str, refusal: Refusal) -> str:
+def refusal_text(app: Core, lang: str, refusal: Refusal) -> str:
     """A refusal in one language, with its article."""
     values = dict(refusal.fields)
     if refusal.article is not None:
@@ -544,7 +544,7 @@ EXPIRED_KEYS = {
 }
 
 
-async def remind_and_expire(app: App, t0: datetime, t1: datetime) -> None:
+async def remind_and_expire(app: Core, t0: datetime, t1: datetime) -> None:
     """Scheduled: chase deciders of pending requests at the policy interval; expire what has passed."""
     interval = timedelta(minutes=policy(app).reminders.approval_reminder_interval_minutes)
     async with app.db.read() as conn:
@@ -588,7 +588,7 @@ async def remind_and_expire(app: App, t0: datetime, t1: datetime) -> None:
                 await engine.push_reminder(conn, request, t1 + interval)
 
 
-def digest(app: App, person: Person, waiting: list[engine.Request], now: datetime) -> Outgoing:
+def digest(app: Core, person: Person, waiting: list[engine.Request], now: datetime) -> Outgoing:
     """One reminder for everything that waits for one person, with the buttons for each item."""
     lang = person.language
     lines = [app.catalog.t(lang, "request.reminder.title", count=len(waiting))]
@@ -621,7 +621,7 @@ def digest(app: App, person: Person, waiting: list[engine.Request], now: datetim
     return Outgoing(text="\n".join(lines), to_person=person.id, buttons=buttons)
 
 
-def register(app: App) -> None:
+def register(app: Core) -> None:
     router = app.router
     app.ticks.register("requests", remind_and_expire)
 
@@ -702,7 +702,7 @@ def register(app: App) -> None:
         ]
         await ctx.reply(text, buttons[:8])
 
-    async def home_requests(app_: App, person: Person) -> list[str]:
+    async def home_requests(app_: Core, person: Person) -> list[str]:
         blocks = [(await mine_text(app_, person))[0]]
         if org.rank(person.role) >= org.rank("lead"):
             blocks.append((await pending_text(app_, person, app_.clock.now()))[0])
@@ -715,7 +715,7 @@ PAGE_SIZE = 5
 
 
 async def pending_text(
-    app: App, person: Person, now: datetime, page: int = 0
+    app: Core, person: Person, now: datetime, page: int = 0
 ) -> tuple[str, list[engine.Request], int]:
     """One page of what waits for this person's decision, oldest first, with age; and how many wait."""
     lang = person.language
@@ -741,7 +741,7 @@ async def pending_text(
     return "\n".join(lines), shown, len(waiting)
 
 
-def item_buttons(app: App, lang: str, request: engine.Request) -> list[Button]:
+def item_buttons(app: Core, lang: str, request: engine.Request) -> list[Button]:
     """The buttons that act on one waiting item, labelled with its number."""
     payload = {"id": request.id}
     if request.state == engine.PENDING:
@@ -769,7 +769,7 @@ async def show_pending(ctx: Context, page: int) -> None:
     await ctx.reply(text, buttons)
 
 
-async def mine_text(app: App, person: Person) -> tuple[str, list[engine.Request]]:
+async def mine_text(app: Core, person: Person) -> tuple[str, list[engine.Request]]:
     """My requests with their state, newest first."""
     lang = person.language
     async with app.db.read() as conn:

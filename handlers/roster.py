@@ -28,7 +28,7 @@ from schedules.roster.importing import parse_roster
 from schedules.roster.model import RosterEntry, RosterError, RosterProblem
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core import Core
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +68,7 @@ class ImportSummary:
 
 
 async def import_roster(
-    app: App,
+    app: Core,
     data: bytes,
     filename: str,
     actor: str,
@@ -98,7 +98,7 @@ async def import_roster(
 
 
 async def store_plan(
-    app: App,
+    app: Core,
     entries: Sequence[RosterEntry],
     actor: str,
     action: str,
@@ -221,7 +221,7 @@ def _same(a: roster_store.StoredEntry | None, b: roster_store.StoredEntry | None
     return (a.shift_code, a.on_leave) == (b.shift_code, b.on_leave)
 
 
-def cell_text(app: App, lang: str, cell: roster_store.StoredEntry | None) -> str:
+def cell_text(app: Core, lang: str, cell: roster_store.StoredEntry | None) -> str:
     """白班 / rest / (on leave), or a dash for a day with no entry."""
     if cell is None:
         return "-"
@@ -231,7 +231,7 @@ def cell_text(app: App, lang: str, cell: roster_store.StoredEntry | None) -> str
     return text
 
 
-def change_line(app: App, lang: str, change: CellChange) -> str:
+def change_line(app: Core, lang: str, change: CellChange) -> str:
     return app.catalog.t(
         lang,
         "roster.change.line",
@@ -241,7 +241,7 @@ def change_line(app: App, lang: str, change: CellChange) -> str:
     )
 
 
-async def _tell_changes(conn: AsyncConnection, app: App, changes: dict[str, list[CellChange]]) -> None:
+async def _tell_changes(conn: AsyncConnection, app: Core, changes: dict[str, list[CellChange]]) -> None:
     for person_id, cells in changes.items():
         person = await app.directory.by_id(conn, person_id)
         if person is None:
@@ -252,7 +252,7 @@ async def _tell_changes(conn: AsyncConnection, app: App, changes: dict[str, list
         await app.notify(conn, Outgoing(text="\n".join(lines), to_person=person.id))
 
 
-async def _tell_undone(conn: AsyncConnection, app: App, undone: Sequence[roster_store.Override]) -> None:
+async def _tell_undone(conn: AsyncConnection, app: Core, undone: Sequence[roster_store.Override]) -> None:
     told: set[tuple[str, str]] = set()
     requests = await _request_people(conn, [o.request_id for o in undone if o.request_id is not None])
     for o in undone:
@@ -289,7 +289,7 @@ async def _request_people(conn: AsyncConnection, ids: Sequence[int]) -> dict[int
     return {r.id: tuple(p for p in (r.requester_id, r.subject_id) if p) for r in rows}
 
 
-def conflict_text(app: App, lang: str, conflict: roster_store.Conflict) -> str:
+def conflict_text(app: Core, lang: str, conflict: roster_store.Conflict) -> str:
     """A decision the new plan disagrees with, for the lead who imported it."""
     return app.catalog.t(
         lang,
@@ -303,7 +303,7 @@ def conflict_text(app: App, lang: str, conflict: roster_store.Conflict) -> str:
     )
 
 
-def violation_text(app: App, lang: str, violation: RosterViolation) -> str:
+def violation_text(app: Core, lang: str, violation: RosterViolation) -> str:
     """Where (cell: person and day), what, and the article, in the reader's language."""
     key = f"roster.violation.{violation.code}"
     text = app.catalog.t(lang, key, **dict(violation.params)) if app.catalog.has(key) else violation.message
@@ -318,7 +318,7 @@ def violation_text(app: App, lang: str, violation: RosterViolation) -> str:
     )
 
 
-def summary_lines(app: App, lang: str, summary: ImportSummary, *, limit: int = 20) -> list[str]:
+def summary_lines(app: Core, lang: str, summary: ImportSummary, *, limit: int = 20) -> list[str]:
     """What the lead reads after an import or generation: changes, conflicts, undone decisions, warnings."""
     lines: list[str] = []
     if summary.changes:
@@ -344,14 +344,14 @@ def summary_lines(app: App, lang: str, summary: ImportSummary, *, limit: int = 2
     return lines
 
 
-def problem_text(app: App, lang: str, problem: RosterProblem) -> str:
+def problem_text(app: Core, lang: str, problem: RosterProblem) -> str:
     """A roster problem in the reader's language, naming the row and column."""
     key = f"roster.problem.{problem.code}"
     text = app.catalog.t(lang, key, **dict(problem.params)) if app.catalog.has(key) else problem.message
     return f"{problem.cell}: {text}" if problem.cell else text
 
 
-async def roster_picture(app: App, week: date, team: str | None) -> bytes:
+async def roster_picture(app: Core, week: date, team: str | None) -> bytes:
     monday = week - timedelta(days=week.weekday())
     async with app.db.read() as conn:
         members = [
@@ -369,7 +369,7 @@ async def roster_picture(app: App, week: date, team: str | None) -> bytes:
 
 
 async def plan_roster(
-    app: App, start: date, end: date, team: str | None, *, seed: int = 0
+    app: Core, start: date, end: date, team: str | None, *, seed: int = 0
 ) -> tuple[list[RosterEntry], list[RosterEntry]]:
     """A 做六休一 plan for ``start``..``end`` that continues the stored days before ``start``.
 
@@ -396,7 +396,7 @@ LIVE_DAYS = 14
 """The demo keeps a roster up to two weeks ahead of today."""
 
 
-async def extend_live_roster(app: App, *, actor: str) -> int:
+async def extend_live_roster(app: Core, *, actor: str) -> int:
     """Plan the days from the end of the stored plan (or today) to two weeks ahead; returns cells written.
 
     Days that already have a plan are left alone, so this runs at every demo start but generates only what
@@ -418,7 +418,7 @@ async def extend_live_roster(app: App, *, actor: str) -> int:
     return len(entries)
 
 
-async def import_roster_if_empty(app: App) -> None:
+async def import_roster_if_empty(app: Core) -> None:
     """First start (the demo, a new department): load ROSTER_FILE when no roster is stored yet."""
     path = app.settings.roster_file
     if path is None or not path.exists():
@@ -434,9 +434,9 @@ async def import_roster_if_empty(app: App) -> None:
             log.warning("ROSTER_FILE %s not loaded: %s", path, exc)
 
 
-def register(app: App) -> None:
+def register(app: Core) -> None:
     router = app.router
-    app.services.setdefault("on_seed", []).append(import_roster_if_empty)
+    app.hooks.on_seed.append(import_roster_if_empty)
 
     @router.set_file_handler
     async def roster_file(ctx: Context) -> None:

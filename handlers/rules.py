@@ -8,7 +8,6 @@ is stored as feedback); "none" says so, or whom to ask when the handbook names a
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import re
@@ -24,7 +23,7 @@ from bot.messages import Button
 from bot.schema import kb_feedback
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core import Core
     from knowledge.index import Hit, SearchResult
     from knowledge.model import Article
     from knowledge.service import KnowledgeService
@@ -68,26 +67,24 @@ class Learned:
     last: datetime
 
 
-async def knowledge(app: App) -> KnowledgeService:
+async def knowledge(app: Core) -> KnowledgeService:
     """The live knowledge base, built once in a worker thread on first use."""
-    existing = app.services.get("kb")
-    if existing is not None:
-        return existing  # type: ignore[no-any-return]
-    lock: asyncio.Lock = app.services.setdefault("kb_lock", asyncio.Lock())
-    async with lock:
-        if "kb" not in app.services:
+    if app.shared.kb is not None:
+        return app.shared.kb
+    async with app.shared.kb_lock:
+        if app.shared.kb is None:
             from knowledge.service import KnowledgeService
 
             settings = app.settings
             paths = settings.handbook_files or None
             synonyms = [settings.synonyms_file] if settings.synonyms_file else []
-            app.services["kb"] = await KnowledgeService.acreate(
+            app.shared.kb = await KnowledgeService.acreate(
                 paths,
                 semantic=settings.kb_semantic,
                 synonyms=synonyms,
                 cache_dir=settings.kb_cache_dir / "kb",
             )
-    return app.services["kb"]  # type: ignore[no-any-return]
+    return app.shared.kb
 
 
 def _trim(text: str) -> tuple[str, bool]:
@@ -173,7 +170,7 @@ async def answer(ctx: Context, question: str) -> None:
 
 
 async def record_feedback(
-    app: App, person_id: str, question: str, ref: str | None, vote: int, now: datetime
+    app: Core, person_id: str, question: str, ref: str | None, vote: int, now: datetime
 ) -> bool:
     """Store one feedback row; a person's 👍/👎 on one answer is one row (the unique vote key):
     the latest press replaces an earlier one. Returns False when the press repeated the vote
@@ -244,7 +241,7 @@ def _taught_rows(*where: Any) -> Any:
     )
 
 
-async def learned(app: App, key: str) -> Learned | None:
+async def learned(app: Core, key: str) -> Learned | None:
     """The article people taught for this question key, read from the database (one indexed
     lookup), so every replica answers with what was learned on any of them, at once."""
     if not key:
@@ -255,14 +252,14 @@ async def learned(app: App, key: str) -> Learned | None:
     return pairs[0] if pairs else None
 
 
-async def learned_pairs(app: App) -> list[Learned]:
+async def learned_pairs(app: Core) -> list[Learned]:
     """Every question -> article pair people taught, most supported first (reviewable)."""
     async with app.db.read() as conn:
         rows = (await conn.execute(_taught_rows())).all()
     return _best_pairs(rows)
 
 
-async def forget(app: App, key: str, ref: str, actor: str, now: datetime) -> int:
+async def forget(app: Core, key: str, ref: str, actor: str, now: datetime) -> int:
     """Remove what was learned for a question key and article (its picks and votes), audited."""
     async with app.db.transaction() as conn:
         where = (
@@ -285,9 +282,9 @@ async def forget(app: App, key: str, ref: str, actor: str, now: datetime) -> int
     return len(rows)
 
 
-async def reload_handbook(app: App, t0: datetime, t1: datetime) -> None:
+async def reload_handbook(app: Core, t0: datetime, t1: datetime) -> None:
     """Scheduled: pick up an edited handbook without a restart; a bad file keeps the old index."""
-    kb = app.services.get("kb")
+    kb = app.shared.kb
     if kb is None:
         return
     result = await kb.areload_if_changed()
@@ -295,7 +292,7 @@ async def reload_handbook(app: App, t0: datetime, t1: datetime) -> None:
         log.error("handbook not reloaded: %s", result.error)
 
 
-def register(app: App) -> None:
+def register(app: Core) -> None:
     router = app.router
     app.ticks.register("handbook_reload", reload_handbook)
 

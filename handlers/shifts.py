@@ -24,10 +24,10 @@ from schedules.timeutil import shift_window
 FOLLOW_UP_LEVEL = {"agent": "lead", "lead": "supervisor", "supervisor": "manager"}
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core import Core
 
 
-async def shifts_text(app: App, person: Person, now: datetime) -> str:
+async def shifts_text(app: Core, person: Person, now: datetime) -> str:
     """My next 7 days, as the chat and the Home page show it."""
     lang = person.language
     today = now.astimezone(app.tz).date()
@@ -52,7 +52,7 @@ async def my_shifts(ctx: Context) -> None:
     await ctx.reply(await shifts_text(ctx.app, ctx.person, ctx.now))
 
 
-async def home_shifts(app: App, person: Person) -> list[str]:
+async def home_shifts(app: Core, person: Person) -> list[str]:
     if person.role not in ("agent", "lead"):
         return []
     return [await shifts_text(app, person, app.clock.now())]
@@ -135,7 +135,7 @@ REMINDER_BATCH = (
 
 
 def reminder_message(
-    app: App, reminder: Reminder, now: datetime, people_by_id: Mapping[str, Person]
+    app: Core, reminder: Reminder, now: datetime, people_by_id: Mapping[str, Person]
 ) -> Outgoing | None:
     """The reminder's sentence as true at ``now`` (``schedules.reminders.wording``), or None when nothing
     true and useful is left to say; an alert about another day than today names that day."""
@@ -160,7 +160,7 @@ def reminder_message(
     return Outgoing(text=text, to_person=recipient.id)
 
 
-async def drop(app: App, reminder: Reminder, now: datetime) -> None:
+async def drop(app: Core, reminder: Reminder, now: datetime) -> None:
     """A reminder with nothing true and useful left to say: not sent, and the drop recorded."""
     async with app.db.transaction() as conn:
         await app.audit_in(
@@ -173,7 +173,7 @@ async def drop(app: App, reminder: Reminder, now: datetime) -> None:
         )
 
 
-async def hold(app: App, reminder: Reminder, now: datetime) -> None:
+async def hold(app: Core, reminder: Reminder, now: datetime) -> None:
     """Quiet hours hold a lead's alert about a finished shift for the morning summary (stored, audited)."""
     async with app.db.transaction() as conn:
         seen = await conn.execute(
@@ -201,7 +201,7 @@ async def hold(app: App, reminder: Reminder, now: datetime) -> None:
         )
 
 
-async def send_morning_summaries(app: App, now: datetime) -> None:
+async def send_morning_summaries(app: Core, now: datetime) -> None:
     """Outside quiet hours: what they held goes out as ONE message per recipient, oldest shift first."""
     rules = policy(app)
     quiet = rules.reminders.quiet_hours
@@ -229,7 +229,7 @@ class _Taken(Exception):
     """Raised inside the summary's transaction to roll it back."""
 
 
-async def summarise(app: App, recipient_id: str, rows: list[sa.Row[Any]], now: datetime) -> None:
+async def summarise(app: Core, recipient_id: str, rows: list[sa.Row[Any]], now: datetime) -> None:
     """One recipient's held alerts: marked summarised, audited and sent as one message, in one transaction."""
     rules = policy(app)
     async with app.db.transaction() as conn:
@@ -277,7 +277,7 @@ async def summarise(app: App, recipient_id: str, rows: list[sa.Row[Any]], now: d
         )
 
 
-async def send_reminders(app: App, t0: datetime, t1: datetime) -> None:
+async def send_reminders(app: Core, t0: datetime, t1: datetime) -> None:
     """Scheduled: everything due in (t0, t1], each at most once (its key), worded as true at ``t1``; what
     is no longer useful is dropped (audited), what quiet hours hold goes into the morning summary."""
     rules = policy(app)
@@ -329,7 +329,7 @@ async def send_reminders(app: App, t0: datetime, t1: datetime) -> None:
     await send_morning_summaries(app, t1)
 
 
-def register(app: App) -> None:
+def register(app: Core) -> None:
     router = app.router
     home.register_section(app, home_shifts)
     app.ticks.register("shift_reminders", send_reminders)

@@ -22,7 +22,7 @@ from schedules.requests import Refusal
 from schedules.timeutil import shift_window
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core import Core
 
 SWAP, GIVE_AWAY = "swap", "give_away"
 LOOKAHEAD_DAYS = 14
@@ -37,7 +37,7 @@ def _kind(kind: str) -> rules.SwapKind:
     return "swap" if kind == SWAP else "give_away"
 
 
-def swap_summary(app: App, request: engine.Request, lang: str) -> str:
+def swap_summary(app: Core, request: engine.Request, lang: str) -> str:
     p = request.payload
     mine = f"{p['requester_name']} {_day(p['day']):%m-%d} {shift_label(app, p['shift'], lang)}"
     if request.kind == GIVE_AWAY:
@@ -115,7 +115,7 @@ async def _member(conn: AsyncConnection, person: Person) -> rules.Member:
 
 async def check(
     conn: AsyncConnection,
-    app: App,
+    app: Core,
     requester: Person,
     colleague: Person,
     kind: str,
@@ -154,7 +154,7 @@ async def check(
     )
 
 
-async def recheck_swap(conn: AsyncConnection, app: App, request: engine.Request, now: datetime) -> None:
+async def recheck_swap(conn: AsyncConnection, app: Core, request: engine.Request, now: datetime) -> None:
     """At the approver's press: the swap rule again, on the roster as it is now; raises ``Refusal``."""
     p = request.payload
     requester = await app.directory.by_id(conn, request.requester_id)
@@ -328,7 +328,7 @@ async def colleague_answer(ctx: Context, payload: dict[str, Any], accept: bool) 
     await decisions.refresh_homes(app, done.requester_id, done.subject_id, done.decider_id)
 
 
-async def apply_swap(conn: AsyncConnection, app: App, request: engine.Request, now: datetime) -> None:
+async def apply_swap(conn: AsyncConnection, app: Core, request: engine.Request, now: datetime) -> None:
     """On approval: exactly the cells the card names change, as overrides of the plan, in the decision's
     transaction."""
     p = request.payload
@@ -344,7 +344,7 @@ async def apply_swap(conn: AsyncConnection, app: App, request: engine.Request, n
     await decisions.change_cells(conn, app, request, changes, now)
 
 
-async def undo_swap(conn: AsyncConnection, app: App, request: engine.Request, now: datetime) -> None:
+async def undo_swap(conn: AsyncConnection, app: Core, request: engine.Request, now: datetime) -> None:
     """A cancelled swap: the cells its card named go back to what they were."""
     p = request.payload
     day = _day(p["day"])
@@ -371,7 +371,7 @@ def _t(kind: str, key: str) -> str:
     return f"giveaway.{key}" if kind == GIVE_AWAY else f"swap.{key}"
 
 
-async def my_upcoming(app: App, person: Person, now: datetime) -> list[tuple[date, str]]:
+async def my_upcoming(app: Core, person: Person, now: datetime) -> list[tuple[date, str]]:
     """My shifts in the next two weeks that start beyond the notice period (第四十条)."""
     today = now.astimezone(app.tz).date()
     async with app.db.read() as conn:
@@ -551,7 +551,7 @@ async def submit_swap(ctx: Context, values: dict[str, str], payload: dict[str, A
     return None
 
 
-def register(app: App) -> None:
+def register(app: Core) -> None:
     router = app.router
     spec = decisions.KindSpec(swap_summary, apply_swap, undo=undo_swap, recheck=recheck_swap)
     decisions.register_kind(app, SWAP, spec)

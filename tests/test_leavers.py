@@ -179,7 +179,7 @@ async def test_anonymised_after_the_policys_retention(app: App, clock: FakeClock
 async def test_the_retention_comes_from_the_policy(app: App, clock: FakeClock) -> None:
     from schedules.policy import policy_from_mapping
 
-    app.services["policy"] = policy_from_mapping({"privacy": {"leaver_retention_years": 1}})
+    app.shared.policy = policy_from_mapping({"privacy": {"leaver_retention_years": 1}})
     await import_example(app, date(2026, 12, 1), wangfang="2026-12-01")
     await housekeeping_on(app, clock, "2027-12-01")
     assert (await person_row(app, "wangfang")).name == leavers.ERASED

@@ -26,7 +26,7 @@ async def test_healthz_and_metrics(app: App, clock: FakeClock) -> None:
             async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
                 body = await response.json()
                 assert response.status == 503 and body["database"] is True and body["scheduler"] is False
-            app.services["scheduler_alive"] = lambda: True
+            app.hooks.scheduler_alive = lambda: True
             async with session.get(f"http://127.0.0.1:{port}/healthz") as response:
                 assert response.status == 200 and (await response.json())["outbox_depth"] == 0
             async with session.get(f"http://127.0.0.1:{port}/metrics") as response:

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from bot import outbox
 from bot.app import App
 from bot.clock import FakeClock
+from bot.core import Core
 from bot.db import StorageUnavailable
 from bot.messages import Button, Outgoing
 from bot.outbox import Copy, Delivery, RecipientBlocked, RetryLater
@@ -96,10 +97,10 @@ async def test_blocked_recipient_is_marked_once(app: App) -> None:
     app.attach(transport)
     told: list[str] = []
 
-    async def tell_lead(app_: App, conn: object, person_id: str, left: bool) -> None:
+    async def tell_lead(app_: Core, conn: object, person_id: str, left: bool) -> None:
         told.append(person_id if not left else f"{person_id} (left)")
 
-    app.services["on_blocked"] = [tell_lead]
+    app.hooks.on_blocked = [tell_lead]
     await queue(app, Outgoing("a", to_person="wangfang"), Outgoing("b", to_person="wangfang"))
     transport.failures = [RecipientBlocked("403"), RecipientBlocked("403")]
     await app.deliver()

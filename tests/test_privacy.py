@@ -124,7 +124,7 @@ async def test_a_stranger_in_a_group_gets_no_public_answer(rostered: App, clock:
 
 
 async def test_a_group_card_shows_no_leave_reason_by_default(rostered: App, clock: FakeClock) -> None:
-    rostered.services["supervisors_chat"] = SUPERVISORS_CHAT
+    rostered.shared.supervisors_chat = SUPERVISORS_CHAT
     chat = Chat(rostered, clock)
     sent = await chat.say("wangfang", "/leave 事假 12-08 12-10 看病-隐私")
     cards = [m for m in sent if m["to"] == SUPERVISORS_CHAT]
@@ -139,7 +139,7 @@ async def test_a_group_card_shows_no_leave_reason_by_default(rostered: App, cloc
 async def test_twenty_presses_on_a_group_card_post_nothing_more_in_the_group(
     rostered: App, clock: FakeClock
 ) -> None:
-    rostered.services["supervisors_chat"] = SUPERVISORS_CHAT
+    rostered.shared.supervisors_chat = SUPERVISORS_CHAT
     chat = Chat(rostered, clock)
     sent = await chat.say("wangfang", "/leave 事假 12-08 12-10 搬家")
     card = next(m for m in sent if m["to"] == SUPERVISORS_CHAT)
@@ -170,8 +170,8 @@ async def test_twenty_presses_on_a_group_card_post_nothing_more_in_the_group(
 async def test_a_group_card_shows_the_leave_reason_when_the_policy_says_so(
     rostered: App, clock: FakeClock
 ) -> None:
-    rostered.services["supervisors_chat"] = SUPERVISORS_CHAT
-    rostered.services["policy"] = policy_from_mapping({"privacy": {"leave_reason_on_group_cards": True}})
+    rostered.shared.supervisors_chat = SUPERVISORS_CHAT
+    rostered.shared.policy = policy_from_mapping({"privacy": {"leave_reason_on_group_cards": True}})
     chat = Chat(rostered, clock)
     sent = await chat.say("wangfang", "/leave 事假 12-08 12-10 搬家")
     cards = [m for m in sent if m["to"] == SUPERVISORS_CHAT]

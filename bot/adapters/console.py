@@ -17,8 +17,8 @@ from datetime import datetime
 from typing import IO, Any
 from zoneinfo import ZoneInfo
 
-from bot.app import App
 from bot.clock import FakeClock
+from bot.core import Core
 from bot.inbox import Row, Update
 from bot.messages import Incoming
 from bot.outbox import Copy, Delivery
@@ -122,12 +122,12 @@ class ConsoleTransport:
 
 
 class Console:
-    """Feeds lines to the App as a console user and flushes the outbox after each one.
+    """Feeds lines to the core as a console user and flushes the outbox after each one.
 
     Each line goes through the inbox like any platform's update (keyed by this run and the line's
     number), handled inline in the same transaction that stores it, so a script runs in order."""
 
-    def __init__(self, app: App, clock: FakeClock, transport: ConsoleTransport) -> None:
+    def __init__(self, app: Core, clock: FakeClock, transport: ConsoleTransport) -> None:
         self.app = app
         self.clock = clock
         self.transport = transport

@@ -179,7 +179,7 @@ async def test_holidays_move_the_missed_punch_deadline(
     holidays = tmp_path / "holidays.yaml"
     holidays.write_text("holidays:\n  - 2026-11-30\n", encoding="utf-8")
     rostered.settings.holidays_file = holidays
-    rostered.services.pop("calendar", None)  # loaded at start; this test changes the file afterwards
+    rostered.shared.calendar_loaded = False  # loaded at start; this test changes the file afterwards
     clock.set(local("2026-12-02 12:00"))
     chat = Chat(rostered, clock)
     sent = await chat.say("wangfang", "/missed 11-27 in 08:58 忘了")

@@ -149,7 +149,7 @@ async def test_a_refusal_pressed_in_the_supervisors_group_keeps_the_reason_out_o
     the presser is told why in their private chat."""
     from handlers.requests import SUPERVISORS_CHAT
 
-    app.services["supervisors_chat"] = SUPERVISORS_CHAT
+    app.shared.supervisors_chat = SUPERVISORS_CHAT
     await roster(app, {"wangfang": "DDDD-DDDDD"})
     chat = Chat(app, clock)
     await chat.say("wangfang", "/leave 事假 12-08 12-09 看病-隐私")

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from bot.app import App
 from bot.context import Context
+from bot.core import Core
 from bot.home import register_section
 from bot.messages import Button, FileOut, Outgoing, Person
 from bot.outbox import enqueue
@@ -86,7 +87,7 @@ async def test_a_pressed_button_that_means_nothing_is_refused_politely(desk: Sla
 async def test_app_home_is_published_and_refreshed_after_a_message(desk: SlackDesk, app: App) -> None:
     waiting = ["班次：12-02 白班 09:00-18:00"]
 
-    async def shifts(app_: App, person: Person) -> list[str]:
+    async def shifts(app_: Core, person: Person) -> list[str]:
         return list(waiting)
 
     register_section(app, shifts)
@@ -224,7 +225,7 @@ async def test_supervisors_chat_goes_to_the_configured_channel(desk: SlackDesk, 
     await desk.flush()
     posted = desk.api.messages(SUPERVISORS_CHANNEL)
     assert len(posted) == 1 and message_buttons(posted[0])[0][0] == "批准"
-    assert app.services["supervisors_chat"] == SUPERVISORS_CHANNEL
+    assert app.shared.supervisors_chat == SUPERVISORS_CHANNEL
 
     # The decision edits every copy and removes the buttons.
     async with app.db.transaction() as conn:
@@ -262,7 +263,7 @@ async def test_url_verification_health_and_metrics(desk: SlackDesk, app: App) ->
     async with desk.session.get(desk.url + "/healthz") as response:
         assert response.status == 503  # no scheduler runs in this test
         assert (await response.json())["database"] is True
-    app.services["scheduler_alive"] = lambda: True
+    app.hooks.scheduler_alive = lambda: True
     async with desk.session.get(desk.url + "/healthz") as response:
         assert response.status == 200
     await desk.command(WANGFANG, "help")

@@ -180,7 +180,7 @@ async def test_a_group_that_became_a_supergroup_still_gets_its_cards(telegram: T
 
 async def test_supervisors_chat_not_configured_is_undeliverable(start_telegram: StartTelegram) -> None:
     telegram = await start_telegram(telegram_supervisors_chat_id=None)
-    assert "supervisors_chat" not in telegram.app.services
+    assert telegram.app.shared.supervisors_chat is None
     await queue_to_group(telegram, 1)
     await telegram.flush()
     assert telegram.api.deliveries() == [] and await telegram.app.dispatcher.pending_count() == 0  # type: ignore[union-attr]

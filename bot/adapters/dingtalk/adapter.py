@@ -18,7 +18,7 @@ from typing import Any
 from bot.adapters.dingtalk.api import OpenAPI
 from bot.adapters.dingtalk.stream import CARD_TOPIC, ROBOT_TOPIC
 from bot.adapters.dingtalk.transport import PLATFORM, DingTalkLimiter, DingTalkTransport
-from bot.app import App
+from bot.core import Core
 from bot.inbox import Row, Update
 from bot.messages import FileIn, Incoming, Outgoing, Person
 from bot.outbox import Dispatcher, enqueue
@@ -76,9 +76,9 @@ def card_token(data: dict[str, Any]) -> str:
 
 
 class DingTalkAdapter:
-    """Connects one App to one DingTalk robot."""
+    """Connects the core to one DingTalk robot."""
 
-    def __init__(self, app: App, api: OpenAPI) -> None:
+    def __init__(self, app: Core, api: OpenAPI) -> None:
         settings = app.settings
         self.app = app
         self.api = api
@@ -90,7 +90,7 @@ class DingTalkAdapter:
         app.inbox.register(PLATFORM, self._handle_row)
         if settings.dingtalk_supervisors_chat_id:
             # Features add a card for the supervisors' group only when a platform has one.
-            app.services["supervisors_chat"] = settings.dingtalk_supervisors_chat_id
+            app.shared.supervisors_chat = settings.dingtalk_supervisors_chat_id
 
     def attach(self, limiter: RateLimiter | None = None) -> Dispatcher:
         """Make DingTalk the App's outbox transport (at DingTalk's documented sending limits)."""

@@ -28,7 +28,7 @@ from aiohttp import web
 from bot import audit
 from bot.adapters.feishu.api import OpenAPI
 from bot.adapters.feishu.transport import PLATFORM, FeishuLimiter, FeishuTransport
-from bot.app import App
+from bot.core import Core
 from bot.i18n import normalise_language
 from bot.inbox import Row, Update
 from bot.messages import FileIn, Incoming, Outgoing, Person
@@ -132,9 +132,9 @@ def text_of(message: dict[str, Any]) -> str:
 
 
 class FeishuAdapter:
-    """Connects one App to one Feishu app (bot)."""
+    """Connects the core to one Feishu app (bot)."""
 
-    def __init__(self, app: App, api: OpenAPI) -> None:
+    def __init__(self, app: Core, api: OpenAPI) -> None:
         settings = app.settings
         self.app = app
         self.api = api
@@ -150,7 +150,7 @@ class FeishuAdapter:
         app.inbox.register(PLATFORM, self._handle_row)
         if settings.feishu_supervisors_chat_id:
             # Features add a card for the supervisors' group only when a platform has one.
-            app.services["supervisors_chat"] = settings.feishu_supervisors_chat_id
+            app.shared.supervisors_chat = settings.feishu_supervisors_chat_id
 
     def attach(self, limiter: RateLimiter | None = None) -> Dispatcher:
         """Make Feishu the App's outbox transport (at Feishu's documented sending limits)."""

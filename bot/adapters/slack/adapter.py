@@ -1,6 +1,6 @@
 """Slack events, slash commands and button presses in; core messages out.
 
-The adapter holds the App (composition). Every listener only stores the request in the inbox and acks
+The adapter holds the core (composition). Every listener only stores the request in the inbox and acks
 after that commit (over HTTP and Socket Mode alike: bolt runs listeners before it answers), so an
 acknowledged request survives a crash; the inbox worker handles it afterwards. A modal submission is
 handled before its ack, in the transaction that stores it, because only the ack can show field errors.
@@ -33,14 +33,14 @@ from slack_sdk.signature import Clock as SignatureClock
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot import forms, home, ops
+from bot import forms, ops
 from bot.adapters.bodies import nesting_depth
 from bot.adapters.slack import blocks, modals
 from bot.adapters.slack import home as home_tab
 from bot.adapters.slack.transport import EPHEMERAL, PLATFORM, SlackTransport, api_error
-from bot.app import App
 from bot.clock import Clock
 from bot.context import Context
+from bot.core import Core
 from bot.inbox import Row, Update
 from bot.messages import FileIn, Incoming, Outgoing, Person
 from bot.outbox import Dispatcher, enqueue
@@ -150,7 +150,7 @@ def body_problem(body: bytes, content_type: str) -> str | None:
 
 
 class _InjectedClock(SignatureClock):
-    """slack_sdk's verifier asks a clock for epoch seconds; ours is the App's (fake in tests)."""
+    """slack_sdk's verifier asks a clock for epoch seconds; ours is the core's (fake in tests)."""
 
     def __init__(self, clock: Clock) -> None:
         self.clock = clock
@@ -169,11 +169,11 @@ def api_base_url(url: str) -> str:
 
 
 class SlackAdapter:
-    """Connects one App to one Slack workspace (HTTP mode through `web_app`, or Socket Mode)."""
+    """Connects the core to one Slack workspace (HTTP mode through `web_app`, or Socket Mode)."""
 
     def __init__(
         self,
-        app: App,
+        app: Core,
         client: AsyncWebClient,
         *,
         signing_secret: str | None,
@@ -194,7 +194,7 @@ class SlackAdapter:
         self.bolt = AsyncApp(
             client=client,
             signing_secret=signing_secret,
-            request_verification_enabled=False,  # verified in `handle_http` against the App's clock
+            request_verification_enabled=False,  # verified in `handle_http` against the core's clock
             # Listeners only store the request (or, for a modal, handle it): the answer waits for that.
             process_before_response=True,
             logger=bolt_logger or logging.getLogger("deskmate.slack.bolt"),
@@ -206,11 +206,11 @@ class SlackAdapter:
         self._bad_suppressed = 0
         self._register()
         app.inbox.register(PLATFORM, self._handle_row)
-        app.services[home.REFRESH_KEY] = self.refresh_home
-        app.services[forms.OPENER_KEY] = self.open_form
+        app.hooks.refresh_home = self.refresh_home
+        app.hooks.open_form = self.open_form
         if app.settings.slack_supervisors_channel:
             # Features add a card for the supervisors' channel only when a platform has one.
-            app.services["supervisors_chat"] = app.settings.slack_supervisors_channel
+            app.shared.supervisors_chat = app.settings.slack_supervisors_channel
 
     # ----- wiring ----------------------------------------------------------------------------------
     def attach(self, limiter: RateLimiter | None = None) -> Dispatcher:

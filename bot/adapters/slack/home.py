@@ -14,7 +14,7 @@ from bot.adapters.slack import blocks
 from bot.messages import Person
 
 if TYPE_CHECKING:
-    from bot.app import App
+    from bot.core import Core
 
 HOME_COMMANDS = ("help", "whoami", "lang")  # quick buttons, when those commands exist
 MAX_HOME_BLOCKS = 100
@@ -25,7 +25,7 @@ def _section(text: str) -> list[dict[str, Any]]:
     return blocks.text_sections(text)
 
 
-async def view(app: App, person: Person, now: datetime) -> dict[str, Any]:
+async def view(app: Core, person: Person, now: datetime) -> dict[str, Any]:
     t = app.catalog.t
     lang = person.language
     async with app.db.read() as conn:
@@ -88,7 +88,7 @@ async def view(app: App, person: Person, now: datetime) -> dict[str, Any]:
     return {"type": "home", "blocks": out[:MAX_HOME_BLOCKS]}
 
 
-def unregistered_view(app: App, user_id: str) -> dict[str, Any]:
+def unregistered_view(app: Core, user_id: str) -> dict[str, Any]:
     lang = app.settings.default_language
     text = app.catalog.t(lang, "error.unregistered", sender=f"slack:{user_id}")
     return {"type": "home", "blocks": _section(text)}

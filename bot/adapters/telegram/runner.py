@@ -1,4 +1,4 @@
-"""The Telegram bot: python-telegram-bot's Bot in front of the core App.
+"""The Telegram bot: python-telegram-bot's Bot in front of the core.
 
 Every update goes the same way in: stored in the inbox (its update id is the dedupe key, so a
 redelivery is dropped there) and committed before Telegram hears back — the webhook answers 200, and
@@ -37,8 +37,8 @@ from bot.adapters.bodies import nesting_depth
 from bot.adapters.telegram import render
 from bot.adapters.telegram.aiohttp_request import AiohttpRequest
 from bot.adapters.telegram.transport import PLATFORM, SEND_PER_SECOND, Pacing, TelegramTransport
-from bot.app import App
 from bot.context import Context
+from bot.core import Core
 from bot.i18n import normalise_language
 from bot.inbox import Row
 from bot.inbox import Update as InboxUpdate
@@ -93,7 +93,7 @@ def webhook_path(url: str) -> str:
     return urlsplit(url).path or "/"
 
 
-def default_limiter(app: App, token: str) -> RateLimiter:
+def default_limiter(app: Core, token: str) -> RateLimiter:
     """Telegram's ~30 messages a second are per bot: one process keeps to them alone, replicas (on
     PostgreSQL) together. The slot row is named by the bot's id, the token's public part."""
     if app.db.is_sqlite:
@@ -102,11 +102,11 @@ def default_limiter(app: App, token: str) -> RateLimiter:
 
 
 class TelegramBot:
-    """Runs the core App on Telegram: long polling, or a webhook when TELEGRAM_WEBHOOK_URL is set."""
+    """Runs the core on Telegram: long polling, or a webhook when TELEGRAM_WEBHOOK_URL is set."""
 
     def __init__(
         self,
-        app: App,
+        app: Core,
         *,
         limiter: RateLimiter | None = None,
         pacing: Pacing | None = None,
@@ -118,7 +118,7 @@ class TelegramBot:
         self.app = app
         self.settings = settings
         # The global rate spaces every send (short sleeps in the outbox worker); per-chat and per-group
-        # limits put off only the chat concerned (see transport.Pacing), timed by the App's clock. On
+        # limits put off only the chat concerned (see transport.Pacing), timed by the core's clock. On
         # PostgreSQL, where replicas run, they share the rate's slots through the database.
         self.limiter = limiter or default_limiter(app, settings.telegram_token.get_secret_value())
         self.pacing = pacing or Pacing(now=lambda: app.clock.now().timestamp())
@@ -141,7 +141,7 @@ class TelegramBot:
         app.inbox.on_settled.append(self._settled)
         if settings.telegram_supervisors_chat_id is not None:
             # Features add a card for the supervisors' group only when a platform has one.
-            app.services["supervisors_chat"] = str(settings.telegram_supervisors_chat_id)
+            app.shared.supervisors_chat = str(settings.telegram_supervisors_chat_id)
         self.transport: TelegramTransport | None = None
         self.updates_seen = 0
         self.port: int | None = None
