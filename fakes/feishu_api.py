@@ -4,14 +4,17 @@ It serves what Deskmate uses: the tenant access token, sending messages (text, i
 files), updating a card, image and file upload, downloading a file a user sent, and the long connection:
 the endpoint discovery (`/callback/ws/endpoint`) and a WebSocket speaking lark-oapi's frame protocol
 (protobuf `Frame`s: event frames pushed by tests, the client's answers recorded, pings answered with pongs,
-connections dropped on demand). On demand it answers a send with Feishu's rate-limit refusal or another
-error code, or says a user is no longer reachable (left the tenant).
+connections dropped on demand). An event given to `deliver` is sent again, as Feishu does, until a frame
+carrying it is answered with code 200: on the next connection when the one it went out on closed, and after
+`resend_after` seconds (or at once after a non-200 answer) on the open one. On demand it answers a send with
+Feishu's rate-limit refusal or another error code, or says a user is no longer reachable (left the tenant).
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import itertools
 import json
@@ -67,6 +70,14 @@ class FakeFeishu:
         self.answers: dict[str, dict[str, Any]] = {}  # frame message_id -> the client's decoded answer
         self._answered: dict[str, asyncio.Event] = {}
         self.pings = 0
+        # Events to deliver until acknowledged (`deliver`): event_id -> event, in the order given.
+        self.unacknowledged: dict[str, dict[str, Any]] = {}
+        self.acknowledged: set[str] = set()  # event_ids some frame of which was answered with code 200
+        self.frames_sent: dict[str, int] = {}  # event_id -> how many frames carried it
+        self.resend_after = 3.0
+        self._frame_event: dict[str, str] = {}  # frame message_id -> event_id
+        self._last_sent: dict[str, tuple[web.WebSocketResponse, float]] = {}
+        self._resender: asyncio.Task[None] | None = None
         # Feishu's documented sending limits, enforced when set (the benchmark): sends of the app in any
         # rolling second and minute; a send beyond them gets the frequency-limit refusal.
         self.per_second: int | None = None
@@ -93,6 +104,10 @@ class FakeFeishu:
         return self
 
     async def stop(self) -> None:
+        if self._resender is not None:
+            self._resender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._resender
         await self.drop()
         if self._runner is not None:
             await self._runner.cleanup()
@@ -234,7 +249,6 @@ class FakeFeishu:
     # ----- the long connection ----------------------------------------------------------------
     async def push(self, event: dict[str, Any], *, timeout: float = 60.0) -> dict[str, Any]:  # noqa: ASYNC109
         """Send an event frame on the open connection and wait for the client's answer to it."""
-        from lark_oapi.ws.pb.pbbp2_pb2 import Frame
 
         deadline = asyncio.get_running_loop().time() + timeout
         while not [s for s in self.sockets if not s.closed]:
@@ -242,6 +256,32 @@ class FakeFeishu:
                 raise AssertionError("no long connection to push an event on")
             await asyncio.sleep(0.02)
         socket = [s for s in self.sockets if not s.closed][-1]
+        frame_id = await self._send_frame(socket, event)
+        answered = self._answered[frame_id]
+        await asyncio.wait_for(answered.wait(), max(deadline - asyncio.get_running_loop().time(), 0.1))
+        return self.answers[frame_id]
+
+    async def deliver(self, event: dict[str, Any]) -> bool:
+        """Send an event as Feishu does: now when a connection is open, and again (on its own) until a frame
+        carrying it is answered with code 200. Returns True once acknowledged, False when the connection it
+        went out on closed first or none was open (it stays to be sent again)."""
+        event_id = str(event["header"]["event_id"])
+        self.unacknowledged.setdefault(event_id, event)
+        if self._resender is None:
+            self._resender = asyncio.get_running_loop().create_task(self._resend_forever())
+        open_sockets = [s for s in self.sockets if not s.closed]
+        if not open_sockets:
+            return False
+        socket = open_sockets[-1]
+        answered = self._answered[await self._send_frame(socket, event)]
+        while not answered.is_set() and not socket.closed:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(answered.wait(), 0.05)
+        return event_id in self.acknowledged
+
+    async def _send_frame(self, socket: web.WebSocketResponse, event: dict[str, Any]) -> str:
+        from lark_oapi.ws.pb.pbbp2_pb2 import Frame
+
         frame_id = f"frame{next(self._ids):08d}"
         frame = Frame()
         frame.SeqID = 1
@@ -254,10 +294,31 @@ class FakeFeishu:
         header = frame.headers.add()
         header.key, header.value = "trace_id", "trace-" + frame_id
         frame.payload = json.dumps(event, ensure_ascii=False).encode()
-        answered = self._answered.setdefault(frame_id, asyncio.Event())
+        self._answered.setdefault(frame_id, asyncio.Event())
+        event_id = str(event.get("header", {}).get("event_id", ""))
+        if event_id:
+            self._frame_event[frame_id] = event_id
+            self.frames_sent[event_id] = self.frames_sent.get(event_id, 0) + 1
+            self._last_sent[event_id] = (socket, time.monotonic())
         await socket.send_bytes(frame.SerializeToString())
-        await asyncio.wait_for(answered.wait(), max(deadline - asyncio.get_running_loop().time(), 0.1))
-        return self.answers[frame_id]
+        return frame_id
+
+    async def _resend_forever(self) -> None:
+        """Feishu's resending: an unacknowledged event whose connection closed goes out on the open one;
+        one that got no answer within `resend_after` seconds (or a non-200 one) goes out again."""
+        while True:
+            await asyncio.sleep(0.05)
+            open_sockets = [s for s in self.sockets if not s.closed]
+            if not open_sockets:
+                continue
+            now = time.monotonic()
+            for event_id, event in list(self.unacknowledged.items()):
+                if event_id in self.acknowledged:
+                    continue
+                socket, sent_at = self._last_sent.get(event_id, (None, 0.0))
+                if socket is None or socket.closed or now - sent_at >= self.resend_after:
+                    with contextlib.suppress(ConnectionError, RuntimeError):
+                        await self._send_frame(open_sockets[-1], event)
 
     async def drop(self) -> None:
         """Close every open connection (the client is expected to reconnect)."""
@@ -315,6 +376,13 @@ class FakeFeishu:
             if isinstance(data, str) and data:
                 answer["data"] = json.loads(base64.b64decode(data))
             self.answers[frame_id] = answer
+            event_id = self._frame_event.get(frame_id)
+            if event_id is not None:
+                if answer.get("code") == 200:
+                    self.acknowledged.add(event_id)
+                    self.unacknowledged.pop(event_id, None)
+                elif event_id in self._last_sent:  # refused: due again at once
+                    self._last_sent[event_id] = (socket, 0.0)
             self._answered.setdefault(frame_id, asyncio.Event()).set()
         return socket
 

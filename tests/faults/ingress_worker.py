@@ -1,7 +1,7 @@
 """A bot process for the kill -9 tests: the real adapters (Telegram webhook or polling, Slack HTTP or
-Socket Mode), the real inbox and outbox workers and scheduler (`runtime.background`), on a SQLite file
-the test prepared, talking to the test's fake platform on 127.0.0.1. It prints `READY <port>` once it
-receives updates, then serves until it is killed.
+Socket Mode, Feishu's long connection), the real inbox and outbox workers and scheduler
+(`runtime.background`), on a SQLite file the test prepared, talking to the test's fake platform on
+127.0.0.1. It prints `READY <port>` once it receives updates, then serves until it is killed.
 
 The clock starts at the moment the test names and runs at real speed: a restarted process is started
 past the claims of the killed one, so they are taken over without waiting a real minute.
@@ -27,6 +27,8 @@ TELEGRAM_TOKEN = "123456:TEST-token-for-the-fake-bot-api"
 WEBHOOK_URL = "https://deskmate.example.com/telegram/webhook"
 WEBHOOK_SECRET = "kill9-secret"
 SLACK_SECRET = "kill9-signing-secret-0123456789"
+FEISHU_APP_ID = "cli_kill9fake000001"
+FEISHU_APP_SECRET = "kill9-feishu-secret-0123456789"
 
 
 JUMP = timedelta(seconds=65)  # past every claim (INBOX_CLAIM_SECONDS and OUTBOX_CLAIM_SECONDS are 60)
@@ -54,7 +56,14 @@ def settings_for(variant: str, database_url: str, api_url: str) -> Settings:
         "kb_semantic": False,
         "_env_file": None,
     }
-    if variant.startswith("telegram"):
+    if variant.startswith("feishu"):
+        values.update(
+            feishu_app_id=FEISHU_APP_ID,
+            feishu_app_secret=SecretStr(FEISHU_APP_SECRET),
+            feishu_base_url=api_url,
+            feishu_event_mode="ws",
+        )
+    elif variant.startswith("telegram"):
         values.update(telegram_token=SecretStr(TELEGRAM_TOKEN), telegram_base_url=api_url)
         if variant != "telegram-polling":
             values.update(
@@ -114,10 +123,22 @@ async def slack(app: App, settings: Settings) -> None:
                 await _http_mode(adapter, settings, stop, say, "")
 
 
+async def feishu(settings: Settings, clock: RunningClock) -> None:
+    """`deskmate feishu`'s own serve (start-up check, App, adapter, workers, the SDK's long connection in
+    its thread), on the test's clock; READY once the long connection is up."""
+    from bot.adapters.feishu.runner import serve
+
+    await serve(settings, stop=asyncio.Event(), announce=lambda _line: ready(0), clock=clock)
+
+
 async def main(variant: str, database_url: str, api_url: str, start: str, epoch: str, jump: str) -> None:
     settings = settings_for(variant, database_url, api_url)
     jump_file = Path(jump) if jump else None
-    app = App(settings, clock=RunningClock(datetime.fromisoformat(start), float(epoch), jump_file))
+    clock = RunningClock(datetime.fromisoformat(start), float(epoch), jump_file)
+    if variant.startswith("feishu"):
+        await feishu(settings, clock)
+        return
+    app = App(settings, clock=clock)
     await app.prepare(import_org_if_empty=False)
     # bench.ingress compares the inbox worker's batching (rows per transaction) with one row at a time.
     app.inbox.batch = int(os.environ.get("DESKMATE_INBOX_BATCH", app.inbox.batch))

@@ -1,14 +1,17 @@
-"""kill -9 while 300 agents clock in (Telegram webhook and polling, Slack HTTP and Socket Mode) and while
-300 agents press a button (Telegram webhook): after a restart every acknowledged update was applied
-exactly once, every agent got an answer, and a reply went out twice only if it was in flight at the kill.
+"""kill -9 while 300 agents clock in (Telegram webhook and polling, Slack HTTP and Socket Mode, Feishu's
+long connection) and while 300 agents press a button (Telegram webhook): after a restart every acknowledged
+update was applied exactly once, every agent got an answer, and a reply went out twice only if it was in
+flight at the kill.
 
-One harness for all five: the test prepares the department in a SQLite file, starts the fake platform,
-runs `tests.faults.ingress_worker` (the real adapters and workers) and sends the 300 updates as the
-platform would, 16 at a time, noting which ones the bot acknowledged (HTTP 200, a Socket Mode ack, a
-getUpdates offset past the update). After a seeded random number of acknowledgements the process gets
-SIGKILL. What the platform would send again is sent again (Telegram redelivers an unanswered webhook
-update and unconfirmed polled ones; a Slack user whose command was not acknowledged types it again);
-the restarted process's clock starts past the dead one's claims.
+One harness for all six: the test prepares the department in a SQLite file, starts the fake platform,
+runs `tests.faults.ingress_worker` (the real adapters and workers; for Feishu `deskmate feishu`'s own
+serve) and sends the 300 updates as the platform would, 16 at a time, noting which ones the bot
+acknowledged (HTTP 200, a Socket Mode ack, a getUpdates offset past the update, a Feishu event frame
+answered with code 200). After a seeded random number of acknowledgements the process gets SIGKILL. What
+the platform would send again is sent again (Telegram redelivers an unanswered webhook update and
+unconfirmed polled ones; a Slack user whose command was not acknowledged types it again; the Feishu fake
+sends every unanswered event again, by itself, on the restarted process's long connection); the restarted
+process's clock starts past the dead one's claims.
 """
 
 from __future__ import annotations
@@ -38,15 +41,30 @@ from bot.clock import FakeClock
 from bot.db import Database
 from bot.messages import Button
 from bot.settings import Settings
+from fakes.feishu_api import FakeFeishu
 from fakes.slack_api import FakeSlackAPI
 from fakes.telegram_api import FakeBotAPI
 from tests.conftest import REPO, local
-from tests.faults.ingress_worker import JUMP, SLACK_SECRET, TELEGRAM_TOKEN, WEBHOOK_SECRET
+from tests.faults.ingress_worker import (
+    FEISHU_APP_ID,
+    FEISHU_APP_SECRET,
+    JUMP,
+    SLACK_SECRET,
+    TELEGRAM_TOKEN,
+    WEBHOOK_SECRET,
+)
 from tests.helpers import wait_until
 
 AGENTS = 300
 AT_ONCE = 16
-VARIANTS = ("telegram-webhook", "telegram-polling", "slack-http", "slack-socket", "telegram-buttons")
+VARIANTS = (
+    "telegram-webhook",
+    "telegram-polling",
+    "slack-http",
+    "slack-socket",
+    "telegram-buttons",
+    "feishu-ws",
+)
 START = local("2026-12-01 08:50")  # the first clock: after the 08:45 reminders, before the 09:00 start
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
@@ -59,6 +77,10 @@ def telegram_id(i: int) -> int:
 
 def slack_id(i: int) -> str:
     return f"UAG{i:07d}"
+
+
+def feishu_id(i: int) -> str:
+    return f"ou_kill9agent{i:05d}"
 
 
 def agent(i: int) -> str:
@@ -76,6 +98,7 @@ async def prepare(database_url: str, tmp_path: Path, *, with_buttons: bool) -> d
             "team": "t",
             "telegram": str(telegram_id(i)),
             "slack": slack_id(i),
+            "feishu": feishu_id(i),
         }
         for i in range(AGENTS)
     ]
@@ -181,6 +204,11 @@ class Platform:
         self.tokens = tokens
         self.telegram = FakeBotAPI(TELEGRAM_TOKEN) if variant.startswith("telegram") else None
         self.slack = FakeSlackAPI() if variant.startswith("slack") else None
+        self.feishu = (
+            FakeFeishu(app_id=FEISHU_APP_ID, app_secret=FEISHU_APP_SECRET)
+            if variant.startswith("feishu")
+            else None
+        )
         self.session = aiohttp.ClientSession()
         self.updates: dict[str, dict[str, Any]] = {}  # agent -> the update last sent for them
         self.acked: set[str] = set()
@@ -191,6 +219,9 @@ class Platform:
         if self.telegram is not None:
             await self.telegram.start()
             return self.telegram.base_url
+        if self.feishu is not None:
+            await self.feishu.start()
+            return self.feishu.url
         assert self.slack is not None
         await self.slack.start()
         return self.slack.base_url
@@ -201,6 +232,8 @@ class Platform:
             await self.telegram.close()
         if self.slack is not None:
             await self.slack.stop()
+        if self.feishu is not None:
+            await self.feishu.stop()
 
     # ----- in ------------------------------------------------------------------------------------
     def _update(self, i: int) -> dict[str, Any]:
@@ -239,6 +272,14 @@ class Platform:
                 ) as response:
                     if response.status == 200:
                         self.acked.add(who)
+        elif self.variant == "feishu-ws":
+            assert self.feishu is not None
+            if who in self.updates:
+                return  # sent before the kill: the fake sends it again on the new connection by itself
+            event = self.feishu.message_event(feishu_id(i), "打卡", created=worker.clock_now().timestamp())
+            self.updates[who] = event
+            if await self.feishu.deliver(event):  # False: the connection closed before the answer
+                self.acked.add(who)
         elif self.variant == "telegram-polling":
             assert self.telegram is not None
             if not again:  # an unconfirmed update stays in getUpdates: the restarted bot reads it again
@@ -297,6 +338,12 @@ class Platform:
             for call in self.telegram.deliveries():
                 if call.chat_id in by_chat:
                     counts[by_chat[call.chat_id]] += 1
+        elif self.feishu is not None:
+            by_open_id = {feishu_id(i): agent(i) for i in range(AGENTS)}
+            for sent in self.feishu.sends():
+                receiver = str(sent.body.get("receive_id"))
+                if receiver in by_open_id and not sent.body.get("_refused"):
+                    counts[by_open_id[receiver]] += 1
         else:
             assert self.slack is not None
             by_channel = {"D" + slack_id(i)[1:]: agent(i) for i in range(AGENTS)}
@@ -390,6 +437,8 @@ async def check(
     stored = Counter(str(sender) for sender, _ in rows)
     if variant.startswith("slack"):
         senders = {slack_id(i): agent(i) for i in range(AGENTS)}
+    elif variant.startswith("feishu"):
+        senders = {feishu_id(i): agent(i) for i in range(AGENTS)}
     else:
         senders = {str(telegram_id(i)): agent(i) for i in range(AGENTS)}
     stored_per_agent = Counter({senders[s]: n for s, n in stored.items()})
@@ -397,7 +446,7 @@ async def check(
         # A person who typed the command twice made two requests (their first one was not acknowledged).
         assert all(stored_per_agent[a] <= platform.typed[a] for a in stored_per_agent)
     else:
-        # One update id per agent, delivered once or twice: stored once.
+        # One update (event) id per agent, delivered once or more: stored once.
         assert set(stored_per_agent.values()) == {1}
     everyone = {agent(i) for i in range(AGENTS)}
     assert acked_at_kill <= set(stored_per_agent) and set(stored_per_agent) == everyone
@@ -450,6 +499,12 @@ async def run_variant(variant: str, tmp_path: Path) -> dict[str, int]:
         await send_all(platform, [second], platform.unacknowledged(), again=True, kill_at=None)
         await settled(db, platform, log)
         assert "Traceback" not in log.read_text(), log.read_text()[-5000:]
+        if platform.feishu is not None:
+            frames = platform.feishu.frames_sent
+            print(
+                f"\n{variant}: {sum(frames.values())} event frames for {len(frames)} events;"
+                f" {sum(1 for n in frames.values() if n > 1)} events sent again by the fake"
+            )
         return await check(db, variant, platform, acked_at_kill, in_flight)
     finally:
         await first.stop()

@@ -15,6 +15,7 @@ from bot.adapters.feishu.adapter import FeishuAdapter
 from bot.adapters.feishu.api import FeishuError, OpenAPI
 from bot.adapters.feishu.longconn import ConnectionRefused, LongConnection
 from bot.adapters.launch import StartupError
+from bot.clock import Clock
 from bot.settings import Settings
 
 log = logging.getLogger("deskmate.feishu")
@@ -54,8 +55,9 @@ async def serve(
     *,
     stop: asyncio.Event | None = None,
     announce: Callable[[str], None] | None = None,
+    clock: Clock | None = None,
 ) -> int:
-    """Run until `stop` is set (SIGINT/SIGTERM in production)."""
+    """Run until `stop` is set (SIGINT/SIGTERM in production); `clock` is the kill -9 test's."""
     from bot.app import App
     from bot.runtime import background
 
@@ -65,7 +67,7 @@ async def serve(
     try:
         api = make_api(settings, session)
         await check_connection(api)
-        app = App(settings)
+        app = App(settings, clock=clock)
         try:
             await app.prepare()
             adapter = FeishuAdapter(app, api)
