@@ -49,6 +49,11 @@ def add_kb_commands(subparsers: argparse._SubParsersAction) -> None:  # type: ig
         "--precision", type=float, default=0.97, help="share of answers that must be right (0.97)"
     )
     calibrate.add_argument(
+        "--lexical-precision",
+        type=float,
+        help="the lexical mode's own --precision (default: --precision)",
+    )
+    calibrate.add_argument(
         "--max-declined", type=float, default=0.06, help="share of in-scope questions declined (0.06)"
     )
     calibrate.add_argument(
@@ -229,7 +234,9 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             p_scope,
             [bool(r) for r in right],
             [bool(s) for s in scope],
-            precision=args.precision,
+            precision=args.precision
+            if semantic or args.lexical_precision is None
+            else args.lexical_precision,
             max_declined=args.max_declined,
         )
         fitted[mode] = (

@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_FILE = Path(__file__).parent / "data" / "calibration.json"
+# A missing value of an exact kind (几点, 几号, 多少钱) says more than a missing "由…负责" clause or
+# list (谁, 哪些), and English words have no general frequencies, so an unknown English word and
+# English coverage get weights of their own (the *_en copies are absent, so 0, for Chinese).
 FEATURES_LEXICAL = (
     "coverage",
     "gram_coverage",
@@ -22,9 +25,14 @@ FEATURES_LEXICAL = (
     "fuzzy",
     "unknown",
     "unknown_max",
-    "kind_missing",
+    "kind_missing_exact",
+    "kind_missing_loose",
     "sentence_coverage",
     "topic_prior",
+    "coverage_en",
+    "sentence_coverage_en",
+    "unknown_en",
+    "unknown_max_en",
 )
 FEATURES_SEMANTIC = (*FEATURES_LEXICAL, "cosine", "cosine_z")
 # How far the first article is ahead of the second: what tells "this one" from "one of these".
@@ -47,12 +55,15 @@ class Model:
 
 
 def question_grams(question: str) -> set[str]:
-    """What :class:`TopicPrior` looks at: character pairs of the Chinese text, English stems."""
+    """What :class:`TopicPrior` looks at: characters and character pairs of the Chinese text,
+    English stems. Single characters carry a lean to words not seen whole (薪 of 月薪 and 底薪)."""
     from knowledge import analysis
     from knowledge.textnorm import normalize
 
     norm = normalize(question)
-    found = {run[i : i + 2] for run in _CJK_RUN.findall(norm) for i in range(len(run) - 1)}
+    runs = _CJK_RUN.findall(norm)
+    found = {run[i : i + 2] for run in runs for i in range(len(run) - 1)}
+    found.update(ch for run in runs for ch in run)
     for word in _LATIN.findall(norm):
         term = analysis.english_term(word)
         if term is not None:

@@ -29,6 +29,10 @@ _LEAD = re.compile(r"\b(?:must|may|is|are|shall|should|will)\b")
 _LATIN_WORD = re.compile(r"[a-z]+")
 _SENTENCE_ZH = re.compile(r"(?<=[。；！？])")
 _SENTENCE_EN = re.compile(r"(?<=[.;!?])\s+")
+# Kinds of value whose absence from the best article says much (几点, 几号, 多少钱) or little
+# (谁: the article may name the person without a "由…负责" clause; 哪些: without a list).
+_EXACT_KINDS = frozenset({"#time", "#money", "#percent", "#date"})
+_LOOSE_KINDS = frozenset({"#who", "#definition"})
 _MIN_SENTENCE = 12  # characters; shorter pieces say too little to embed on their own
 _CHAPTER_PREFIX = re.compile(r"^(第\s*\S+?\s*章|chapter\s+\d+)\s*[:：.]?\s*", re.IGNORECASE)
 
@@ -776,7 +780,14 @@ class KnowledgeIndex:
         # A question asking for a kind of value (几号, 多少钱, what time) whose best article
         # states no value of that kind is most likely about something the handbook leaves out.
         asked = [kind for kind in query.kinds if kind in analysis.INDEXED_KINDS]
+        # Split in two for the models (exact and loose kinds); the combined flag stays for
+        # calibration files fitted before the split.
         features[0]["kind_missing"] = float(bool(asked) and not any(k in index.bags[best] for k in asked))
+        for group, kinds_of in (("exact", _EXACT_KINDS), ("loose", _LOOSE_KINDS)):
+            of_group = [k for k in asked if k in kinds_of]
+            features[0]["kind_missing_" + group] = float(
+                bool(of_group) and not any(k in index.bags[best] for k in of_group)
+            )
         features[0]["margin"] = margin
         features[0]["topic_prior"] = self.calibration.prior.score(query.text)
         # Of the whole question (words the handbook never uses count as missing), the share one
@@ -792,6 +803,9 @@ class KnowledgeIndex:
                 (parts.cosine[best] - parts.cosine.mean()) / max(float(parts.cosine.std()), 1e-6)
             )
         features[0]["margin_rel"] = margin / max(abs(final[best]), 1e-9)
+        if lang != "zh":  # English words have no general frequencies: their own weights
+            for name in ("coverage", "sentence_coverage", "unknown", "unknown_max"):
+                features[0][name + "_en"] = features[0][name]
         p_scope = self.calibration.model(semantic_mode).predict(features[0])
         p_right = self.calibration.answer_model(semantic_mode).predict(features[0])
         if best in refs:  # the question cites the article by its number

@@ -105,3 +105,38 @@ def test_calibrate_one_model_keeps_the_other(tmp_path: Path, capsys: pytest.Capt
     written = confidence.load(out)
     assert written.semantic == confidence.load().semantic
     assert written.lexical != confidence.load().lexical
+
+
+def test_calibrate_lexical_precision_replaces_precision_for_the_lexical_mode(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from knowledge import confidence
+
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        "".join(
+            json.dumps({"q": q, "expect": e}, ensure_ascii=False) + "\n"
+            for q, e in [
+                ("婚假有几天？", ["第五十三条"]),
+                ("病假要什么证明", ["第五十一条"]),
+                ("换班要提前多久", ["第四十条"]),
+                ("迟到扣多少钱", ["第三十一条"]),
+                ("今天股市怎么样", []),
+                ("How long is marriage leave?", ["Article 53"]),
+                ("Who won the NBA finals?", []),
+                ("公司附近有什么好吃的", []),
+            ]
+        ),
+        encoding="utf-8",
+    )
+
+    def lexical_limits(*options: str) -> confidence.Thresholds:
+        out = tmp_path / "calibration.json"
+        command = ["kb", "calibrate", str(questions), "--mode", "lexical", "--out", str(out), *options]
+        assert main(command) == 0
+        capsys.readouterr()
+        return confidence.load(out).thresholds_lexical
+
+    strict = lexical_limits("--precision", "1.0")
+    assert lexical_limits("--precision", "0.1", "--lexical-precision", "1.0") == strict
+    assert lexical_limits("--precision", "1.0", "--lexical-precision", "0.1") != strict

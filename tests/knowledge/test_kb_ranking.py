@@ -169,8 +169,9 @@ def test_topic_prior_learns_which_words_lean_out_of_scope() -> None:
     )
     assert prior.weights["工资"] < 0 < prior.weights["请假"]
     assert prior.score("工资几号发") < 0 < prior.score("请假几天")
-    assert prior.score("天气") == 0.0  # nothing known about it: no lean either way
-    assert "病假" not in prior.weights  # seen once: too little to learn from
+    assert prior.score("股票") == 0.0  # nothing known about it: no lean either way
+    assert "病假" not in prior.weights and "病" not in prior.weights  # seen once: too little to learn from
+    assert prior.weights["资"] < 0 < prior.weights["请"]  # single characters count too
 
 
 def test_bundled_calibration_has_a_topic_prior() -> None:
@@ -185,3 +186,47 @@ def test_scope_set_is_all_out_of_scope() -> None:
 
     path = DATA / "scope-questions.jsonl"
     assert_well_formed(path, at_least=80, out_of_scope=80)
+
+
+# --- confidence features: which missing values count, English weights of their own -----------
+
+
+def test_a_who_question_missing_its_clause_is_a_loose_miss(lexical_index: KnowledgeIndex) -> None:
+    """第八条 names the manager without a "由…负责" clause: the "谁" cue finds no #who value, which
+    says little (a loose miss), unlike a 几点 or 几号 question whose article states no time or date."""
+    result = lexical_index.search("部门的年度目标谁来定")
+    assert result.hits[0].ref == "第八条"
+    first = result.features[0]
+    assert first["kind_missing_loose"] == 1.0
+    assert first["kind_missing_exact"] == 0.0
+
+
+def test_a_date_question_whose_article_states_none_is_an_exact_miss(lexical_index: KnowledgeIndex) -> None:
+    result = lexical_index.search("工资卡每个月几号能收到钱")
+    first = result.features[0]
+    assert first["kind_missing_exact"] == 1.0, result.hits[0].ref
+    assert first["kind_missing_loose"] == 0.0
+
+
+def test_english_questions_carry_their_own_coverage_features(lexical_index: KnowledgeIndex) -> None:
+    english = lexical_index.search("How many days of marriage leave are there?").features[0]
+    chinese = lexical_index.search("婚假有几天").features[0]
+    for name in ("coverage", "sentence_coverage", "unknown", "unknown_max"):
+        assert english[name + "_en"] == english[name]
+        assert name + "_en" not in chinese
+    assert set(confidence.FEATURES_LEXICAL) >= {"unknown_en", "kind_missing_exact", "kind_missing_loose"}
+    assert "kind_missing" not in confidence.FEATURES_LEXICAL
+
+
+def test_written_set_is_well_formed() -> None:
+    """written-questions.jsonl (calibration data written for issue 17) asks about every article."""
+    from knowledge.loader import load_paths
+    from tests.knowledge.quality import DATA, assert_well_formed
+
+    path = DATA / "written-questions.jsonl"
+    assert_well_formed(path, at_least=450, out_of_scope=110)
+    from knowledge import evaluation
+
+    number = {a.ref: a.number for a in load_paths()}
+    covered = {number[ref] for q in evaluation.read_questions(path) for ref in q.expect}
+    assert covered == set(number.values())  # every article, in Chinese or English
