@@ -80,6 +80,26 @@ async def test_a_user_who_left_is_marked_and_their_lead_told_once(desk: FeishuDe
     assert await app.dispatcher.pending_count() == 0  # type: ignore[union-attr]
 
 
+async def test_a_refused_token_keeps_the_message_for_later(desk: FeishuDesk) -> None:
+    """The app secret reset at Feishu (token revoked, a new one refused): the message waits, it is not
+    given up as undeliverable; once the credentials work again it goes out."""
+    app, clock, fake = desk.app, desk.clock, desk.fake
+    await desk.api.token()
+    secret, fake.app_secret = fake.app_secret, "reset-in-the-console"
+    fake.tokens.clear()  # the old tenant token no longer works either
+    async with app.db.transaction() as conn:
+        await enqueue(conn, Outgoing("排班提醒", to_person="wangfang"), clock.now())
+    await desk.flush()
+    async with app.db.read() as conn:
+        row = (await conn.execute(sa.select(outbox))).one()
+    assert row.status == "pending" and row.next_attempt_at == clock.now() + timedelta(seconds=60)
+    assert "credentials" in row.last_error and "10014" in row.last_error
+    fake.app_secret = secret  # the app's settings match again (the secret restored)
+    clock.set(clock.now() + timedelta(seconds=61))
+    await desk.flush()
+    assert desk.texts_to("wangfang") == ["排班提醒"]
+
+
 def test_error_codes_are_mapped() -> None:
     limited = classify(FeishuError(429, 99991400, "frequency limit", retry_after=3))
     assert isinstance(limited, RetryLater) and limited.seconds == 3

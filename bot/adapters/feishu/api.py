@@ -35,6 +35,11 @@ class FeishuError(Exception):
         self.retry_after = retry_after
 
 
+class TokenRefused(FeishuError):
+    """The tenant access token was refused (app secret reset, app disabled): what waited for it can be
+    sent once the credentials work again, so the outbox retries instead of giving the message up."""
+
+
 def _retry_after(headers: Any) -> float | None:
     """Feishu's gateway says when a rate limit lifts in x-ogw-ratelimit-reset (seconds)."""
     for name in ("x-ogw-ratelimit-reset", "Retry-After"):
@@ -70,12 +75,17 @@ class OpenAPI:
         async with self._lock:
             if self._token is not None and self._monotonic() < self._expires:
                 return self._token
-            body = await self._json(
-                "POST",
-                TOKEN_PATH,
-                json_body={"app_id": self.app_id, "app_secret": self.app_secret},
-                auth=False,
-            )
+            try:
+                body = await self._json(
+                    "POST",
+                    TOKEN_PATH,
+                    json_body={"app_id": self.app_id, "app_secret": self.app_secret},
+                    auth=False,
+                )
+            except FeishuError as exc:
+                if exc.status == 429 or exc.status >= 500 or exc.code < 0:
+                    raise  # busy, down, or not the open platform answering: retried as such
+                raise TokenRefused(exc.status, exc.code, exc.detail, exc.retry_after) from None
             token = body.get("tenant_access_token")
             if not isinstance(token, str) or not token:
                 raise FeishuError(200, int(body.get("code") or -1), "no tenant_access_token in the answer")

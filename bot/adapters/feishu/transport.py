@@ -19,7 +19,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.adapters.feishu.api import FeishuError, OpenAPI
+from bot.adapters.feishu.api import FeishuError, OpenAPI, TokenRefused
 from bot.messages import Person
 from bot.outbox import Copy, Delivery, RecipientBlocked, RetryLater, Undeliverable
 from bot.ratelimit import RateLimiter
@@ -54,11 +54,11 @@ def classify(exc: Exception) -> Exception:
         if exc.status == 429 or exc.code in RATE_LIMITED:
             wait = exc.retry_after if exc.retry_after is not None else RATE_RETRY_SECONDS
             return RetryLater(wait, f"feishu rate limit ({exc.code})")
-        if exc.code in GONE:
+        if exc.code in GONE and not isinstance(exc, TokenRefused):
             return RecipientBlocked(f"feishu: the user cannot be reached ({exc.code})", left=exc.code == LEFT)
         if exc.status >= 500:
             return RetryLater(None, f"feishu server error {exc.status} ({exc.code})")
-        if exc.status == 401 or exc.code in AUTH:
+        if exc.status == 401 or exc.code in AUTH or isinstance(exc, TokenRefused):
             return RetryLater(AUTH_RETRY_SECONDS, f"feishu refused the app's credentials ({exc.code})")
         return Undeliverable(f"feishu: {exc.status} {exc.code} {exc.detail}".strip()[:300])
     if isinstance(exc, aiohttp.ClientError | asyncio.TimeoutError | TimeoutError | OSError):
