@@ -1,18 +1,23 @@
 """The long connection: lark-oapi's WebSocket client in its own thread and loop, against the fake's
 WebSocket on 127.0.0.1 speaking the SDK's frame protocol. Events reach the inbox from the SDK's thread, the
 frame is answered after the commit, a card press is answered with its toast, a dropped connection comes back,
-refused credentials stop it, and `stop()` ends the thread cleanly."""
+refused credentials stop it, credentials refused while reconnecting are logged and tried again with a pause
+(then stop `deskmate feishu` with one line), and `stop()` ends the thread cleanly."""
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator
 
 import pytest
 import sqlalchemy as sa
 
+from bot.adapters.feishu import longconn
 from bot.adapters.feishu.longconn import ConnectionRefused, LongConnection
+from bot.adapters.launch import StartupError
 from bot.schema import inbox
+from bot.settings import Settings
 from fakes.feishu_api import APP_ID, APP_SECRET, FakeFeishu
 from tests.feishu.harness import FeishuDesk, open_id
 from tests.helpers import wait_until
@@ -106,3 +111,82 @@ async def test_an_event_that_cannot_be_stored_is_answered_500(desk: FeishuDesk, 
         assert (await feishu.push(event))["code"] == 200 and await _stored(desk) == 1
     finally:
         await long.stop()
+
+
+SECRET_RESET = {"code": 10014, "msg": "app secret invalid"}
+
+
+async def test_credentials_refused_while_reconnecting_are_logged_and_tried_again(
+    desk: FeishuDesk, feishu: FakeFeishu, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The secret reset or the app disabled while the bot runs: each refused reconnect is an error line
+    naming Feishu's code (never the secret), tried again after a doubling pause; when Feishu accepts the
+    app again (re-enabled) the connection comes back by itself."""
+    caplog.set_level(logging.INFO, logger="deskmate.feishu")
+    long = LongConnection(
+        APP_ID, APP_SECRET, feishu.url, desk.adapter.on_event, refused_tries=50, refused_pause=(0.05, 0.2)
+    )
+    long.start()
+    try:
+        await asyncio.wait_for(long.wait_started(), 120)
+        feishu.endpoint_refusal = SECRET_RESET
+        await feishu.drop()
+        await wait_until(lambda: long.refusals >= 3, what="three refused reconnects")
+        assert not long.connected.is_set() and long.error is None  # down, still trying
+        refused = [r for r in caplog.records if "refused the app's credentials" in r.getMessage()]
+        assert refused and all(r.levelno == logging.ERROR for r in refused)
+        line = refused[0].getMessage()
+        assert "code 10014: app secret invalid" in line and "trying again in" in line
+        assert APP_SECRET not in caplog.text
+        feishu.endpoint_refusal = None  # the app enabled again
+        await wait_until(lambda: long.connected.is_set(), what="the connection back")
+        assert long.refusals == 0 and feishu.connects == 2
+        answer = await feishu.push(feishu.message_event(open_id("liuyang"), "/help"))
+        assert answer["code"] == 200 and await _stored(desk) == 1
+    finally:
+        await long.stop()
+
+
+async def test_credentials_refused_on_every_reconnect_end_the_connection(
+    desk: FeishuDesk, feishu: FakeFeishu
+) -> None:
+    long = LongConnection(
+        APP_ID, APP_SECRET, feishu.url, desk.adapter.on_event, refused_tries=3, refused_pause=(0.05, 0.1)
+    )
+    long.start()
+    try:
+        await asyncio.wait_for(long.wait_started(), 120)
+        feishu.endpoint_refusal = SECRET_RESET
+        await feishu.drop()
+        with pytest.raises(ConnectionRefused, match="10014"):
+            await asyncio.wait_for(long.run_until(asyncio.Event()), 120)
+        assert long.refusals == 3 and long._thread is not None and not long._thread.is_alive()
+    finally:
+        await long.stop()
+
+
+async def test_deskmate_feishu_stops_with_one_line_when_reconnects_stay_refused(
+    settings: Settings, feishu: FakeFeishu, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command's own serve: connected, then every reconnect refused; it ends with the one line that
+    `deskmate feishu` prints before exit code 2, without the secret."""
+    from bot.adapters.feishu.runner import serve
+
+    monkeypatch.setattr(longconn, "REFUSED_TRIES", 2)
+    monkeypatch.setattr(longconn, "REFUSED_PAUSE_FIRST", 0.05)
+    ws = settings.model_copy(update={"feishu_event_mode": "ws", "feishu_base_url": feishu.url})
+    lines: list[str] = []
+
+    async def refuse_once_connected() -> None:
+        await wait_until(lambda: bool(lines), timeout=120, what="the connected line")
+        feishu.endpoint_refusal = {"code": 10003, "msg": "app is disabled"}
+        await feishu.drop()
+
+    refusing = asyncio.create_task(refuse_once_connected())
+    with pytest.raises(StartupError) as stopped:
+        await asyncio.wait_for(serve(ws, stop=asyncio.Event(), announce=lines.append), 180)
+    await refusing
+    assert lines and "long connection" in lines[0]
+    message = str(stopped.value)
+    assert "while reconnecting" in message and "10003: app is disabled" in message
+    assert "start deskmate feishu again" in message and APP_SECRET not in message

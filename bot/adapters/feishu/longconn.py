@@ -10,6 +10,13 @@ endpoint discovery, ping and reconnect are all the SDK's.
 Each event frame is handed to the main loop with `run_coroutine_threadsafe` and the SDK's thread waits for
 the inbox commit: the SDK answers the frame only after the event is stored (a failure answers 500 and
 Feishu sends it again). One process runs one long connection (the module-level loop is shared).
+
+Credentials refused while reconnecting (the app secret was reset, the app disabled, too many connections):
+the SDK's `_reconnect` raises its ClientException out of a task nobody awaits, so the connection would stay
+down in silence. Here each refusal is logged as an error naming Feishu's code and message (never the secret)
+and tried again with a doubling pause, `REFUSED_TRIES` times in all (about 10 minutes: an app re-enabled
+meanwhile comes back by itself); then the connection ends with ConnectionRefused, which `deskmate feishu`
+turns into one line and exit code 2: a new secret is only read at start, so a restart is what fixes it.
 """
 
 from __future__ import annotations
@@ -27,6 +34,8 @@ log = logging.getLogger("deskmate.feishu")
 
 EventHandler = Callable[[dict[str, Any]], Coroutine[Any, Any, dict[str, Any]]]
 STORE_TIMEOUT = 30.0
+REFUSED_TRIES = 8  # reconnects refused in a row before giving up
+REFUSED_PAUSE_FIRST, REFUSED_PAUSE_MAX = 5.0, 160.0  # 5, 10, 20 … 160 s: about 10 minutes in all
 
 
 class ConnectionRefused(Exception):
@@ -54,13 +63,25 @@ class _Events:
 class LongConnection:
     """Runs the SDK's WebSocket client until `stop()`; `connects` counts successful connections."""
 
-    def __init__(self, app_id: str, app_secret: str, base_url: str, handler: EventHandler) -> None:
+    def __init__(
+        self,
+        app_id: str,
+        app_secret: str,
+        base_url: str,
+        handler: EventHandler,
+        *,
+        refused_tries: int | None = None,
+        refused_pause: tuple[float, float] | None = None,
+    ) -> None:
         self.app_id = app_id
         self.app_secret = app_secret
         self.base_url = base_url.rstrip("/")
         self.handler = handler
+        self.refused_tries = refused_tries or REFUSED_TRIES
+        self.refused_pause = refused_pause or (REFUSED_PAUSE_FIRST, REFUSED_PAUSE_MAX)
         self.connects = 0
         self.connected = threading.Event()
+        self.refusals = 0  # reconnects refused in a row (0 once connected again)
         self.error: BaseException | None = None
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -127,7 +148,11 @@ class LongConnection:
                 await super()._connect()
                 if self._conn is not None:
                     owner.connects += 1
+                    owner.refusals = 0
                     owner.connected.set()
+
+            async def _reconnect(self) -> None:
+                await owner._reconnect_refused_or_not(super()._reconnect)
 
         from lark_oapi.core.enum import LogLevel
 
@@ -139,6 +164,44 @@ class LongConnection:
             domain=self.base_url,
             auto_reconnect=True,
         )
+
+    async def _reconnect_refused_or_not(self, sdk_reconnect: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """The SDK's reconnect (its own pauses and retries for network errors), tried again with a doubling
+        pause when Feishu refuses the credentials; after `refused_tries` refusals the connection ends."""
+        from lark_oapi.ws.exception import ClientException
+
+        self.connected.clear()
+        pause, longest = self.refused_pause
+        while True:
+            try:
+                await sdk_reconnect()
+                log.info("feishu long connection: connected again")
+                return
+            except ClientException as exc:
+                self.refusals += 1
+                cause = f"code {exc}"  # Feishu's code and message: never the secret
+                if self.refusals >= self.refused_tries:
+                    log.error(
+                        "feishu long connection: Feishu refused the app's credentials %d times while"
+                        " reconnecting (%s); giving up",
+                        self.refusals,
+                        cause,
+                    )
+                    self.error = ConnectionRefused(f"{cause}, {self.refusals} reconnects refused")
+                    if self._stopping is not None:
+                        self._stopping.set()
+                    return
+                log.error(
+                    "feishu long connection is down: Feishu refused the app's credentials while"
+                    " reconnecting (%s: app secret reset, or app disabled?); trying again in %.0f s"
+                    " (%d of %d)",
+                    cause,
+                    pause,
+                    self.refusals,
+                    self.refused_tries,
+                )
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, longest)
 
     async def _main(self, client: Any) -> None:
         from lark_oapi.ws.exception import ClientException

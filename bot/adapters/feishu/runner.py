@@ -130,6 +130,9 @@ async def _serve_ws(
             say(texts.CONNECTED_WS.format(app=settings.feishu_app_id, url=settings.feishu_base_url))
         else:
             started.cancel()
-        await connection.run_until(stop)
+        try:
+            await connection.run_until(stop)
+        except ConnectionRefused as exc:
+            raise StartupError(texts.CREDENTIALS_REFUSED_LATER.format(error=str(exc))) from None
     finally:
         await connection.stop()

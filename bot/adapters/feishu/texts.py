@@ -5,6 +5,10 @@ from __future__ import annotations
 
 MISSING = "setting {name}: required for `deskmate feishu` ({what})"
 CREDENTIALS_REFUSED = "Feishu refused FEISHU_APP_ID / FEISHU_APP_SECRET: {error}"
+CREDENTIALS_REFUSED_LATER = (
+    "Feishu refused FEISHU_APP_ID / FEISHU_APP_SECRET while reconnecting the long connection ({error});"
+    " stopped: check the App Secret and that the app is enabled, then start deskmate feishu again"
+)
 API_UNREACHABLE = (
     "cannot reach Feishu's open platform at {url} ({reason}); check FEISHU_BASE_URL and the network"
 )
