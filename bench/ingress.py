@@ -1,6 +1,6 @@
 """The way in under a burst: N clock-ins within one second through the Telegram webhook and Slack HTTP.
 
-Run: .venv/bin/python -m bench.ingress [--people 500] [--no-postgres]
+Run: .venv/bin/python -m bench.ingress [--people 500] [--no-postgres] [--platform telegram|slack] [--batch N]
 
 For each platform, database (SQLite in WAL mode; PostgreSQL at DESKMATE_BENCH_PG, default the local
 server) and inbox batch size (20 rows per transaction, a savepoint each, against 1), a bot process with
@@ -245,10 +245,10 @@ async def drop(name: str) -> None:
         await admin.close()
 
 
-async def run(people: int, postgres: bool) -> int:
+async def run(people: int, postgres: bool, platforms: list[str], batches: list[int]) -> int:
     results: list[Result] = []
-    for platform in ("telegram", "slack"):
-        for batch in (20, 1):
+    for platform in platforms:
+        for batch in batches:
             results.append(await one_run(platform, "sqlite", "SQLite WAL", batch, people))
             if postgres:
                 created = await postgres_database()
@@ -275,8 +275,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--people", type=int, default=500)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--platform", choices=["telegram", "slack"], action="append", help="default: both")
+    parser.add_argument(
+        "--batch", type=int, action="append", help="inbox rows per transaction; default: 20 and 1"
+    )
     args = parser.parse_args()
-    raise SystemExit(asyncio.run(run(args.people, not args.no_postgres)))
+    platforms = args.platform or ["telegram", "slack"]
+    raise SystemExit(asyncio.run(run(args.people, not args.no_postgres, platforms, args.batch or [20, 1])))
 
 
 if __name__ == "__main__":

@@ -26,7 +26,7 @@ from bot.context import Context
 from bot.conversations import Conversations
 from bot.db import Database, storage_failure
 from bot.i18n import Catalog, default_catalog, normalise_language
-from bot.inbox import Inbox, Row
+from bot.inbox import Inbox, NotReady, Row
 from bot.messages import Incoming, Outgoing, Person
 from bot.metrics import Metrics
 from bot.outbox import Delivery, Dispatcher, Transport, enqueue
@@ -77,6 +77,7 @@ class Shared:
     calendar_loaded: bool = False
     kb: KnowledgeService | None = None
     kb_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    kb_building: asyncio.Task[KnowledgeService] | None = None  # see handlers.rules.knowledge_ready
     request_kinds: dict[str, KindSpec] = field(default_factory=dict)
     supervisors_chat: str | None = None  # the platform's supervisors group, where approval cards go
 
@@ -174,7 +175,13 @@ class Core:
         """Route one incoming message; any failure becomes a short apology with an error code.
         (Platforms go through the inbox, which calls `process` and decides about failures itself.)"""
         try:
-            await self.process(incoming)
+            for _ in range(3):
+                try:
+                    await self.process(incoming)
+                    return
+                except NotReady as not_ready:  # no transaction open here: wait, then once more
+                    await not_ready.ready
+            raise RuntimeError("still not ready after three waits")
         except Exception as exc:
             await self.apologise(incoming, exc)
 

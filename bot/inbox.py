@@ -77,6 +77,7 @@ class Row:
     platform_at: datetime | None
     received_at: datetime
     attempts: int
+    chat_key: str = ""
 
     @classmethod
     def of(cls, mapping: Any) -> Row:
@@ -89,6 +90,7 @@ class Row:
             platform_at=mapping["platform_at"],
             received_at=mapping["received_at"],
             attempts=mapping["attempts"],
+            chat_key=mapping["chat_key"],
         )
 
 
@@ -112,6 +114,18 @@ class Outcome:
     result: Any = None
     error: BaseException | None = None
     parked: bool = False
+    waiting: asyncio.Future[Any] | None = None  # handed back by `NotReady`: handled once this is done
+
+
+class NotReady(Exception):
+    """A handler needs something that is still being prepared (the knowledge base after a start). The
+    row is handed back unhandled, not counted as a failure, and its chat waits in this process until
+    `ready` is done. Waiting inside the unit instead would hold SQLite's write lock from every other
+    chat for as long as the preparation takes."""
+
+    def __init__(self, ready: asyncio.Future[Any]) -> None:
+        super().__init__("not ready yet")
+        self.ready = ready
 
 
 def _insert(conn: AsyncConnection, values: list[dict[str, Any]]) -> Any:
@@ -157,6 +171,8 @@ class Inbox:
         self._putting: list[_Waiter] = []
         self._putter: asyncio.Task[None] | None = None
         self.stopping = False  # set by `stop`: the worker finishes the row in hand and claims no more
+        # Chats whose oldest row waits for what a handler was `NotReady` for, and that thing.
+        self._waiting: dict[str, asyncio.Future[Any]] = {}
 
     def register(self, platform: str, handler: RowHandler, *, max_attempts: int = MAX_ATTEMPTS) -> None:
         """An adapter says how its rows are handled; the worker claims only registered platforms."""
@@ -216,7 +232,8 @@ class Inbox:
     async def put_and_run(self, update: Update, handler: RowHandler | None = None) -> Outcome | None:
         """Store an update and handle it in the same transaction (the console; a Slack form, whose
         answer must carry the handler's verdict). None for a redelivery. Raises when the database cannot
-        store it. A handler failure leaves the row pending, or parks it, as for the worker."""
+        store it. A handler failure leaves the row pending, or parks it, as for the worker. A handler
+        that is `NotReady` is run again once it is, outside the first transaction."""
         now = self.clock.now()
         async with self.db.unit() as conn:
             found: dict[tuple[str, str], int] = {}
@@ -227,6 +244,16 @@ class Inbox:
             mapping = (await conn.execute(sa.select(inbox).where(inbox.c.id == row_id))).one()._mapping
             row = Row.of(mapping)
             outcome = await self._handle_in(conn, row, handler)
+        while outcome.waiting is not None:
+            with contextlib.suppress(Exception):  # a failed preparation fails the handler, once more
+                await outcome.waiting
+            async with self.db.unit() as conn:
+                pending = (inbox.c.id == row.id) & (inbox.c.state == PENDING)
+                again = (await conn.execute(sa.select(inbox).where(pending))).first()
+                if again is None:  # another replica handled it meanwhile
+                    return Outcome(False)
+                row = Row.of(again._mapping)
+                outcome = await self._handle_in(conn, row, handler)
         self._settled([row])
         return outcome
 
@@ -244,6 +271,13 @@ class Inbox:
                     .where(inbox.c.id == row.id)
                     .values(state=DONE, done_at=self.clock.now(), claimed_by=None, claimed_until=None)
                 )
+        except NotReady as exc:
+            # Handed back (its savepoint is undone): no attempt counted, the chat waits for `ready`.
+            await conn.execute(
+                inbox.update().where(inbox.c.id == row.id).values(claimed_by=None, claimed_until=None)
+            )
+            self._wait_for(row.chat_key, exc.ready)
+            return Outcome(False, waiting=exc.ready)
         except Exception as exc:
             if storage_failure(exc):
                 # The database, not the update, is at fault (and SQLite may have rolled the whole
@@ -253,6 +287,18 @@ class Inbox:
             return Outcome(False, error=exc, parked=parked)
         self.handled_count += 1
         return Outcome(True, result)
+
+    def _wait_for(self, chat_key: str, ready: asyncio.Future[Any]) -> None:
+        self._waiting[chat_key] = ready
+
+        def resume(done: asyncio.Future[Any]) -> None:
+            if not done.cancelled():
+                done.exception()  # retrieved: the handler meets a failed preparation itself, next time
+            if self._waiting.get(chat_key) is done:
+                del self._waiting[chat_key]
+            self.wakeup.set()
+
+        ready.add_done_callback(resume)
 
     async def _failed(self, conn: AsyncConnection, row: Row, platform: Platform, exc: BaseException) -> bool:
         attempts = row.attempts + 1
@@ -301,12 +347,14 @@ class Inbox:
             )
             .exists()
         )
-        due = (
+        due: tuple[sa.ColumnElement[bool], ...] = (
             inbox.c.state == PENDING,
             inbox.c.platform.in_(sorted(self.platforms)),
             inbox.c.next_attempt_at <= now,
             sa.or_(inbox.c.claimed_until.is_(None), inbox.c.claimed_until < now),
         )
+        if self._waiting:
+            due = (*due, inbox.c.chat_key.not_in(sorted(self._waiting)))
         async with self.db.read() as conn:  # look before taking the write lock
             if (await conn.execute(sa.select(inbox.c.id).where(*due).limit(1))).first() is None:
                 return []
@@ -355,8 +403,9 @@ class Inbox:
                     .values(claimed_until=self.clock.now() + timedelta(seconds=self.claim_seconds))
                 )
                 if mine.rowcount:
-                    await self._handle_in(conn, row)
-                    settled.append(row)
+                    outcome = await self._handle_in(conn, row)
+                    if outcome.waiting is None:  # a row handed back has no outcome yet
+                        settled.append(row)
         self._settled(settled)
         return len(rows)
 
@@ -366,11 +415,18 @@ class Inbox:
                 listener(row)
 
     async def drain(self) -> int:
-        """Handle everything due now (tests, the console)."""
+        """Handle everything due now (tests, the console), waiting (outside any transaction) for what
+        handlers were not ready for."""
         total = 0
-        while count := await self.work():
-            total += count
-        return total
+        while True:
+            waited = bool(self._waiting)
+            while count := await self.work():
+                total += count
+            if not waited and not self._waiting:
+                return total  # (a wait that ended during the pass gets one more pass)
+            if self._waiting:
+                await asyncio.wait(set(self._waiting.values()))
+                await asyncio.sleep(0)  # the futures' callbacks (`resume`) run on the loop's next turn
 
     def stop(self) -> None:
         """Ask `run_forever` to return after the row in hand (its effects and done mark commit)."""

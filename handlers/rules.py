@@ -8,6 +8,8 @@ is stored as feedback); "none" says so, or whom to ask when the handbook names a
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import hashlib
 import logging
 import re
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from bot.context import Context
+from bot.inbox import NotReady
 from bot.messages import Button
 from bot.schema import kb_feedback
 
@@ -65,6 +68,19 @@ class Learned:
     net: int
     people: int
     last: datetime
+
+
+def knowledge_ready(app: Core) -> KnowledgeService:
+    """The knowledge base for a chat handler: built already, or `NotReady` with its build started in
+    a task of its own, so the inbox hands the update back rather than hold its transaction (and
+    SQLite's write lock) open for the seconds, or cold minutes, a build takes."""
+    if app.shared.kb is not None:
+        return app.shared.kb
+    building = app.shared.kb_building
+    if building is None or building.done():
+        building = asyncio.get_running_loop().create_task(knowledge(app), context=contextvars.Context())
+        app.shared.kb_building = building
+    raise NotReady(building)
 
 
 async def knowledge(app: Core) -> KnowledgeService:
@@ -117,7 +133,7 @@ async def answer(ctx: Context, question: str) -> None:
     if not question:
         await ctx.reply(ctx.t("rule.ask"))
         return
-    kb = await knowledge(ctx.app)
+    kb = knowledge_ready(ctx.app)
     result: SearchResult = await kb.asearch(question, 3)
     taught = await learned(ctx.app, learn_key(question))
     hits = list(result.hits)
@@ -339,7 +355,7 @@ def register(app: Core) -> None:
 
 async def _article(ctx: Context, payload: dict[str, Any]) -> Article | None:
     """The article a button points to, or None (and a reply) when the handbook no longer has it."""
-    kb = await knowledge(ctx.app)
+    kb = knowledge_ready(ctx.app)
     found = next(
         (a for a in kb.index.articles if a.ref == payload.get("ref") and a.doc == payload.get("doc")),
         None,

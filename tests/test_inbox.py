@@ -22,7 +22,7 @@ from bot.outbox import enqueue
 from bot.schema import audit_log, outbox
 from bot.schema import inbox as inbox_table
 from bot.settings import Settings
-from tests.helpers import Chat
+from tests.helpers import Chat, wait_until
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -248,3 +248,68 @@ async def test_a_failing_database_is_not_parked_the_row_stays_for_later(app: App
     with pytest.raises(StorageUnavailable):
         await app.inbox.work()
     assert await states(app) == {"u1": ("pending", 0)}  # claimed until the claim expires, then again
+
+
+async def test_a_row_whose_handler_is_not_ready_waits_outside_the_transaction_and_holds_only_its_chat(
+    app: App,
+) -> None:
+    """A handler that needs something still being prepared (the knowledge base after a start) raises
+    `NotReady`: its row goes back unhandled, with no attempt counted, other chats go on, and no
+    transaction stays open meanwhile (a write commits at once); once ready, the chat's rows follow in
+    order."""
+    import asyncio
+
+    ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    handled: list[str] = []
+
+    async def handler(row: Row) -> None:
+        if row.payload["text"] == "question" and not ready.done():
+            raise inbox.NotReady(ready)
+        handled.append(row.payload["text"])
+
+    app.inbox.register("test", handler)
+    await app.inbox.put(update("q", chat="c1", text="question"))
+    await app.inbox.put(update("later", chat="c1", text="after the question"))
+    await app.inbox.put(update("other", chat="c2", text="clock in"))
+    while await app.inbox.work():  # `drain` would wait for it to be ready
+        pass
+    assert handled == ["clock in"]
+    assert (await states(app))["q"] == ("pending", 0)
+    await asyncio.wait_for(
+        app.audit(at=app.clock.now(), actor="t", action="t", object_type="t", object_id="t"), 30
+    )
+    assert await app.inbox.work() == 0  # still waiting: not claimed again meanwhile
+    asyncio.get_running_loop().call_soon(ready.set_result, None)
+    await app.inbox.drain()  # waits for it, then handles the chat's rows
+    assert handled == ["clock in", "question", "after the question"]
+    assert set((await states(app)).values()) == {("done", 0)}
+
+
+async def test_a_handbook_question_while_the_knowledge_base_is_built_holds_no_lock(
+    app: App, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first question after a start waits for the build outside any transaction: while it waits,
+    another person's clock-in is stored (SQLite would refuse it if the question held the write lock),
+    and the question is answered with its article once the build is done."""
+    import asyncio
+
+    from knowledge.service import KnowledgeService
+
+    gate, started = asyncio.Event(), asyncio.Event()
+    build = KnowledgeService.acreate
+
+    async def slow_build(*args: Any, **kwargs: Any) -> KnowledgeService:
+        started.set()
+        await gate.wait()
+        return await build(*args, **kwargs)
+
+    monkeypatch.setattr(KnowledgeService, "acreate", slow_build)
+    chat = Chat(app, clock)
+    asking = asyncio.create_task(chat.say("wangfang", "迟到多少分钟算旷工？"))
+    await wait_until(started.is_set, what="the knowledge base build to start")
+    clocked = await asyncio.wait_for(chat.say("liuyang", "/in"), 30)
+    assert clocked and not asking.done()
+    gate.set()
+    answer = await asyncio.wait_for(asking, 120)
+    # 第三十条: more than 2 hours late without approved leave counts as half a day's absence.
+    assert any("第三十条" in record["text"] for record in answer), answer
