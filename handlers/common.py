@@ -46,6 +46,14 @@ _DATE_PATTERNS = (
 _RELATIVE = {"今天": 0, "today": 0, "明天": 1, "tomorrow": 1, "后天": 2}
 
 
+_DATE_LIKE = re.compile(r"^\d{1,4}([-/.年月]\d{1,2}){1,2}[日号]?$")
+
+
+def looks_like_date(text: str) -> bool:
+    """Typed as a date even if it is not one (12-40, 2026/13/01): worth saying so, not taking it as words."""
+    return bool(_DATE_LIKE.match(text.strip()))
+
+
 def parse_day(text: str, today: date) -> date | None:
     """A date as people type it: 2026-12-03, 12-03, 12/3, 12月3日, 3号? no; 今天/明天/后天, today/tomorrow.
 

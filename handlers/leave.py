@@ -17,7 +17,7 @@ from bot.forms import Field, Form
 from bot.messages import Button, Person
 from bot.schema import requests
 from handlers import requests as decisions
-from handlers.common import calendar, cite, iso_day, parse_day, policy
+from handlers.common import calendar, cite, iso_day, looks_like_date, parse_day, policy
 from schedules import requests as rules
 from schedules.policy import LeaveType
 from schedules.requests import Refusal
@@ -353,13 +353,29 @@ def register(app: Core) -> None:
             return
         today = ctx.now.astimezone(ctx.app.tz).date()
         leave_type = find_type(ctx.app, words[0])
-        start = parse_day(words[1], today) if len(words) > 1 else None
-        half = half_of(words[2]) if len(words) > 2 else None
-        end = start if half is not None else (parse_day(words[2], today) if len(words) > 2 else None)
-        if leave_type is None or start is None or end is None or len(words) < 4:
+        if leave_type is None:
+            await ctx.reply(ctx.t("leave.bad_type", value=words[0]), type_buttons(ctx.app, ctx.lang))
+            return
+        if len(words) < 2:
             await ctx.reply(ctx.t("leave.usage"))
             return
-        await create_leave(ctx, leave_type, start, end, words[3], half=half)
+        start = parse_day(words[1], today)
+        if start is None:
+            await ctx.reply(ctx.t("leave.bad_date", value=words[1]))
+            return
+        # The word after the start: 上午/下午, an end date, or (one day off) the reason's first word.
+        third = words[2] if len(words) > 2 else ""
+        half = half_of(third) if third else None
+        end = start if half is not None else parse_day(third, today) if third else None
+        if third and half is None and end is None and looks_like_date(third):
+            await ctx.reply(ctx.t("leave.bad_date", value=third))
+            return
+        reason_from = 3 if end is not None else 2
+        reason = ctx.args.split(maxsplit=reason_from)[reason_from:]
+        if not reason:
+            await ctx.reply(ctx.t("leave.usage"))
+            return
+        await create_leave(ctx, leave_type, start, end or start, reason[0], half=half)
 
     @router.action("leave.type")
     async def picked_type(ctx: Context, payload: dict[str, Any]) -> None:

@@ -78,7 +78,7 @@ async def test_the_issue_in_chinese(database_url: str, tmp_path: Path) -> None:
     assert "12-10 至 12-10 您都没有排班（休息日或节假日），不需要请假（第四十八条）。" in wangfang
     assert any("#2 请假：王芳 年休假 12-09 至 12-13（3 天）" in t for t in texts(sent, "liujun"))
     assert "这段时间已有您的请假申请 #2（待审批或已批准），不能重复申请。" in wangfang
-    assert any(t.startswith("用法：/leave") for t in wangfang)  # 后天后 is no date: a short usage line
+    assert "“后天后”不是日期，请写 12-08、2026-12-08 或 明天。" in wangfang  # named, with what to write
     # 3: a supervisor's leave goes to the manager, the manager's to the approver of last resort (admin).
     assert any(t.startswith("刘军 申请请假") for t in texts(sent, "wangjianguo"))
     assert any(t.startswith("王建国 申请请假") for t in texts(sent, "admin"))
@@ -148,7 +148,7 @@ async def test_the_issue_in_english(database_url: str, tmp_path: Path) -> None:
     assert "annual leave is taken in units of 1 day, not half days (Article 52)." in chenjing
     overlap = "You already have leave request #2 (waiting or approved) for these days"
     assert any(t.startswith(overlap) for t in chenjing)
-    assert any(t.startswith("Usage: /leave TYPE START END REASON") for t in chenjing)  # no such type
+    assert any(t.startswith('There is no leave type "vacation"; pick one below') for t in chenjing)
     # An escalation at 08:00: no lead is on duty yet (day shifts start 09:00), so the supervisor, with 15
     # minutes (第八十三条); the category comes from "hurt"; reminded halfway (08:07:30), moved at 08:15.
     assert "Escalated to 刘军 (#4); if not acknowledged within 15 minutes it moves up by itself." in chenjing

@@ -44,13 +44,25 @@ async def test_a_lead_never_decides_their_own_leave(rostered: App, clock: FakeCl
         ("/leave 事假 12-02 12-02 急事", "事假须至少提前 3 天申请（第四十九条）"),
         ("/leave 年假 12-05 12-05 休息", "年休假须至少提前 7 天申请（第五十二条）"),
         ("/leave 事假 12-09 12-08 x", "结束日期早于开始日期"),
-        ("/leave 旅游假 12-09 12-09 x", "用法：/leave"),
+        ("/leave 旅游假 12-09 12-09 x", "没有“旅游假”这种假别"),
+        ("/leave 病假 12-40 下午 x", "“12-40”不是日期"),
+        ("/leave 事假 12-08 12-40 x", "“12-40”不是日期"),
+        ("/leave 事假 12-08", "用法：/leave"),  # no reason
     ],
 )
 async def test_refusals(rostered: App, clock: FakeClock, line: str, expected: str) -> None:
     chat = Chat(rostered, clock)
     sent = await chat.say("wangfang", line)
     assert len(sent) == 1 and expected in sent[0]["text"], sent
+
+
+async def test_one_date_and_a_reason_ask_for_that_one_day(rostered: App, clock: FakeClock) -> None:
+    """`/leave 事假 12-08 搬家`: the word after the date is neither an end date nor 上午/下午, so it is the
+    reason and the leave is that one day (1 day of personal leave: the team lead decides, 第四十八条)."""
+    chat = Chat(rostered, clock)
+    sent = await chat.say("wangfang", "/leave 事假 12-08 搬家")
+    card = next(m for m in sent if m["to"] == "zhanglei")
+    assert "#1 请假：王芳 事假（无薪） 12-08 至 12-08（1 天），事由：搬家" in card["text"], card
 
 
 async def test_approval_marks_the_roster(rostered: App, clock: FakeClock) -> None:
