@@ -1,4 +1,4 @@
-"""The one start-up path of every platform command (`deskmate telegram`, `deskmate slack`).
+"""The one start-up path of every platform command (`deskmate telegram`, `slack`, `feishu`, `dingtalk`).
 
 Settings are loaded and checked before any network call, every log line passes a filter that masks the
 platform's secrets and anything shaped like one, and the bot serves until SIGINT or SIGTERM. Whatever stops
@@ -13,11 +13,14 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from bot.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from bot.core import Core
 
 REDACTED = "(redacted)"
 
@@ -111,6 +114,27 @@ async def until_signal(serve: Callable[[asyncio.Event], Awaitable[int]]) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stopping, sig)
     return await serve(stop)
+
+
+def announce(line: str) -> None:
+    """The line a platform command prints once it serves. One write: print() writes the newline
+    separately, and a log line from a worker thread can land in between."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+@contextlib.asynccontextmanager
+async def assembled(settings: Settings) -> AsyncIterator[Core]:
+    """The whole bot for a platform command, ready to attach to its platform: the features assembled,
+    the schema migrated and an empty database given the org file; closed once the platform is done."""
+    from bot.app import App
+
+    app = App(settings)
+    try:
+        await app.prepare()
+        yield app
+    finally:
+        await app.close()
 
 
 def run_command(platform: Platform) -> int:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from collections.abc import Callable
 
 import aiohttp
 
+from bot.adapters import launch
 from bot.adapters.dingtalk import texts
 from bot.adapters.dingtalk.adapter import DingTalkAdapter
 from bot.adapters.dingtalk.api import DingTalkError, OpenAPI
@@ -42,11 +42,6 @@ async def check_connection(api: OpenAPI) -> None:
         raise StartupError(texts.API_UNREACHABLE.format(url=api.api_url, reason=type(exc).__name__)) from None
 
 
-def _announce(line: str) -> None:
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
-
-
 async def serve(
     settings: Settings,
     *,
@@ -54,18 +49,15 @@ async def serve(
     announce: Callable[[str], None] | None = None,
 ) -> int:
     """Run until `stop` is set (SIGINT/SIGTERM in production)."""
-    from bot.app import App
     from bot.runtime import background
 
-    say = announce or _announce
+    say = announce or launch.announce
     stop = stop or asyncio.Event()
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=API_TIMEOUT, sock_read=None))
     try:
         api = make_api(settings, session)
         await check_connection(api)
-        app = App(settings)
-        try:
-            await app.prepare()
+        async with launch.assembled(settings) as app:
             adapter = DingTalkAdapter(app, api)
             adapter.attach()
             client = StreamClient(
@@ -87,8 +79,6 @@ async def serve(
                     await runner
                 except StreamRefused as exc:
                     raise StartupError(texts.CREDENTIALS_REFUSED.format(error=str(exc))) from None
-        finally:
-            await app.close()
     finally:
         await session.close()
     return 0

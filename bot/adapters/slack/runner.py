@@ -13,6 +13,7 @@ from aiohttp import web
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.adapters import launch
 from bot.adapters.launch import StartupError
 from bot.adapters.slack import texts
 from bot.adapters.slack.adapter import EVENTS_PATH, SlackAdapter, api_base_url
@@ -56,13 +57,6 @@ async def check_connection(client: AsyncWebClient) -> dict[str, Any]:
     return dict(response.data) if isinstance(response.data, dict) else {}
 
 
-def _announce(line: str) -> None:
-    # One write: print() writes the newline separately, and a log line from a worker thread can
-    # land in between.
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
-
-
 async def serve(
     settings: Settings,
     *,
@@ -70,10 +64,9 @@ async def serve(
     announce: Callable[[str], None] | None = None,
 ) -> int:
     """Run until `stop` is set (SIGINT/SIGTERM in production)."""
-    from bot.app import App
     from bot.runtime import background
 
-    say = announce or _announce
+    say = announce or launch.announce
     stop = stop or asyncio.Event()
     session = api_session()
     try:
@@ -83,9 +76,7 @@ async def serve(
         except StartupError as exc:
             print(exc, file=sys.stderr)
             return 2
-        app = App(settings)
-        try:
-            await app.prepare()
+        async with launch.assembled(settings) as app:
             signing = (
                 settings.slack_signing_secret.get_secret_value() if settings.slack_signing_secret else None
             )
@@ -102,8 +93,6 @@ async def serve(
                         await _http_mode(adapter, settings, stop, say, who)
             finally:
                 await adapter.close()
-        finally:
-            await app.close()
     finally:
         await session.close()
     return 0

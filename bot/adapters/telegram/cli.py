@@ -10,10 +10,10 @@ import argparse
 import asyncio
 import logging
 import re
-import sys
 from collections.abc import Callable
 from typing import Any
 
+from bot.adapters import launch
 from bot.adapters.launch import REDACTED, Platform, StartupError, run_command
 from bot.adapters.telegram import texts
 from bot.settings import Settings
@@ -109,16 +109,13 @@ async def serve(
     settings: Settings, *, stop: asyncio.Event | None = None, announce: Callable[[str], None] | None = None
 ) -> int:
     """Run until `stop` is set (SIGINT/SIGTERM in production); StartupError when the bot cannot start."""
-    say = announce or (lambda line: print(line, file=sys.stderr, flush=True))
+    say = announce or launch.announce
     stop = stop or asyncio.Event()
     await check_connection(settings)
 
     from bot.adapters.telegram.runner import TelegramBot
-    from bot.app import App
 
-    app = App(settings)
-    try:
-        await app.prepare()
+    async with launch.assembled(settings) as app:
         telegram_bot = TelegramBot(app)
         try:
             await telegram_bot.start()
@@ -146,8 +143,6 @@ async def serve(
                 await stop.wait()
         finally:
             await telegram_bot.stop()
-    finally:
-        await app.close()
     return 0
 
 
