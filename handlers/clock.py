@@ -17,6 +17,7 @@ from bot.punch_store import NO_SHIFT, existing_punch, grace_uses, record_punch
 from handlers import overtime
 from handlers import requests as decisions
 from handlers.common import calendar, cite, cite_all, hhmm, policy, shift_label, weekday
+from handlers.report import overtime_cap
 from schedules.attendance import (
     MatchedShift,
     PunchKind,
@@ -25,6 +26,7 @@ from schedules.attendance import (
     VerdictKind,
     match_shift,
     punch_time,
+    rest_day_overtime_minutes,
     shift_verdict,
 )
 from schedules.requests import Refusal, pick_decider
@@ -311,7 +313,19 @@ async def clock_out_without_shift(ctx: Context, conn: AsyncConnection, now: date
         )
     ]
     request = await overtime.overtime_on(conn, ctx.person.id, today)
-    if request is not None:
+    if request is not None and request.state == engine.APPROVED:
+        # approved already: the hours count now (stored in the request when it approved the punches)
+        await overtime.record_rest_day_hours(conn, app, request, now)
+        approved = rest_day_overtime_minutes(began, now, overtime_cap(request.payload), policy(app))
+        lines.append(
+            ctx.t(
+                "clock.rest_out_approved",
+                request=request.id,
+                hours=f"{round(approved / 60, 2):g}",
+                article=cite(policy(app).overtime.article_cap, ctx.lang),
+            )
+        )
+    elif request is not None:
         lines.append(ctx.t("clock.rest_out_request", request=request.id))
     return "\n".join(lines)
 

@@ -3,7 +3,7 @@ monthly cap (第二十五条). Staying late itself is counted from the clock-out
 
 from __future__ import annotations
 
-from datetime import date, time, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
@@ -11,9 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from bot import requests as engine
 from bot.context import Context
+from bot.punch_store import NO_SHIFT, existing_punch
 from bot.schema import requests
 from handlers import requests as decisions
 from handlers.common import cite, parse_day, policy
+from schedules.attendance import rest_day_overtime_minutes
 from schedules.timeutil import local_instant
 
 if TYPE_CHECKING:
@@ -92,6 +94,44 @@ async def request_rest_day_overtime(
     )
 
 
+async def record_rest_day_hours(
+    conn: AsyncConnection, app: Core, request: engine.Request, now: datetime
+) -> float | None:
+    """Once a rest-day overtime request is approved and the day has its clock-out, store the hours worked
+    on it (``schedules.attendance.rest_day_overtime_minutes``, 第二十五条) in the request, so the month's
+    overtime total (the 36-hour cap) counts them; audited. Called on approval and on the clock-out,
+    whichever comes second. None while either is missing, or for an overtime requested in advance."""
+    p = request.payload
+    if request.state != engine.APPROVED or not p.get("rest_day_punch"):
+        return None
+    day = date.fromisoformat(str(p["day"]))
+    began = await existing_punch(conn, request.requester_id, day, NO_SHIFT, "clock_in")
+    ended = await existing_punch(conn, request.requester_id, day, NO_SHIFT, "clock_out")
+    if began is None or ended is None:
+        return None
+    minutes = rest_day_overtime_minutes(began, ended, None, policy(app))
+    hours = round(minutes / 60, 2)
+    await conn.execute(
+        requests.update()
+        .where(requests.c.id == request.id)
+        .values(payload={**p, "hours": hours}, version=requests.c.version + 1, updated_at=now)
+    )
+    await app.audit_in(
+        conn,
+        actor="system",
+        action="overtime.hours_recorded",
+        object_id=str(request.id),
+        before={"hours": p.get("hours")},
+        after={"hours": hours, "minutes": minutes, "from": began.isoformat(), "to": ended.isoformat()},
+    )
+    return hours
+
+
+async def on_approved(conn: AsyncConnection, app: Core, request: engine.Request, now: datetime) -> None:
+    """Approving a rest-day overtime whose day already has its clock-out records its hours at once."""
+    await record_rest_day_hours(conn, app, request, now)
+
+
 async def request_overtime(ctx: Context) -> None:
     """`/overtime 12-06 3 大促值守`."""
     app, rules = ctx.app, policy(ctx.app).overtime
@@ -146,7 +186,7 @@ async def request_overtime(ctx: Context) -> None:
 
 
 def register(app: Core) -> None:
-    decisions.register_kind(app, KIND, decisions.KindSpec(overtime_summary))
+    decisions.register_kind(app, KIND, decisions.KindSpec(overtime_summary, on_approved=on_approved))
     app.router.command(
         "overtime",
         keywords=("加班申请",),

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 Format = Literal["csv", "xlsx", "png"]
 LEAVE_PREFIX = "leave:"
 MISSED = "missed_punch"
+OVERTIME = "overtime"
 
 
 def leave_type(note: str | None) -> str | None:
@@ -45,6 +46,12 @@ def leave_half(note: str | None) -> str | None:
     return half if half in ("am", "pm") else None
 
 
+def overtime_cap(payload: Mapping[str, Any]) -> int | None:
+    """The minutes an approved overtime request allows: None for a rest-day punch the supervisor approved
+    as worked (its punches say how long), else the hours approved in advance (``/overtime``)."""
+    return None if payload.get("rest_day_punch") else round(float(payload["hours"]) * 60)
+
+
 async def shift_facts(
     conn: AsyncConnection, first: date, last: date, person_ids: Iterable[str] | None = None
 ) -> list[ShiftFacts]:
@@ -58,17 +65,23 @@ async def shift_facts(
     punched: dict[tuple[str, date, str, str], datetime] = {}
     for r in await conn.execute(query):
         punched[(r.person_id, r.shift_day, r.shift_code, r.kind)] = r.at
-    approved = sa.select(requests.c.id, requests.c.kind, requests.c.requester_id, requests.c.payload).where(
-        requests.c.state == engine.APPROVED, requests.c.kind.in_([MISSED, "leave"])
-    )
+    approved = (
+        sa.select(requests.c.id, requests.c.kind, requests.c.requester_id, requests.c.payload)
+        .where(requests.c.state == engine.APPROVED, requests.c.kind.in_([MISSED, "leave", OVERTIME]))
+        .order_by(requests.c.id)
+    )  # the latest approved overtime of a day is the one that counts
     if ids is not None:
         approved = approved.where(requests.c.requester_id.in_(ids))
     by_missed: dict[tuple[str, date, str], str] = {}
     leaves: list[tuple[str, date, date, str]] = []
+    overtime: dict[tuple[str, date], tuple[str, int | None]] = {}
     for r in await conn.execute(approved):
         p = r.payload
         try:
-            if r.kind == MISSED:
+            if r.kind == OVERTIME:
+                day = date.fromisoformat(p["day"])
+                overtime[(r.requester_id, day)] = (f"{OVERTIME}#{r.id}", overtime_cap(p))
+            elif r.kind == MISSED:
                 by_missed[(r.requester_id, date.fromisoformat(p["day"]), p["punch"])] = f"{MISSED}#{r.id}"
             else:
                 leaves.append(
@@ -91,6 +104,7 @@ async def shift_facts(
         elif e.note and "#" in e.note:
             request = e.note  # a swap or give-away: "swap#12"
         if e.shift_code is None:
+            approved_overtime, cap = overtime.get((e.person_id, e.day), (None, None))
             facts.append(
                 ShiftFacts(
                     e.person_id,
@@ -98,6 +112,9 @@ async def shift_facts(
                     None,
                     request=request,
                     rest_day_punch=punched.get((e.person_id, e.day, NO_SHIFT, "clock_in")),
+                    rest_day_clock_out=punched.get((e.person_id, e.day, NO_SHIFT, "clock_out")),
+                    overtime_request=approved_overtime,
+                    overtime_cap_minutes=cap,
                 )
             )
             continue

@@ -47,6 +47,7 @@ __all__ = [
     "minutes_after",
     "missed_punch_deadline",
     "punch_time",
+    "rest_day_overtime_minutes",
     "shift_verdict",
 ]
 
@@ -170,6 +171,23 @@ def absence_threshold(shift_start: dt.datetime, policy: Policy) -> dt.datetime:
     extra = 1 if policy.clock_in.punch_resolution == "minute" else 0
     base = shift_start.replace(second=0, microsecond=0) if extra else shift_start
     return base + dt.timedelta(minutes=policy.clock_in.seriously_late_max_minutes + extra)
+
+
+def rest_day_overtime_minutes(
+    began: dt.datetime | None, ended: dt.datetime | None, cap_minutes: int | None, policy: Policy
+) -> int:
+    """Minutes of approved overtime for work on a rest day (第二十五条): from the clock-in to the clock-out.
+
+    The handbook gives no unit for it: the 30-minute unit of 第二十四条 is for staying late after a shift
+    and the half-day unit of 第五十五条 is for taking the time off in lieu, so every whole minute counts
+    (at the policy's punch resolution, as the punches are shown). ``cap_minutes`` is the length of an
+    overtime approved in advance (``/overtime``); None when the supervisor approved the punches themselves.
+    Without both punches there is nothing to count.
+    """
+    if began is None or ended is None:
+        return 0
+    minutes = max(0, minutes_after(began, ended, policy))
+    return minutes if cap_minutes is None else min(minutes, max(0, cap_minutes))
 
 
 def match_shift(
@@ -392,7 +410,9 @@ class ShiftFacts:
     ``shift_code`` None is a rest day. ``clock_in``/``clock_out`` are the person's times of the stored
     punches (a 补卡 approved is stored as a punch with ``*_by_request`` naming the request). ``leave`` is the
     approved leave type code covering the day. ``request`` names the request that changed the cell (a swap,
-    a leave). ``rest_day_punch`` is a clock-in on a rest day, recorded but not judged.
+    a leave). ``rest_day_punch`` is a clock-in on a rest day, recorded but not judged; with
+    ``rest_day_clock_out`` and an approved ``overtime_request`` the time between them is approved overtime
+    (第二十五条).
     """
 
     person_id: str
@@ -407,6 +427,9 @@ class ShiftFacts:
     rest_day_punch: dt.datetime | None = None
     correction: Correction | None = None
     leave_half: str | None = None  # "am" / "pm": the leave covers only that half of the shift
+    rest_day_clock_out: dt.datetime | None = None
+    overtime_request: str | None = None  # the approved overtime request of a rest day: "overtime#7"
+    overtime_cap_minutes: int | None = None  # its length when approved in advance; None: the punches
 
 
 @dataclass(frozen=True, slots=True)
@@ -445,6 +468,7 @@ class ShiftVerdict:
     corrections: int = 0
     breaks_full_attendance: bool = False
     leave_days: float = 0.0  # 1 for a shift on leave, 0.5 for half of it
+    approved_overtime_minutes: int = 0  # work on a rest day approved by the supervisor (第二十五条)
 
     @property
     def late_or_early(self) -> int:
@@ -551,7 +575,13 @@ def shift_verdict(
     """
     tz = tz or policy.tz
     if facts.shift_code is None:
-        return ShiftVerdict(facts, ShiftVerdictKind.REST, (), ())
+        approved = 0
+        if facts.overtime_request is not None:
+            approved = rest_day_overtime_minutes(
+                facts.rest_day_punch, facts.rest_day_clock_out, facts.overtime_cap_minutes, policy
+            )
+        cited = (policy.overtime.article_cap,) if approved else ()
+        return ShiftVerdict(facts, ShiftVerdictKind.REST, (), cited, approved_overtime_minutes=approved)
     if facts.leave is not None and facts.leave_half in ("am", "pm"):
         # Half a day on leave: the other half is judged as a shift of its own (its start or end is the
         # shift's midpoint); the leave counts 0.5 day.

@@ -30,8 +30,16 @@ _COUNTS = tuple(
     for f in fields(ShiftVerdict)
     if f.name not in ("facts", "kind", "causes", "articles", "start", "end", "arrival", "departure", "so_far")
 )
-_MOMENTS = ("clock_in", "clock_out", "rest_day_punch")
-_TEXTS = ("shift_code", "leave", "request", "clock_in_by_request", "clock_out_by_request", "leave_half")
+_MOMENTS = ("clock_in", "clock_out", "rest_day_punch", "rest_day_clock_out")
+_TEXTS = (
+    "shift_code",
+    "leave",
+    "request",
+    "clock_in_by_request",
+    "clock_out_by_request",
+    "leave_half",
+    "overtime_request",
+)
 
 
 def month_of(day: dt.date) -> dt.date:
@@ -61,6 +69,7 @@ def freeze(verdict: ShiftVerdict) -> dict[str, Any]:
     facts: dict[str, Any] = {"person_id": f.person_id, "day": f.day.isoformat()}
     facts.update({name: getattr(f, name) for name in _TEXTS})
     facts.update({name: _moment(getattr(f, name)) for name in _MOMENTS})
+    facts["overtime_cap_minutes"] = f.overtime_cap_minutes
     return {
         "facts": facts,
         "kind": verdict.kind.value,
@@ -73,7 +82,10 @@ def freeze(verdict: ShiftVerdict) -> dict[str, Any]:
 
 
 def thaw(frozen: dict[str, Any], correction: Correction | None, policy: Policy) -> ShiftVerdict:
-    """The frozen verdict back, with ``correction`` (the latest, if any) applied as it is on a live one."""
+    """The frozen verdict back, with ``correction`` (the latest, if any) applied as it is on a live one.
+
+    A verdict frozen before a count existed reads that count as its default (0): a month closed before
+    approved rest-day overtime was counted keeps reading as it did."""
     raw = frozen["facts"]
     facts = ShiftFacts(
         person_id=raw["person_id"],
@@ -87,6 +99,9 @@ def thaw(frozen: dict[str, Any], correction: Correction | None, policy: Policy) 
         clock_out_by_request=raw.get("clock_out_by_request"),
         rest_day_punch=_parse(raw.get("rest_day_punch")),
         leave_half=raw.get("leave_half"),
+        rest_day_clock_out=_parse(raw.get("rest_day_clock_out")),
+        overtime_request=raw.get("overtime_request"),
+        overtime_cap_minutes=raw.get("overtime_cap_minutes"),
     )
     base = ShiftVerdict(
         facts=facts,

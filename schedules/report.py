@@ -70,6 +70,7 @@ class SummaryRow:
     corrections: int = 0
     unpaid_leave_days: float = 0  # rostered days on leave of a type the policy marks unpaid (第四十九条 事假)
     leave_days: float = 0  # days on leave as HR counts them: a half-day leave is 0.5
+    approved_overtime_hours: float = 0  # rest-day work the supervisor approved (第二十五条), to 0.01 h
 
 
 COLUMNS: dict[str, tuple[str, str]] = {
@@ -96,6 +97,7 @@ COLUMNS: dict[str, tuple[str, str]] = {
     "corrections": ("更正", "Corrections"),
     "unpaid_leave_days": ("无薪假天数", "Unpaid leave days"),
     "leave_days": ("请假天数", "Leave days"),
+    "approved_overtime_hours": ("已批准加班小时", "Approved overtime hours"),
 }
 """Column labels (zh, en) for files; the order is the file's column order (new columns go at the end)."""
 
@@ -112,6 +114,7 @@ DETAIL_COLUMNS: dict[str, tuple[str, str]] = {
     "articles": ("条款", "Articles"),
     "request": ("相关申请", "Request"),
     "correction": ("更正", "Correction"),
+    "approved_overtime_hours": ("已批准加班小时", "Approved overtime hours"),
 }
 """Columns of the per-shift detail (``--detail``, and the XLSX's second sheet)."""
 
@@ -200,6 +203,7 @@ def summarise(
                 corrections=sum(v.corrections for v in vs),
                 unpaid_leave_days=_days(sum(v.leave_days for v in vs if _unpaid(policy, v.facts.leave))),
                 leave_days=_days(sum(v.leave_days for v in vs)),
+                approved_overtime_hours=_hours(sum(v.approved_overtime_minutes for v in vs)),
             )
         )
     return rows
@@ -208,6 +212,12 @@ def summarise(
 def _days(total: float) -> float:
     """A count of days as a file shows it: 2, or 1.5 with a half day."""
     return int(total) if float(total).is_integer() else total
+
+
+def _hours(minutes: int) -> float:
+    """Minutes as hours the way a file shows them: 6, or 6.75, rounded to 0.01 h only once, on the sum."""
+    hours = round(minutes / 60, 2)
+    return int(hours) if hours.is_integer() else hours
 
 
 def _header(lang: Lang) -> list[str]:
@@ -247,7 +257,10 @@ def detail_rows(
             st = policy.shift(f.shift_code)
             shift = st.name_zh if lang == "zh" else st.name_en
         clock_in = _local(f.clock_in or f.rest_day_punch, f.day, tz)
-        requests = [r for r in (f.request, f.clock_in_by_request, f.clock_out_by_request) if r]
+        clock_out = _local(f.clock_out or f.rest_day_clock_out, f.day, tz)
+        requests = [
+            r for r in (f.request, f.clock_in_by_request, f.clock_out_by_request, f.overtime_request) if r
+        ]
         correction = ""
         if f.correction is not None:
             c = f.correction
@@ -260,12 +273,13 @@ def detail_rows(
                 f.day.isoformat(),
                 shift,
                 clock_in,
-                _local(f.clock_out, f.day, tz),
+                clock_out,
                 _pick(VERDICT_LABELS[v.kind.value], lang),
                 ("、" if lang == "zh" else "; ").join(_pick(VERDICT_LABELS[c.value], lang) for c in v.causes),
                 ("、" if lang == "zh" else ", ").join(a.zh if lang == "zh" else a.en for a in v.articles),
                 " ".join(requests),
                 correction,
+                str(_hours(v.approved_overtime_minutes)) if v.approved_overtime_minutes else "",
             ]
         )
     return rows

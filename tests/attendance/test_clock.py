@@ -349,7 +349,8 @@ async def test_a_rest_day_punch_says_so_and_names_the_next_shift_with_its_date(
     await chat.line("clock: 2026-12-06 12:45")
     out = await chat.say("wangfang", "/out")
     assert [m["text"] for m in out] == [
-        "✅ 下班打卡 12:45：休息日 08:30–12:45，共 4 小时 15 分钟。\n加班申请 #1 以这两次打卡为准。"
+        "✅ 下班打卡 12:45：休息日 08:30–12:45，共 4 小时 15 分钟。\n"
+        "加班申请 #1 已批准：本次休息日加班记为 4.25 小时（第二十五条）。"
     ]
     twice = await chat.say("wangfang", "/out")
     assert [m["text"] for m in twice] == ["您今天已在 12:45 打过下班卡。"]

@@ -90,6 +90,7 @@ def test_csv_and_xlsx(tmp_path: Path, policy: Policy) -> None:
         "更正",
         "无薪假天数",
         "请假天数",
+        "已批准加班小时",
     ]
     assert table[2][1] == "王芳" and table[2][14:16] == ["2", "否"]
     buf = io.StringIO()
