@@ -17,7 +17,7 @@ from bot.punch_store import NO_SHIFT, existing_punch, grace_uses, record_punch
 from handlers import overtime
 from handlers import requests as decisions
 from handlers.common import calendar, cite, cite_all, hhmm, policy, shift_label, weekday
-from handlers.report import overtime_cap
+from handlers.report import leave_half, leave_type, overtime_cap
 from schedules.attendance import (
     MatchedShift,
     PunchKind,
@@ -28,6 +28,7 @@ from schedules.attendance import (
     punch_time,
     rest_day_overtime_minutes,
     shift_verdict,
+    worked_window,
 )
 from schedules.requests import Refusal, pick_decider
 from schedules.roster.model import RosterEntry
@@ -80,6 +81,7 @@ class Judged:
     earlier: datetime | None
     verdict: Verdict | None
     clocked_in: bool = True  # for a clock-out: whether the shift has its clock-in
+    leave_half: str | None = None  # "am"/"pm": that half is on leave, the punch is for the other
 
 
 async def judge_punch(
@@ -88,18 +90,24 @@ async def judge_punch(
     """Everything a punch on a matched shift is judged on, read without the write lock; the verdict is
     the shift's (``schedules.attendance.shift_verdict``) with this punch added, as the report will see it."""
     day, code = matched.entry.date, matched.shift_code
+    # half of the shift on approved leave: the punch is judged against the half that is worked
+    cell = await roster_store.entry(conn, ctx.person.id, day)
+    half = leave_half(cell.note if cell is not None else None)
+    leave = leave_type(cell.note) if cell is not None and half is not None else None
     earlier = await existing_punch(conn, ctx.person.id, day, code, kind)
     if earlier is not None:
-        return Judged(earlier, None)
+        return Judged(earlier, None, leave_half=half)
     grace = await grace_uses(conn, ctx.person.id, day)
     if kind == "clock_in":
-        facts = ShiftFacts(ctx.person.id, day, code, clock_in=at)
+        facts = ShiftFacts(ctx.person.id, day, code, clock_in=at, leave=leave, leave_half=half)
         shift = shift_verdict(facts, grace, at, policy(ctx.app), ctx.app.tz)
-        return Judged(None, shift.arrival)
+        return Judged(None, shift.arrival, leave_half=half)
     clocked_in = await existing_punch(conn, ctx.person.id, day, code, "clock_in")
-    facts = ShiftFacts(ctx.person.id, day, code, clock_in=clocked_in, clock_out=at)
+    facts = ShiftFacts(
+        ctx.person.id, day, code, clock_in=clocked_in, clock_out=at, leave=leave, leave_half=half
+    )
     shift = shift_verdict(facts, grace, at, policy(ctx.app), ctx.app.tz)
-    return Judged(None, shift.departure, clocked_in is not None)
+    return Judged(None, shift.departure, clocked_in is not None, half)
 
 
 async def store_punch(
@@ -110,7 +118,11 @@ async def store_punch(
     not stored again. ``now`` is the punch's time (the person's)."""
     app = ctx.app
     day, code = matched.entry.date, matched.shift_code
-    label = f"{shift_label(app, code, ctx.lang)} {hhmm(app, matched.start)}–{hhmm(app, matched.end)}"
+    start, end = worked_window(matched.start, matched.end, judged.leave_half)
+    name = shift_label(app, code, ctx.lang)
+    if judged.leave_half is not None:  # "白班下午半天 13:30–18:00": the half that is worked
+        name += (" " if ctx.lang == "en" else "") + ctx.t(f"remind.worked_half.{judged.leave_half}")
+    label = f"{name} {hhmm(app, start)}–{hhmm(app, end)}"
     already, done = (
         ("clock.already_in", "clock.in_done")
         if kind == "clock_in"
@@ -170,6 +182,20 @@ async def clock_in(ctx: Context) -> None:
         judged = await judge_punch(ctx, conn, "clock_in", matched, now) if matched is not None else None
     if matched is None or judged is None:
         await clock_in_without_shift(ctx, entries, now)
+        return
+    verdict = judged.verdict
+    if verdict is not None and verdict.kind is VerdictKind.TOO_EARLY and verdict.opens_at is not None:
+        # a morning off: the worked half starts at the shift's midpoint, and its window an hour before
+        window = timedelta(minutes=rules.clock_in.window_opens_minutes)
+        text = ctx.t(
+            "clock.too_early_half",
+            day=f"{matched.entry.date:%m-%d}",
+            start=hhmm(app, verdict.opens_at + window),
+            opens=hhmm(app, verdict.opens_at),
+            article=cite(rules.clock_in.article_window, ctx.lang),
+        )
+        async with app.db.transaction() as conn:
+            await ctx.send(ctx.answer(text), conn=conn)
         return
     async with app.db.transaction() as conn:
         text = await store_punch(ctx, conn, "clock_in", matched, judged, now)

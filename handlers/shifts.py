@@ -14,8 +14,8 @@ from bot.context import Context
 from bot.messages import Outgoing, Person
 from bot.schema import held_alerts, punches
 from handlers.common import cite_all, hhmm, policy, shift_label, weekday
-from handlers.report import leave_type
-from schedules.attendance import ShiftFacts, ShiftVerdictKind, VerdictKind, shift_verdict
+from handlers.report import leave_half, leave_type
+from schedules.attendance import ShiftFacts, ShiftVerdictKind, VerdictKind, shift_verdict, worked_window
 from schedules.reminders import Reminder, due_reminders, held_by_quiet_hours, wording
 from schedules.requests import Refusal, pick_decider
 from schedules.roster.model import RosterEntry
@@ -42,7 +42,10 @@ async def shifts_text(app: Core, person: Person, now: datetime) -> str:
         else:
             start, end = shift_window(e.day, policy(app).shift(e.shift_code), app.tz)
             what = f"{shift_label(app, e.shift_code, lang)} {hhmm(app, start)}–{hhmm(app, end)}"
-        if e.note and e.note.startswith("leave:"):
+        half = leave_half(e.note)
+        if half is not None:
+            what += " " + app.catalog.t(lang, f"shifts.leave_half.{half}")
+        elif e.note and e.note.startswith("leave:"):
             what += " " + app.catalog.t(lang, "shifts.on_leave")
         lines.append(f"{e.day:%m-%d} {weekday(lang, e.day)}  {what}")
     return "\n".join(lines)
@@ -90,12 +93,14 @@ async def on_duty_view(ctx: Context) -> None:
             continue
         person = everyone[e.person_id]
         punch = punched.get((e.person_id, e.day, e.shift_code))
+        half = leave_half(e.note)
         facts = ShiftFacts(
             e.person_id,
             e.day,
             e.shift_code,
             clock_in=punch.at if punch is not None else None,
             leave=leave_type(e.note),
+            leave_half=half,
         )
         # the running shift's verdict so far, as the report will compute it
         grace = sum(
@@ -104,8 +109,13 @@ async def on_duty_view(ctx: Context) -> None:
             if g.person_id == e.person_id and g.shift_day < e.day and g.shift_day.month == e.day.month
         )
         verdict = shift_verdict(facts, grace, now, rules, app.tz)
+        # half a day off: on leave during that half, judged as on duty during the other (worked_window)
+        worked_start, worked_end = worked_window(start, end, half)
+        boundary = hhmm(app, worked_start if half == "am" else worked_end)  # the midpoint, for a half
         if verdict.kind is ShiftVerdictKind.ON_LEAVE:
             state = ctx.t("onduty.leave")
+        elif half is not None and not worked_start <= now < worked_end:
+            state = ctx.t(f"onduty.leave_half.{half}", time=boundary)
         elif punch is not None:
             shown = verdict.arrival.kind.value if verdict.arrival is not None else punch.verdict
             state = ctx.t("onduty.in", time=hhmm(app, punch.at), verdict=ctx.t(f"onduty.verdict.{shown}"))
@@ -115,6 +125,8 @@ async def on_duty_view(ctx: Context) -> None:
             state = ctx.t("onduty.late")
         else:
             state = ctx.t("onduty.not_yet")
+        if half is not None and worked_start <= now < worked_end:
+            state += ctx.t(f"onduty.worked_half.{half}", time=boundary)
         label = shift_label(app, e.shift_code, ctx.lang)
         by_team.setdefault(person.team, []).append(f"  {person.name}（{label}）{state}")
     if not by_team:
@@ -145,12 +157,16 @@ def reminder_message(
     if recipient is None or subject is None or said is None:
         return None
     lang = recipient.language
+    shift = shift_label(app, reminder.shift_code, lang)
+    half = reminder.data.get("leave_half")
+    if half in ("am", "pm"):  # half of the shift on leave: the times are those of the half worked
+        shift += (" " if lang == "en" else "") + app.catalog.t(lang, f"remind.worked_half.{half}")
     text = app.catalog.t(
         lang,
         said.key,
         day=f"{reminder.shift_date:%m-%d}",
         name=subject.name,
-        shift=shift_label(app, reminder.shift_code, lang),
+        shift=shift,
         start=hhmm(app, reminder.shift_start),
         end=hhmm(app, reminder.shift_end),
         minutes=said.minutes,
@@ -305,9 +321,13 @@ async def send_reminders(app: Core, t0: datetime, t1: datetime) -> None:
             follow_up[p.id] = pick_decider(p.id, level, chart).person_id  # type: ignore[arg-type]
         except Refusal:
             continue
-    excused = {(e.person_id, e.day) for e in stored if e.note and e.note.startswith("leave:")}
+    # a whole day on leave is not reminded of; half a day is, for the half that is worked
+    halves = {(e.person_id, e.day): h for e in stored if (h := leave_half(e.note)) is not None}
+    excused = {(e.person_id, e.day) for e in stored if e.on_leave and (e.person_id, e.day) not in halves}
     entries = [RosterEntry(e.person_id, e.day, e.shift_code) for e in stored if e.person_id in active]
-    due = due_reminders(t0, t1, entries, punch_keys, rules, app.tz, follow_up, excused=excused)
+    due = due_reminders(
+        t0, t1, entries, punch_keys, rules, app.tz, follow_up, excused=excused, half_leave=halves
+    )
     to_send: list[Reminder] = []
     for reminder in due:
         if wording(reminder, t1, rules, app.tz) is None:

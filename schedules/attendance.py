@@ -49,6 +49,7 @@ __all__ = [
     "punch_time",
     "rest_day_overtime_minutes",
     "shift_verdict",
+    "worked_window",
 ]
 
 
@@ -171,6 +172,21 @@ def absence_threshold(shift_start: dt.datetime, policy: Policy) -> dt.datetime:
     extra = 1 if policy.clock_in.punch_resolution == "minute" else 0
     base = shift_start.replace(second=0, microsecond=0) if extra else shift_start
     return base + dt.timedelta(minutes=policy.clock_in.seriously_late_max_minutes + extra)
+
+
+def worked_window(
+    start: dt.datetime, end: dt.datetime, leave_half: str | None
+) -> tuple[dt.datetime, dt.datetime]:
+    """The part of a shift that is worked when half of it is on leave ("am" or "pm"), else the whole shift.
+
+    The handbook names half days (第五十五条, 第三十条) without a clock time, so the shift splits at its
+    midpoint, as a half-day leave request does (13:30 for 白班 09:00–18:00, 18:30 for 晚班 14:00–23:00):
+    a morning off is worked from the midpoint to the end, an afternoon off from the start to the midpoint.
+    """
+    if leave_half not in ("am", "pm"):
+        return start, end
+    middle = start + (end - start) / 2
+    return (middle, end) if leave_half == "am" else (start, middle)
 
 
 def rest_day_overtime_minutes(
@@ -610,10 +626,7 @@ def shift_verdict(
             leave_days=0.5,
             breaks_full_attendance=worked.breaks_full_attendance or lost,
         )
-    start, end = shift_window(facts.day, policy.shift(facts.shift_code), tz)
-    if half is not None:
-        middle = start + (end - start) / 2
-        start, end = (middle, end) if half == "am" else (start, middle)
+    start, end = worked_window(*shift_window(facts.day, policy.shift(facts.shift_code), tz), half)
     now = require_utc(now, "now")
     if facts.leave is not None:
         lost = facts.leave in policy.attendance.full_attendance_lost_by_leave

@@ -36,7 +36,14 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from schedules.attendance import VerdictKind, absence_threshold, clock_in_verdict, grace_end, minutes_after
+from schedules.attendance import (
+    VerdictKind,
+    absence_threshold,
+    clock_in_verdict,
+    grace_end,
+    minutes_after,
+    worked_window,
+)
 from schedules.policy import Article, Policy, QuietHours
 from schedules.roster.model import RosterEntry
 from schedules.timeutil import local_instant, require_utc, shift_window
@@ -87,9 +94,13 @@ def reminder_key(
     shift_date: dt.date,
     shift_code: str,
     lead_minutes: int | None = None,
+    leave_half: str | None = None,
 ) -> str:
-    """The idempotency key: same shift and kind, same key, across restarts and re-planning."""
-    base = f"{kind}:{person_id}:{shift_date.isoformat()}:{shift_code}"
+    """The idempotency key: same shift and kind, same key, across restarts and re-planning. Half a shift
+    on leave is another shift to remind of (``day#am``): a half-day leave approved after a reminder for the
+    whole shift went out still gets the reminders of the half that is worked."""
+    code = f"{shift_code}#{leave_half}" if leave_half in ("am", "pm") else shift_code
+    base = f"{kind}:{person_id}:{shift_date.isoformat()}:{code}"
     return f"{base}:{lead_minutes}" if lead_minutes is not None else base
 
 
@@ -122,8 +133,8 @@ def _quiet_bounds(moment: dt.datetime, quiet: QuietHours, tz: ZoneInfo) -> tuple
     raise AssertionError("moment is not inside quiet hours")  # pragma: no cover
 
 
-def _plan(day: dt.date, code: str, policy: Policy, tz: ZoneInfo) -> _Plan:
-    start, end = shift_window(day, policy.shift(code), tz)
+def _plan(day: dt.date, code: str, policy: Policy, tz: ZoneInfo, leave_half: str | None = None) -> _Plan:
+    start, end = worked_window(*shift_window(day, policy.shift(code), tz), leave_half)
     quiet = policy.reminders.quiet_hours
     before: list[tuple[int, dt.datetime, bool]] = []
     for lead in policy.reminders.before_start_minutes:
@@ -150,6 +161,7 @@ def due_reminders(
     lead_of: Mapping[str, str] | None = None,
     *,
     excused: Collection[tuple[str, dt.date]] = (),
+    half_leave: Mapping[tuple[str, dt.date], str] | None = None,
 ) -> list[Reminder]:
     """Reminders due in (t0, t1], ordered by due time then key.
 
@@ -157,6 +169,9 @@ def due_reminders(
     evening-before reminders, and the day after t1). ``punches``: (person, shift date, kind) of punches so
     far (a :class:`~schedules.attendance.PunchRecord` fits). ``lead_of``: person → lead who gets the absence
     alert (no alert without one). ``excused``: (person, date) on approved leave or otherwise not expected.
+    ``half_leave``: (person, date) → "am" or "pm", the half of the shift on approved leave; the other half
+    is reminded of as a shift of its own (:func:`schedules.attendance.worked_window`): a morning off is
+    expected at the midpoint, an afternoon off is reminded to clock out at the midpoint.
     """
     start_window = require_utc(t0, "t0")
     end_window = require_utc(t1, "t1")
@@ -166,8 +181,9 @@ def due_reminders(
     rules = policy.reminders
     punched = {(p[0], p[1], str(p[2])) for p in punches}
     excused_set = set(excused)
+    halves = half_leave or {}
     leads = lead_of or {}
-    plans: dict[tuple[dt.date, str], _Plan] = {}
+    plans: dict[tuple[dt.date, str, str | None], _Plan] = {}
     out: list[Reminder] = []
     article_in = rules.article_clock_in
     grace_articles = (policy.clock_in.article_grace, policy.clock_in.article_late)
@@ -186,10 +202,12 @@ def due_reminders(
         person, day = entry.person_id, entry.date
         if (person, day) in excused_set:
             continue
-        key_plan = (day, code)
+        half = halves.get((person, day))
+        key_plan = (day, code, half)
         plan = plans.get(key_plan)
         if plan is None:
-            plan = plans[key_plan] = _plan(day, code, policy, tz)
+            plan = plans[key_plan] = _plan(day, code, policy, tz, half)
+        extra: dict[str, str | int | bool] = {"leave_half": half} if half else {}
         # cheap reject: nothing of this shift can be due in the window
         earliest = min([plan.nudge, *(b[1] for b in plan.before)])
         latest = max(plan.end, plan.absence)
@@ -202,7 +220,7 @@ def due_reminders(
                 if due(when):
                     out.append(
                         Reminder(
-                            reminder_key(ReminderKind.BEFORE_SHIFT, person, day, code, lead),
+                            reminder_key(ReminderKind.BEFORE_SHIFT, person, day, code, lead, half),
                             ReminderKind.BEFORE_SHIFT,
                             when,
                             person,
@@ -214,13 +232,13 @@ def due_reminders(
                             plan.start,
                             False,
                             (article_in,),
-                            {"lead_minutes": lead, "moved": moved},
+                            {"lead_minutes": lead, "moved": moved, **extra},
                         )
                     )
             if rules.nudge_after_grace and due(plan.nudge):
                 out.append(
                     Reminder(
-                        reminder_key(ReminderKind.GRACE_NUDGE, person, day, code),
+                        reminder_key(ReminderKind.GRACE_NUDGE, person, day, code, None, half),
                         ReminderKind.GRACE_NUDGE,
                         plan.nudge,
                         person,
@@ -232,14 +250,14 @@ def due_reminders(
                         min(plan.absence, plan.end),
                         False,
                         grace_articles,
-                        {"grace_minutes": policy.clock_in.grace_minutes},
+                        {"grace_minutes": policy.clock_in.grace_minutes, **extra},
                     )
                 )
             lead_id = leads.get(person)
             if rules.lead_alert_at_absence and lead_id and due(plan.absence):
                 out.append(
                     Reminder(
-                        reminder_key(ReminderKind.ABSENCE_ALERT, person, day, code),
+                        reminder_key(ReminderKind.ABSENCE_ALERT, person, day, code, None, half),
                         ReminderKind.ABSENCE_ALERT,
                         plan.absence,
                         person,
@@ -251,13 +269,13 @@ def due_reminders(
                         max(plan.end, plan.absence) + absence_useful,
                         rules.absence_alert_urgent,
                         absence_articles,
-                        {"minutes": policy.clock_in.seriously_late_max_minutes},
+                        {"minutes": policy.clock_in.seriously_late_max_minutes, **extra},
                     )
                 )
         elif rules.clock_out_at_end and not clocked_out and due(plan.end):
             out.append(
                 Reminder(
-                    reminder_key(ReminderKind.CLOCK_OUT, person, day, code),
+                    reminder_key(ReminderKind.CLOCK_OUT, person, day, code, None, half),
                     ReminderKind.CLOCK_OUT,
                     plan.end,
                     person,
@@ -269,7 +287,7 @@ def due_reminders(
                     plan.end + clock_out_useful,
                     False,
                     out_articles,
-                    {"stay_if_serving": True},
+                    {"stay_if_serving": True, **extra},
                 )
             )
     out.sort(key=lambda r: (r.due_at, r.key))

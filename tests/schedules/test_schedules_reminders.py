@@ -55,6 +55,43 @@ def test_one_day_shift_without_punches(policy: Policy) -> None:
     assert found[2].person_id == "a" and found[2].articles[-1].zh == "第三十二条"
 
 
+def test_half_a_day_off_is_reminded_of_the_half_worked(policy: Policy) -> None:
+    """Worked out by hand: 白班 09:00–18:00 splits at 13:30. Morning off: reminder 13:15, nudge 13:36 (grace
+    to 13:35 included), the lead's alert 15:31; afternoon off: as a whole shift until the clock-out reminder
+    at 13:30. A whole day off (``excused``) has none; the keys name the half."""
+    day = dt.date(2026, 12, 1)
+    roster = [RosterEntry("a", day, "day"), RosterEntry("b", day, "day")]
+    t0, t1 = local(SHANGHAI, 2026, 12, 1, 0), local(SHANGHAI, 2026, 12, 2, 0)
+    halves = {("a", day): "am", ("b", day): "pm"}
+    found = due_reminders(
+        t0, t1, roster, [("b", day, "clock_in")], policy, SHANGHAI, LEADS, half_leave=halves
+    )
+    assert kinds(found) == [  # b clocked in: only her clock-out at the end of her morning is left
+        ("before_shift", "a", "12-01 13:15"),
+        ("clock_out", "b", "12-01 13:30"),
+        ("grace_nudge", "a", "12-01 13:36"),
+        ("absence_alert", "lead", "12-01 15:31"),
+    ]
+    found = due_reminders(t0, t1, roster, [], policy, SHANGHAI, LEADS, half_leave=halves)
+    assert kinds(found) == [
+        ("before_shift", "b", "12-01 08:45"),
+        ("grace_nudge", "b", "12-01 09:06"),
+        ("absence_alert", "lead", "12-01 11:01"),
+        ("before_shift", "a", "12-01 13:15"),
+        ("grace_nudge", "a", "12-01 13:36"),
+        ("absence_alert", "lead", "12-01 15:31"),
+    ]
+    assert found[3].key == "before_shift:a:2026-12-01:day#am:15"
+    assert found[3].data["leave_half"] == "am"
+    assert (found[3].shift_start, found[3].shift_end) == (
+        local(SHANGHAI, 2026, 12, 1, 13, 30),
+        local(SHANGHAI, 2026, 12, 1, 18),
+    )
+    # the morning half of b ends at 13:30: a clock-in late by 2 h is still reported within it
+    assert found[2].shift_end == local(SHANGHAI, 2026, 12, 1, 13, 30)
+    assert due_reminders(t0, t1, roster, [], policy, SHANGHAI, LEADS, excused={("a", day), ("b", day)}) == []
+
+
 def test_clock_in_stops_nudges_and_brings_clock_out(policy: Policy) -> None:
     roster = [RosterEntry("a", dt.date(2026, 12, 1), "evening")]
     punches = [
