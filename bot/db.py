@@ -93,8 +93,13 @@ def insert_or_ignore(
     """INSERT that skips rows already there (same ``key`` columns, or any unique key when None).
 
     The statement's rowcount says how many rows went in, so a caller learns whether it was first.
+    With ``values`` None the rows come as the execution's parameter list (many rows, one cached
+    statement).
     """
-    return _dialect_insert(conn, table).values(values).on_conflict_do_nothing(index_elements=key)
+    statement = _dialect_insert(conn, table)
+    if values is not None:
+        statement = statement.values(values)
+    return statement.on_conflict_do_nothing(index_elements=key)
 
 
 def upsert(

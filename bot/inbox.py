@@ -128,9 +128,11 @@ class NotReady(Exception):
         self.ready = ready
 
 
-def _insert(conn: AsyncConnection, values: list[dict[str, Any]]) -> Any:
-    """Insert new updates, skipping those stored before; RETURNING says which went in."""
-    statement = insert_or_ignore(conn, inbox, values, key=["platform", "dedupe_key"])
+def _insert(conn: AsyncConnection) -> Any:
+    """Insert new updates, skipping those stored before; RETURNING says which went in. One statement
+    whatever the number of rows, executed with a list of parameters: it is compiled once and cached
+    (rows written into the statement made a new one per burst size, and cost about 1 ms of CPU each)."""
+    statement = insert_or_ignore(conn, inbox, None, key=["platform", "dedupe_key"])
     return statement.returning(inbox.c.id, inbox.c.dedupe_key)
 
 
@@ -226,7 +228,7 @@ class Inbox:
                 if update.platform == platform:
                     values = update.values(now)
                     unique.setdefault(values["dedupe_key"], values)
-            for row_id, key in await conn.execute(_insert(conn, list(unique.values()))):
+            for row_id, key in await conn.execute(_insert(conn), list(unique.values())):
                 found[(platform, key)] = row_id
 
     async def put_and_run(self, update: Update, handler: RowHandler | None = None) -> Outcome | None:
