@@ -4,13 +4,14 @@ errors are mapped, and a callback that fails its checks changes nothing and is a
 
 from __future__ import annotations
 
+import itertools
 import json
 from datetime import timedelta
 
 import sqlalchemy as sa
 
 from bot.adapters.feishu.api import FeishuError
-from bot.adapters.feishu.transport import classify
+from bot.adapters.feishu.transport import classify, sent
 from bot.app import App
 from bot.messages import Outgoing
 from bot.outbox import RecipientBlocked, RetryLater, Undeliverable, enqueue
@@ -181,8 +182,40 @@ async def test_the_limiter_keeps_the_per_minute_and_per_chat_limits() -> None:
     for chat in ("a", "a", "b", "c"):
         await limiter.acquire(chat)
         granted.append((chat, round(now[0], 3)))
-    # the second send to chat a waits 1/5 s; the fourth send of the minute waits until the first is 60 s old
-    assert granted == [("a", 0.0), ("a", 0.2), ("b", 0.2), ("c", 60.0)]
+        sent()  # answered at once
+    # the second send to chat a waits 1/5 s, b then 10 ms more (never two within 10 ms); the fourth send of
+    # the minute waits until the first has been over for 60 s
+    assert granted == [("a", 0.0), ("a", 0.2), ("b", 0.21), ("c", 60.0)]
+
+
+async def test_the_limiter_counts_the_second_from_when_a_send_was_over() -> None:
+    """50 a second where Feishu counts them, on arrival: sends go every 20 ms, and the 51st waits until
+    the 1st has been over (answered) for a second, so a slow first answer moves it, and every 50
+    consecutive sends span more than a second from the first one's answer to the last one's start."""
+    from bot.adapters.feishu.transport import FeishuLimiter
+
+    now = [0.0]
+
+    async def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    limiter = FeishuLimiter(now=lambda: now[0], sleep=sleep)
+    starts: list[float] = []
+    overs: list[float] = []
+    for i in range(120):
+        await limiter.acquire(f"chat{i}")
+        starts.append(now[0])
+        answer = 0.3 if i == 0 else 0.004  # the first answer is slow
+        over_at = now[0] + answer
+        overs.append(over_at)
+        saved, now[0] = now[0], over_at
+        sent()
+        now[0] = saved
+    gaps = [round(b - a, 3) for a, b in itertools.pairwise(starts)]
+    assert gaps[:49] == [0.02] * 49 and min(gaps) >= 0.01  # on the grid, never two within 10 ms
+    assert round(starts[50], 3) == round(overs[0] + 1.0, 3) == 1.3  # held by the slow answer
+    assert all(starts[i + 50] >= overs[i] + 1.0 - 1e-9 for i in range(70))
+    assert starts[-1] < 0.3 + 119 * 0.02 + 0.05  # the slow answer's delay, no more, then the 20 ms pace
 
 
 def test_the_words_of_text_and_rich_text_messages() -> None:
