@@ -17,7 +17,8 @@ from bot.punch_store import existing_punch, grace_uses, record_punch
 from bot.schema import requests
 from handlers import requests as decisions
 from handlers.common import calendar, cite, iso_day, parse_day, policy
-from schedules.attendance import check_missed_punch, clock_in_verdict, clock_out_verdict
+from handlers.report import leave_half
+from schedules.attendance import check_missed_punch, clock_in_verdict, clock_out_verdict, worked_window
 from schedules.timeutil import local_instant, shift_window
 
 if TYPE_CHECKING:
@@ -53,7 +54,10 @@ async def apply_missed(conn: AsyncConnection, app: Core, request: engine.Request
         app.tz,
     )
     code = p["shift"]
-    start, end = shift_window(day, rules.shift(code), app.tz)
+    # with half of the shift on leave, the punch is judged against the half that is worked
+    cell = await roster_store.entry(conn, request.requester_id, day)
+    half = leave_half(cell.note if cell is not None else None)
+    start, end = worked_window(*shift_window(day, rules.shift(code), app.tz), half)
     if await existing_punch(conn, request.requester_id, day, code, p["punch"]) is not None:
         return
     if p["punch"] == "clock_in":

@@ -16,8 +16,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import sqlalchemy as sa
+
 from bot.app import App
 from bot.clock import FakeClock
+from bot.schema import punches
 from handlers.report import period_verdicts
 from tests.helpers import Chat, roster
 
@@ -141,3 +144,21 @@ async def test_onduty_in_english_for_an_afternoon_off(app: App, clock: FakeClock
     assert any(line.startswith("陈静") and line.endswith("🌴 afternoon off from 13:30") for line in lines), (
         lines
     )
+
+
+async def test_an_approved_missed_clock_in_is_judged_on_the_half_worked(app: App, clock: FakeClock) -> None:
+    """补卡 for 13:32 after a morning off: 2 minutes after 13:30, within grace and the month's first use
+    (第二十九条), stored as such, so the grace uses later punches count are right."""
+    chat = await half_day_off(app, clock, "上午")
+    await chat.line("clock: 2026-12-02 18:30")
+    await chat.say("wangfang", "/missed 12-02 in 13:32 忘了打卡")
+    await chat.say("zhanglei", "press 批准")
+    async with app.db.read() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(punches.c.kind, punches.c.verdict, punches.c.minutes, punches.c.grace_used).where(
+                    punches.c.person_id == "wangfang"
+                )
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [("clock_in", "grace", 2, True)]
