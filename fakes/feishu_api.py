@@ -246,6 +246,28 @@ class FakeFeishu:
             },
         }
 
+    def chat_event(
+        self, event_type: str, chat_id: str, open_id: str, *, name: str = "", token: str = ""
+    ) -> dict[str, Any]:
+        """A chat event (schema 2.0): im.chat.member.bot.added_v1 / deleted_v1 (`open_id` added or removed
+        the bot), im.chat.access_event.bot_p2p_chat_entered_v1 (`open_id` opened their chat with it)."""
+        return {
+            "schema": "2.0",
+            "header": {
+                "event_id": self.next_event_id(),
+                "event_type": event_type,
+                "token": token,
+                "app_id": self.app_id,
+                "tenant_key": "fake_tenant",
+            },
+            "event": {
+                "chat_id": chat_id,
+                "operator_id": {"open_id": open_id},
+                "name": name,
+                "external": False,
+            },
+        }
+
     # ----- the long connection ----------------------------------------------------------------
     async def push(self, event: dict[str, Any], *, timeout: float = 60.0) -> dict[str, Any]:  # noqa: ASYNC109
         """Send an event frame on the open connection and wait for the client's answer to it."""

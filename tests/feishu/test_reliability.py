@@ -234,3 +234,37 @@ def test_the_words_of_text_and_rich_text_messages() -> None:
     assert text_of(message("post", {"title": "", "content": [[{"tag": "text", "text": "帮助"}]]})) == "帮助"
     assert text_of(message("image", {"image_key": "img_x"})) == ""
     assert text_of({"message_type": "text", "content": "not json"}) == ""
+
+
+async def test_the_bot_added_to_a_group_greets_it_once_and_removed_is_audited(desk: FeishuDesk) -> None:
+    """Chat events a department's Feishu sends besides messages and presses: the bot added to a group (the
+    group is greeted once, the addition audited with the group's name, also when Feishu sends it twice),
+    removed from one (audited, nothing sent), and someone opening their chat with it (nothing changes)."""
+    app, fake = desk.app, desk.fake
+    group = "oc_newgroup0000000000000000001"
+    added = fake.chat_event(
+        "im.chat.member.bot.added_v1", group, open_id("liujun"), name="客服二组", token=desk.token
+    )
+    await desk.deliver(added)
+    await desk.deliver(added)  # sent again: one greeting, one audit row
+    hello = fake.texts_to(group)
+    assert len(hello) == 1 and hello[0].startswith("大家好，我是值班助手 Deskmate")
+    removed = fake.chat_event("im.chat.member.bot.deleted_v1", group, open_id("liujun"), token=desk.token)
+    await desk.deliver(removed)
+    entered = fake.chat_event(
+        "im.chat.access_event.bot_p2p_chat_entered_v1", "oc_p2p_x", open_id("wangfang"), token=desk.token
+    )
+    await desk.deliver(entered)  # answered 200
+    async with app.db.read() as conn:
+        rows = (
+            await conn.execute(
+                sa.select(audit_log.c.action, audit_log.c.actor, audit_log.c.object_id, audit_log.c.after)
+                .where(audit_log.c.action.like("feishu.bot_%"))
+                .order_by(audit_log.c.id)
+            )
+        ).all()
+    assert [tuple(r) for r in rows] == [
+        ("feishu.bot_added", "liujun", group, {"name": "客服二组"}),
+        ("feishu.bot_removed", "liujun", group, {"name": ""}),
+    ]
+    assert len(fake.sends()) == 1 and await _count(app, inbox) == 2  # the p2p entry stored nothing

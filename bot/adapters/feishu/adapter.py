@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 EVENTS_PATH = "/feishu/events"
 MESSAGE_EVENT = "im.message.receive_v1"
 CARD_EVENT = "card.action.trigger"
+BOT_ADDED = "im.chat.member.bot.added_v1"  # the bot was added to a group
+BOT_REMOVED = "im.chat.member.bot.deleted_v1"  # … or removed from one
+P2P_ENTERED = "im.chat.access_event.bot_p2p_chat_entered_v1"  # someone opened their chat with the bot
 MAX_BODY_BYTES = 1024 * 1024
 MAX_FILE_BYTES = 20 * 1024 * 1024
 MENTION = re.compile(r"@_user_\d+\s*")
@@ -170,8 +173,36 @@ class FeishuAdapter:
             return {}
         if kind == CARD_EVENT:
             return await self._store_press(event_id, event)
+        if kind in (BOT_ADDED, BOT_REMOVED):
+            await self._store_membership(event_id, event, added=kind == BOT_ADDED)
+            return {}
+        if kind == P2P_ENTERED:  # nothing changes: they will write when they need something
+            operator = _dict(event.get("operator_id"))
+            log.info("feishu: %s opened their chat with the bot", str(operator.get("open_id") or "?")[:64])
+            return {}
         log.info("feishu: an event of type %r; not ours, acknowledged", kind[:80])
         return {}
+
+    async def _store_membership(self, event_id: str, event: dict[str, Any], *, added: bool) -> None:
+        """The bot added to a group or removed from one: through the inbox (once per event, with its audit
+        row and, when added, the greeting in one transaction)."""
+        chat = str(event.get("chat_id") or "")
+        by = str(_dict(event.get("operator_id")).get("open_id") or "")
+        if not chat:
+            return
+        name = str(event.get("name") or "")[:200]
+        log.info(
+            "feishu: the bot was %s group %r (%s) by %s",
+            "added to" if added else "removed from",
+            name,
+            chat,
+            by or "?",
+        )
+        payload = {"kind": "membership", "added": added, "name": name, "_private": False}
+        key = event_id or f"{chat}:{'added' if added else 'removed'}"
+        await self.app.inbox.put(
+            Update(PLATFORM, f"event:{key}", by, chat, payload, None, chat_key=f"{PLATFORM}:{chat}")
+        )
 
     async def _store_message(self, event_id: str, event: dict[str, Any]) -> None:
         sender = _dict(event.get("sender"))
@@ -321,8 +352,26 @@ class FeishuAdapter:
             incoming.platform_message_id = str(row.payload.get("message_id") or "") or None
             if incoming.button_token:
                 await self.app.process(incoming)
+        elif kind == "membership":
+            await self._membership(row, person)
         else:
             raise ValueError(f"unknown kind of stored Feishu event: {kind!r}")
+
+    async def _membership(self, row: Row, person: Person | None) -> None:
+        added = bool(row.payload.get("added"))
+        async with self.app.db.transaction() as conn:
+            await self.app.audit_in(
+                conn,
+                actor=person.id if person else f"feishu:{row.sender_id or '?'}"[:64],
+                action="feishu.bot_added" if added else "feishu.bot_removed",
+                object_type="chat",
+                object_id=row.chat_id,
+                after={"name": row.payload.get("name") or ""},
+            )
+            if added:  # the group learns how to ask; personal answers go privately
+                language = self.app.settings.default_language
+                hello = Outgoing(text=self.app.catalog.t(language, "feishu.group.hello"), to_chat=row.chat_id)
+                await self.app.notify(conn, hello)
 
     async def _do_message(
         self, row: Row, message: dict[str, Any], person: Person | None, private: bool
