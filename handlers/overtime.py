@@ -128,8 +128,22 @@ async def record_rest_day_hours(
 
 
 async def on_approved(conn: AsyncConnection, app: Core, request: engine.Request, now: datetime) -> None:
-    """Approving a rest-day overtime whose day already has its clock-out records its hours at once."""
-    await record_rest_day_hours(conn, app, request, now)
+    """Approving a rest-day overtime whose day already has its clock-out records its hours at once, and
+    the person is told how many (at a later clock-out, the reply says it)."""
+    hours = await record_rest_day_hours(conn, app, request, now)
+    if hours is None:
+        return
+    article = policy(app).overtime.article_cap
+    await decisions.tell(
+        conn,
+        app,
+        request.requester_id,
+        "overtime.hours_recorded",
+        id=request.id,
+        day=str(request.payload["day"])[5:],
+        hours=f"{hours:g}",
+        article=lambda lang: cite(article, lang),
+    )
 
 
 async def request_overtime(ctx: Context) -> None:

@@ -134,8 +134,12 @@ async def test_clocked_out_then_approved_records_the_hours_in_en(app: App, clock
     assert out[-1]["text"].endswith("Overtime request #1 is decided on these two punches.")
     assert (await request_of(app, 1)).payload["hours"] == 0  # not approved yet: nothing recorded
     await chat.line("clock: 2026-12-07 10:00")
-    await chat.say("liujun", "press ✅ 批准")
+    approved = await chat.say("liujun", "press ✅ 批准")
     assert (await request_of(app, 1)).payload["hours"] == 6.5
+    assert (
+        "Overtime request #1 is approved: the rest day 12-06 counts as 6.5 h of overtime, from your clock-in "
+        "and clock-out (Article 25)."
+    ) in [m["text"] for m in approved if m["to"] == "chenjing"]
     rows = await report(app, SAT, MON, "en")
     mine = row_of(rows, "Person", "chenjing")
     assert (mine["Approved overtime hours"], mine["Overtime units"]) == ("6.5", "0")
