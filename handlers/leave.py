@@ -300,8 +300,28 @@ def leave_form(ctx: Context) -> Form:
             Field("type", ctx.t("form.leave.type"), "choice", choices=types),
             Field("start", ctx.t("form.leave.start"), "date"),
             Field("end", ctx.t("form.leave.end"), "date"),
+            Field(
+                "half",
+                ctx.t("form.leave.half"),
+                "choice",
+                choices=(("am", ctx.t("leave.button.am")), ("pm", ctx.t("leave.button.pm"))),
+                required=False,
+                hint=ctx.t("form.leave.half_hint"),
+            ),
             Field("reason", ctx.t("form.leave.reason"), "long_text"),
         ),
+    )
+
+
+def unit_refusal(ctx: Context, leave_type: LeaveType) -> str | None:
+    """Why this type cannot be taken by the half day (its unit is a day or more), or None when it can."""
+    if leave_type.min_unit_days <= 0.5:
+        return None
+    return ctx.t(
+        "leave.refused.unit",
+        type=leave_name(leave_type, ctx.lang),
+        unit=f"{leave_type.min_unit_days:g}",
+        article=cite(leave_type.article, ctx.lang),
     )
 
 
@@ -321,7 +341,14 @@ async def submit_leave(
         return problems
     if end < start:
         return {"end": ctx.t("leave.refused.order")}
-    await create_leave(ctx, leave_type, start, end, values.get("reason", "").strip() or "-")
+    half = half_of(values.get("half") or "")
+    if half is not None:
+        refusal = unit_refusal(ctx, leave_type)
+        if refusal is not None:
+            return {"half": refusal}
+        if end != start:
+            return {"half": ctx.t("leave.refused.half_one_day")}
+    await create_leave(ctx, leave_type, start, end, values.get("reason", "").strip() or "-", half=half)
     return None
 
 
@@ -432,14 +459,8 @@ def register(app: Core) -> None:
             await ctx.reply(ctx.t("leave.ask.start"))
         elif state.step == "end" and half_of(text) is not None:
             chosen = policy(ctx.app).leave.leave_type(str(data.get("type")))
-            if chosen is not None and chosen.min_unit_days > 0.5:
-                unit = f"{chosen.min_unit_days:g}"
-                why = ctx.t(
-                    "leave.refused.unit",
-                    type=leave_name(chosen, ctx.lang),
-                    unit=unit,
-                    article=cite(chosen.article, ctx.lang),
-                )
+            why = unit_refusal(ctx, chosen) if chosen is not None else None
+            if why is not None:
                 await ctx.reply(why + "\n" + ctx.t("leave.ask.end"), end_buttons(ctx, data))
                 return
             half = half_of(text)

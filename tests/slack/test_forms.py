@@ -163,11 +163,13 @@ async def test_leave_and_swap_open_as_modals_and_create_the_requests(desk: Slack
     )
     await desk.command(WANGFANG, "leave")
     view = desk.api.calls_to("views.open")[-1]["view"]
-    assert [b["block_id"] for b in view["blocks"]] == ["type", "start", "end", "reason"]
+    assert [b["block_id"] for b in view["blocks"]] == ["type", "start", "end", "half", "reason"]
+    assert view["blocks"][3]["optional"] is True  # whole days unless a half is picked
     values: dict[str, dict[str, Any]] = {
         "type": {"type": "static_select", "selected_option": {"value": "personal"}},
         "start": {"type": "datepicker", "selected_date": "2026-12-08"},
         "end": {"type": "datepicker", "selected_date": "2026-12-08"},
+        "half": {"type": "static_select", "selected_option": None},
         "reason": {"type": "plain_text_input", "value": "家里有事"},
     }
     status, body = await desk.post(submission(WANGFANG, view, values), "application/x-www-form-urlencoded")
@@ -188,3 +190,43 @@ async def test_leave_and_swap_open_as_modals_and_create_the_requests(desk: Slack
     assert (status, body) == (200, "")
     await desk.flush()
     assert "已发给 刘洋 确认" in desk.last_text(WANGFANG)
+
+
+async def test_the_leave_modal_asks_for_half_a_day(desk: SlackDesk, app: App) -> None:
+    """上午半天 / 下午半天 in the modal, as in the command and the step-by-step form: 病假 may be taken by the
+    half day (0.5 day, the lead's tier, 第四十八条); 年休假 only in whole days (第五十二条), and a half day
+    must start and end on one date; both refusals stand next to the half-day field."""
+    from datetime import date
+
+    from tests.helpers import roster
+
+    await roster(app, {"wangfang": "DDDDDDDDDDDDDD"}, start=date(2026, 12, 1))
+
+    def leave(kind: str, start: str, end: str, half: str) -> dict[str, dict[str, Any]]:
+        return {
+            "type": {"type": "static_select", "selected_option": {"value": kind}},
+            "start": {"type": "datepicker", "selected_date": start},
+            "end": {"type": "datepicker", "selected_date": end},
+            "half": {"type": "static_select", "selected_option": {"value": half}},
+            "reason": {"type": "plain_text_input", "value": "看牙"},
+        }
+
+    await desk.command(WANGFANG, "leave")
+    view = desk.api.calls_to("views.open")[-1]["view"]
+    form = "application/x-www-form-urlencoded"
+    status, body = await desk.post(
+        submission(WANGFANG, view, leave("annual", "2026-12-20", "2026-12-20", "am")), form
+    )
+    assert status == 200 and list(json.loads(body)["errors"]) == ["half"]
+    assert "第五十二条" in json.loads(body)["errors"]["half"]
+    status, body = await desk.post(
+        submission(WANGFANG, view, leave("sick", "2026-12-09", "2026-12-10", "pm")), form
+    )
+    assert json.loads(body)["errors"] == {"half": "半天假只能请某一天的上午或下午，开始和结束须是同一天。"}
+    status, body = await desk.post(
+        submission(WANGFANG, view, leave("sick", "2026-12-09", "2026-12-09", "pm")), form
+    )
+    assert (status, body) == (200, "")
+    await desk.flush()
+    assert desk.last_text(WANGFANG).startswith("请假申请已提交给 张磊")
+    assert "病假 12-09 下午半天（0.5 天），事由：看牙" in desk.last_text(WANGFANG)
