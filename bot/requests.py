@@ -258,7 +258,7 @@ async def due_for_expiry(conn: AsyncConnection, now: datetime) -> list[Request]:
 # ----- who decides ----------------------------------------------------------------------------------
 async def load_chart(conn: AsyncConnection) -> rules.Chart:
     """The org chart as the pure rules read it: active people, each team's lead and supervisor, and the
-    approver of last resort (the org file's key, else the first admin)."""
+    approver of last resort (the org file's key, else the admin with the lowest id)."""
     rows = await conn.execute(sa.select(people).where(people.c.active).order_by(people.c.id))
     members = {r.id: rules.Member(r.id, r.name, r.role, r.team, r.joined_on) for r in rows}
     team_rows = (await conn.execute(sa.select(teams))).all()

@@ -79,7 +79,8 @@ class Member:
 @dataclass(frozen=True, slots=True)
 class Chart:
     """The org chart: people, each team's lead and supervisor, and the approver of last resort (the org
-    file's ``approver_of_last_resort``, else the first ``admin``; None when the org has neither)."""
+    file's ``approver_of_last_resort``, else the ``admin`` with the lowest id; None when the org has
+    neither)."""
 
     people: Mapping[str, Member]
     team_lead: Mapping[str, str | None] = field(default_factory=dict)

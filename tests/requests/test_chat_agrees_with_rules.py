@@ -136,7 +136,8 @@ def draw_request(data: st.DataObject, org: dict[str, Any], rows: dict[str, str])
 
 def chart_of(org: dict[str, Any], joined: dict[str, date | None]) -> Chart:
     members = {p: Member(p, p, org["roles"][p], org["team"][p], joined[p]) for p in POOL}
-    last = org["last"] or next((p for p in POOL if org["roles"][p] == "admin"), None)
+    # Several admins and no approver named: the one with the lowest id (as bot.requests.load_chart).
+    last = org["last"] or min((p for p in POOL if org["roles"][p] == "admin"), default=None)
     return Chart(members, dict(org["leads"]), dict(org["sups"]), last)
 
 
