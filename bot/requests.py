@@ -36,7 +36,8 @@ LIVE_STATES = frozenset({AWAITING_COLLEAGUE, PENDING, OPEN, ACKNOWLEDGED})
 LEVELS = ("lead", "supervisor", "manager")
 
 TRANSITIONS: dict[str, frozenset[str]] = {
-    AWAITING_COLLEAGUE: frozenset({PENDING, DECLINED, CANCELLED, EXPIRED}),
+    # REJECTED: by the rule at the colleague's press, when the roster changed since it was asked.
+    AWAITING_COLLEAGUE: frozenset({PENDING, DECLINED, REJECTED, CANCELLED, EXPIRED}),
     PENDING: frozenset({PENDING, APPROVED, REJECTED, CANCELLED, EXPIRED}),
     APPROVED: frozenset({CANCELLED}),  # an approved cancellation of it, before it starts
     OPEN: frozenset({OPEN, ACKNOWLEDGED, RESOLVED, CANCELLED}),

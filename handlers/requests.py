@@ -461,7 +461,8 @@ async def refuse_at_approval(
 ) -> engine.Request | None:
     """The rule, run again at the press on the roster as it is now, says no: the request is rejected by
     the rule (not by the presser), audited with the refusal and its article, its cards closed, and the
-    requester, the colleague and the presser told why, each in their language. The roster is untouched."""
+    requester, the colleague and the presser told why, each in their language, once (the colleague may
+    be the presser). The roster is untouched."""
     app = ctx.app
     article = refusal.article
     done = await engine.transition(
@@ -484,7 +485,7 @@ async def refuse_at_approval(
     if done is None:
         return None
     await close_cards(conn, app, done, key="request.card.refused_now", why=refusal)
-    for person_id in {done.requester_id, done.subject_id} - {None}:
+    for person_id in {done.requester_id, done.subject_id} - {None, ctx.person.id}:  # the presser: below
         await tell(
             conn,
             app,

@@ -155,7 +155,8 @@ async def check(
 
 
 async def recheck_swap(conn: AsyncConnection, app: Core, request: engine.Request, now: datetime) -> None:
-    """At the approver's press: the swap rule again, on the roster as it is now; raises ``Refusal``."""
+    """At the colleague's and at the approver's press: the swap rule again, on the roster as it is now;
+    raises ``Refusal``."""
     p = request.payload
     requester = await app.directory.by_id(conn, request.requester_id)
     colleague = await app.directory.by_id(conn, request.subject_id) if request.subject_id else None
@@ -174,6 +175,16 @@ async def recheck_swap(conn: AsyncConnection, app: Core, request: engine.Request
         urgent=bool(p.get("urgent")),
         approving=request,
     )
+
+
+async def _refused_now(
+    conn: AsyncConnection, app: Core, request: engine.Request, now: datetime
+) -> Refusal | None:
+    try:
+        await recheck_swap(conn, app, request, now)
+    except Refusal as refusal:
+        return refusal
+    return None
 
 
 # ----- creating, accepting, approving -------------------------------------------------------------
@@ -272,6 +283,10 @@ async def colleague_answer(ctx: Context, payload: dict[str, Any], accept: bool) 
                 await decisions.tell(
                     conn, app, done.requester_id, _t(done.kind, "told.declined"), done, name=ctx.person.name
                 )
+        elif (refusal := await _refused_now(conn, app, current, ctx.now)) is not None:
+            # The roster changed since it was asked (or the colleague took another shift meanwhile): the
+            # rule says no at the colleague's press too, not only at the approver's.
+            done = await decisions.refuse_at_approval(conn, ctx, current, refusal)
         else:
             try:
                 decider = await engine.decider_for(

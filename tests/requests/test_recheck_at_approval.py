@@ -161,3 +161,27 @@ async def test_a_refusal_pressed_in_the_supervisors_group_keeps_the_reason_out_o
     assert len(private) == 1 and private[0].startswith("您按了批准，但按当前排班复核未通过"), private
     state, actions = await state_and_actions(app, 1)
     assert (state, actions[-1]) == ("rejected", "leave.refused_at_approval")
+
+
+async def test_a_swap_that_the_roster_broke_before_the_colleague_agreed_is_refused_at_their_press(
+    app: App, clock: FakeClock
+) -> None:
+    """The rule runs at the colleague's press too: 王芳 asks 刘洋 to swap 12-04 (her day shift for his
+    evening); before 刘洋 answers, the roster is re-published with 王芳 resting on 12-04. 刘洋's 同意 is
+    then refused by 第四十一条: no card reaches the lead, both are told why (刘洋 once), nothing changes."""
+    await roster(app, {"wangfang": "DDDD-DD", "liuyang": "EE-EEEE"})
+    chat = Chat(app, clock)
+    await chat.say("wangfang", "/swap 12-04 liuyang 12-04")
+    await roster(app, {"wangfang": "DDD--DD"})
+    before = await cells(app, date(2026, 12, 1), date(2026, 12, 7))
+    pressed = await chat.say("liuyang", "press 同意")
+    why = "王芳 12-04 的排班已和申请时不同，这项申请不能按卡片上写的生效（第四十一条）。"
+    assert not any(m["to"] == "zhanglei" and m["buttons"] for m in pressed), pressed
+    to_liuyang = [m["text"] for m in pressed if m["to"] == "liuyang" and not m["edit_of"]]
+    assert len(to_liuyang) == 1 and why in to_liuyang[0], to_liuyang
+    to_wangfang = [m["text"] for m in pressed if m["to"] == "wangfang"]
+    assert any("已自动驳回，排班不变" in t and why in t for t in to_wangfang), to_wangfang
+    assert await cells(app, date(2026, 12, 1), date(2026, 12, 7)) == before
+    state, actions = await state_and_actions(app, 1)
+    assert state == "rejected" and actions[-1] == "swap.refused_at_approval"
+    assert "swap.accepted" not in actions
