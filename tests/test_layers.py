@@ -12,7 +12,6 @@ ENTRY_POINTS = {
     "bot/cli.py",
     "handlers/cli.py",
     "bot/adapters/launch.py",  # every platform command's start-up
-    "bot/adapters/feishu/runner.py",
 }
 PACKAGES = ("bot", "handlers", "knowledge", "schedules")
 

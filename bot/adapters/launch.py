@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, NoReturn
 from bot.settings import Settings, load_settings
 
 if TYPE_CHECKING:
+    from bot.clock import Clock
     from bot.core import Core
 
 REDACTED = "(redacted)"
@@ -124,12 +125,13 @@ def announce(line: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def assembled(settings: Settings) -> AsyncIterator[Core]:
+async def assembled(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Core]:
     """The whole bot for a platform command, ready to attach to its platform: the features assembled,
-    the schema migrated and an empty database given the org file; closed once the platform is done."""
+    the schema migrated and an empty database given the org file; closed once the platform is done.
+    (`clock`: a test's, for a real process on a fake clock.)"""
     from bot.app import App
 
-    app = App(settings)
+    app = App(settings, clock=clock)
     try:
         await app.prepare()
         yield app

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from collections.abc import Callable
 
 import aiohttp
 from aiohttp import web
 
+from bot.adapters import launch
 from bot.adapters.feishu import texts
 from bot.adapters.feishu.adapter import FeishuAdapter
 from bot.adapters.feishu.api import FeishuError, OpenAPI
@@ -45,11 +45,6 @@ async def check_connection(api: OpenAPI) -> None:
         ) from None
 
 
-def _announce(line: str) -> None:
-    sys.stderr.write(line + "\n")
-    sys.stderr.flush()
-
-
 async def serve(
     settings: Settings,
     *,
@@ -58,18 +53,15 @@ async def serve(
     clock: Clock | None = None,
 ) -> int:
     """Run until `stop` is set (SIGINT/SIGTERM in production); `clock` is the kill -9 test's."""
-    from bot.app import App
     from bot.runtime import background
 
-    say = announce or _announce
+    say = announce or launch.announce
     stop = stop or asyncio.Event()
     session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=API_TIMEOUT))
     try:
         api = make_api(settings, session)
         await check_connection(api)
-        app = App(settings, clock=clock)
-        try:
-            await app.prepare()
+        async with launch.assembled(settings, clock) as app:
             adapter = FeishuAdapter(app, api)
             adapter.attach()
             async with background(app):
@@ -77,8 +69,6 @@ async def serve(
                     await _serve_http(settings, adapter, stop, say)
                 else:
                     await _serve_ws(settings, adapter, stop, say)
-        finally:
-            await app.close()
     finally:
         await session.close()
     return 0
