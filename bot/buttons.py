@@ -66,3 +66,20 @@ async def lookup(conn: AsyncConnection, token: str) -> PressedButton | None:
         return None
     m = row._mapping
     return PressedButton(m["token"], m["message_id"], m["action"], dict(m["payload"]), m["label"])
+
+
+async def close(conn: AsyncConnection, message_id: str, outcome: str) -> None:
+    """Mark every button of one message as answered (``outcome`` in their payload), so a later press of
+    the same card is told it was answered instead of acting again."""
+    rows = (await conn.execute(sa.select(buttons).where(buttons.c.message_id == message_id))).all()
+    for row in rows:
+        payload = {**dict(row._mapping["payload"]), "closed": outcome}
+        await conn.execute(
+            buttons.update().where(buttons.c.token == row._mapping["token"]).values(payload=payload)
+        )
+
+
+async def closed(conn: AsyncConnection, message_id: str) -> str | None:
+    """How a message's buttons were answered (see ``close``); None while they are open."""
+    rows = (await conn.execute(sa.select(buttons.c.payload).where(buttons.c.message_id == message_id))).all()
+    return next((str(r[0]["closed"]) for r in rows if r[0].get("closed")), None)

@@ -228,17 +228,28 @@ class FakeFeishu:
         }
 
     def press_event(
-        self, open_id: str, button_token: str, message_id: str, *, chat_id: str = "", token: str = ""
+        self,
+        open_id: str,
+        button_token: str,
+        message_id: str,
+        *,
+        chat_id: str = "",
+        token: str = "",
+        created: float | None = None,
     ) -> dict[str, Any]:
-        """A card.action.trigger callback: `open_id` pressed the button carrying `button_token`."""
+        """A card.action.trigger callback: `open_id` pressed the button carrying `button_token` (at
+        `created`, epoch seconds, in the header's create_time when given)."""
+        header: dict[str, Any] = {
+            "event_id": self.next_event_id(),
+            "event_type": "card.action.trigger",
+            "token": token,
+            "app_id": self.app_id,
+        }
+        if created is not None:
+            header["create_time"] = str(int(created * 1000))
         return {
             "schema": "2.0",
-            "header": {
-                "event_id": self.next_event_id(),
-                "event_type": "card.action.trigger",
-                "token": token,
-                "app_id": self.app_id,
-            },
+            "header": header,
             "event": {
                 "operator": {"open_id": open_id},
                 "action": {"tag": "button", "value": {"token": button_token}},

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from bot import buttons, roster_store
 from bot import requests as engine
-from bot import roster_store
 from bot.context import Context
 from bot.i18n import Catalog
-from bot.messages import Person
+from bot.messages import Button, Person
 from bot.punch_store import NO_SHIFT, existing_punch, grace_uses, record_punch
 from handlers import overtime
 from handlers import requests as decisions
@@ -110,6 +110,16 @@ async def judge_punch(
     return Judged(None, shift.departure, clocked_in is not None, half)
 
 
+def punch_shift_label(ctx: Context, matched: MatchedShift, judged: Judged) -> str:
+    """The shift a punch is for, as the person reads it: "白班 09:00–18:00"."""
+    app = ctx.app
+    start, end = worked_window(matched.start, matched.end, judged.leave_half)
+    name = shift_label(app, matched.shift_code, ctx.lang)
+    if judged.leave_half is not None:  # "白班下午半天 13:30–18:00": the half that is worked
+        name += (" " if ctx.lang == "en" else "") + ctx.t(f"remind.worked_half.{judged.leave_half}")
+    return f"{name} {hhmm(app, start)}–{hhmm(app, end)}"
+
+
 async def store_punch(
     ctx: Context, conn: AsyncConnection, kind: str, matched: MatchedShift, judged: Judged, now: datetime
 ) -> str:
@@ -118,11 +128,7 @@ async def store_punch(
     not stored again. ``now`` is the punch's time (the person's)."""
     app = ctx.app
     day, code = matched.entry.date, matched.shift_code
-    start, end = worked_window(matched.start, matched.end, judged.leave_half)
-    name = shift_label(app, code, ctx.lang)
-    if judged.leave_half is not None:  # "白班下午半天 13:30–18:00": the half that is worked
-        name += (" " if ctx.lang == "en" else "") + ctx.t(f"remind.worked_half.{judged.leave_half}")
-    label = f"{name} {hhmm(app, start)}–{hhmm(app, end)}"
+    label = punch_shift_label(ctx, matched, judged)
     already, done = (
         ("clock.already_in", "clock.in_done")
         if kind == "clock_in"
@@ -369,8 +375,146 @@ async def clock_out(ctx: Context) -> None:
         if matched is None or judged is None:
             await ctx.send(ctx.answer(await clock_out_without_shift(ctx, conn, now)), conn=conn)
             return
+        if judged.verdict is not None and judged.verdict.leaves_early:
+            await ask_before_early_out(ctx, conn, matched, judged, now)
+            return
         text = await store_punch(ctx, conn, "clock_out", matched, judged, now)
         await ctx.send(ctx.answer(text), conn=conn)
+
+
+async def ask_before_early_out(
+    ctx: Context, conn: AsyncConnection, matched: MatchedShift, judged: Judged, now: datetime
+) -> None:
+    """A clock-out that would count as early leave or absence (第三十条) is asked about first: a shift has
+    one clock-out (第二十八条), so a mis-tap stored at once would cost pay with no way back but a
+    correction. Nothing is stored until the person presses confirm."""
+    app, verdict = ctx.app, judged.verdict
+    assert verdict is not None
+    label = punch_shift_label(ctx, matched, judged)
+    payload = {
+        "person": ctx.person.id,
+        "day": matched.entry.date.isoformat(),
+        "shift": matched.shift_code,
+        "label": label,
+    }
+    await app.audit_in(
+        conn,
+        actor=ctx.person.id,
+        action="punch.clock_out.asked",
+        object_type="punch",
+        object_id=ctx.person.id,
+        after={
+            **payload,
+            "at": now.isoformat(),
+            "verdict": verdict.kind.value,
+            "early": verdict.minutes_early,
+        },
+    )
+    text = ctx.t(
+        "clock.out_confirm",
+        time=hhmm(app, now),
+        shift=label,
+        verdict=verdict_text(app.catalog, ctx.lang, verdict),
+        article=cite(policy(app).clock_in.article_window, ctx.lang),
+    )
+    rows = [
+        [
+            Button(ctx.t("clock.button.out_now"), "clock.out_confirm", payload),
+            Button(ctx.t("clock.button.out_cancel"), "clock.out_cancel", payload),
+        ]
+    ]
+    await ctx.send(ctx.answer(text, rows), conn=conn)
+
+
+def asked_shift(ctx: Context, payload: dict[str, Any]) -> tuple[date, str, str] | None:
+    """The shift a confirm/cancel card asked about (day, code, label); None when the card is not the
+    presser's own."""
+    try:
+        day = date.fromisoformat(str(payload.get("day")))
+    except ValueError:
+        return None
+    if payload.get("person") != ctx.person.id or not payload.get("shift"):
+        return None
+    return day, str(payload["shift"]), str(payload.get("label") or "")
+
+
+async def nothing_to_confirm(ctx: Context, conn: AsyncConnection, payload: dict[str, Any]) -> None:
+    """A stale press (cancelled already, another shift now, not the presser's card): audited, answered."""
+    await ctx.app.audit_in(
+        conn,
+        actor=ctx.person.id,
+        action="punch.clock_out.stale_press",
+        object_type="punch",
+        object_id=ctx.person.id,
+        after={k: v for k, v in payload.items() if not k.startswith("_")},
+    )
+    await ctx.send(ctx.answer(ctx.t("clock.out_nothing_to_confirm")), conn=conn)
+
+
+async def confirm_early_out(ctx: Context, payload: dict[str, Any]) -> None:
+    """Confirm pressed: the clock-out is stored at the press's time (the person's), judged then, and
+    answered as /out answers; a second press finds it stored and says so."""
+    app, rules = ctx.app, policy(ctx.app)
+    asked = asked_shift(ctx, payload)
+    if asked is None:
+        async with app.db.transaction() as conn:
+            await nothing_to_confirm(ctx, conn, payload)
+        return
+    day, code, label = asked
+    now = await person_time(ctx, "clock_out")
+    if now is None:
+        return
+    message_id = str(payload.get("_message_id") or "")
+    async with app.db.read() as conn:
+        entries = await entries_around(conn, app, ctx.person.id, now)
+        matched = match_shift(now, entries, rules, app.tz, kind=PunchKind.CLOCK_OUT)
+        if matched is not None and (matched.entry.date, matched.shift_code) != (day, code):
+            matched = None  # the card was about another shift: not this one's clock-out
+        judged = await judge_punch(ctx, conn, "clock_out", matched, now) if matched is not None else None
+        earlier = await existing_punch(conn, ctx.person.id, day, code, "clock_out")
+        answered = await buttons.closed(conn, message_id)
+    async with app.db.transaction() as conn:
+        if earlier is not None:
+            await ctx.send(
+                ctx.answer(ctx.t("clock.already_out", time=hhmm(app, earlier), shift=label)), conn=conn
+            )
+        elif matched is None or judged is None or answered is not None:
+            await nothing_to_confirm(ctx, conn, payload)
+        else:
+            text = await store_punch(ctx, conn, "clock_out", matched, judged, now)
+            await ctx.send(ctx.answer(text), conn=conn)
+
+
+async def cancel_early_out(ctx: Context, payload: dict[str, Any]) -> None:
+    """Cancel pressed: nothing is stored, the card is closed (a later confirm on it does nothing) and the
+    person is told; after a confirm it says the clock-out is already stored."""
+    app = ctx.app
+    asked = asked_shift(ctx, payload)
+    message_id = str(payload.get("_message_id") or "")
+    async with app.db.transaction() as conn:
+        if asked is None:
+            await nothing_to_confirm(ctx, conn, payload)
+            return
+        day, code, label = asked
+        earlier = await existing_punch(conn, ctx.person.id, day, code, "clock_out")
+        if earlier is not None:
+            await ctx.send(
+                ctx.answer(ctx.t("clock.already_out", time=hhmm(app, earlier), shift=label)), conn=conn
+            )
+            return
+        if await buttons.closed(conn, message_id) is not None:
+            await nothing_to_confirm(ctx, conn, payload)
+            return
+        await buttons.close(conn, message_id, "cancelled")
+        await app.audit_in(
+            conn,
+            actor=ctx.person.id,
+            action="punch.clock_out.cancelled",
+            object_type="punch",
+            object_id=ctx.person.id,
+            after={"day": day.isoformat(), "shift": code, "at": ctx.now.isoformat()},
+        )
+        await ctx.send(ctx.answer(ctx.t("clock.out_cancelled", shift=label)), conn=conn)
 
 
 async def load_policy_at_start(app: Core) -> None:
@@ -388,3 +532,5 @@ def register(app: Core) -> None:
     router.command(
         "out", keywords=("下班打卡", "下班", "签退"), help_key="help.desc.out", order=11, personal=True
     )(clock_out)
+    router.action("clock.out_confirm")(confirm_early_out)
+    router.action("clock.out_cancel")(cancel_early_out)

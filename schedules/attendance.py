@@ -94,6 +94,12 @@ class Verdict:
         """Late or seriously late: counts toward the four-a-month warning (第三十一条)."""
         return self.kind in (VerdictKind.LATE, VerdictKind.SERIOUSLY_LATE)
 
+    @property
+    def leaves_early(self) -> bool:
+        """A clock-out before the shift's end: early leave, or half a day of absence past 30 min (第三十条).
+        Such a clock-out costs pay, so the bot asks before storing it (one clock-out a shift, 第二十八条)."""
+        return self.kind in (VerdictKind.EARLY_LEAVE, VerdictKind.ABSENT) and self.minutes_early > 0
+
 
 class PunchRecord(NamedTuple):
     """A stored punch, attributed to the shift (person, local shift date) it belongs to."""

@@ -100,7 +100,10 @@ async def test_clock_out_early_overtime_and_missing_clock_in(rostered: App, cloc
     clock.set(local("2026-12-01 08:59"))
     await chat.say("wangfang", "/in")
     clock.set(local("2026-12-01 17:40"))
-    early = await chat.say("wangfang", "下班")
+    asked = await chat.say("wangfang", "下班")
+    assert asked[0]["buttons"] == ["确认下班打卡", "取消"]  # early: asked first, stored on the press
+    early = await chat.say("wangfang", "press 1")
+    assert early[0]["text"].startswith("✅ 下班打卡 17:40：白班 09:00–18:00")
     assert early[0]["text"].endswith("比下班时间早 20 分钟，属于早退（第三十条）。")
     clock.set(local("2026-12-01 23:50"))
     late = await chat.say("liuyang", "签退")

@@ -105,7 +105,9 @@ async def test_an_afternoon_off_leaving_at_13_00_is_an_early_leave(app: App, clo
     await chat.line("clock: 2026-12-02 09:00")
     await chat.say("wangfang", "/in")
     await chat.line("clock: 2026-12-02 13:00")
-    out = await chat.say("wangfang", "/out")
+    (asked,) = texts(await chat.say("wangfang", "/out"), "wangfang")
+    assert "比下班时间早 30 分钟，属于早退（第三十条）" in asked  # asked first, nothing stored yet
+    out = await chat.say("wangfang", "press 确认下班打卡")
     (text,) = texts(out, "wangfang")
     assert text == "✅ 下班打卡 13:00：白班上午半天 09:00–13:30\n比下班时间早 30 分钟，属于早退（第三十条）。"
 

@@ -55,13 +55,14 @@ EXCEPTIONS: dict[tuple[str, str], list[str]] = {
     ("wangfang", "11-16"): ["11:30 /in", "18:00 /out"],
     # 刘洋: early leave 15, leaving 40 min early (half a day absent), overtime 40 min (one unit, 第二十四条),
     # late 10 and 8, early leave 10 (with the two lates: 4 in the month, a written warning, 第三十一条), a
-    # grace use; on 11-18 he works the evening shift he swapped into (asked 11-16, 第四十条: 24 h ahead)
-    ("liuyang", "11-02"): ["08:55 /in", "17:45 /out"],
-    ("liuyang", "11-03"): ["08:55 /in", "17:20 /out"],
+    # grace use; on 11-18 he works the evening shift he swapped into (asked 11-16, 第四十条: 24 h ahead).
+    # Each early /out is asked about first and stored when he confirms (第二十八条: one clock-out a shift)
+    ("liuyang", "11-02"): ["08:55 /in", "17:45 /out", "17:45 press 确认下班打卡"],
+    ("liuyang", "11-03"): ["08:55 /in", "17:20 /out", "17:20 press 确认下班打卡"],
     ("liuyang", "11-04"): ["08:55 /in", "18:40 /out"],
     ("liuyang", "11-05"): ["09:10 /in", "18:00 /out"],
     ("liuyang", "11-06"): ["09:08 /in", "18:00 /out"],
-    ("liuyang", "11-13"): ["08:55 /in", "17:50 /out"],
+    ("liuyang", "11-13"): ["08:55 /in", "17:50 /out", "17:50 press 确认下班打卡"],
     ("liuyang", "11-16"): ["09:04 /in", "18:00 /out"],
     ("liuyang", "11-18"): ["13:55 /in", "23:00 /out"],
     # 陈静: a no-show (旷工1天, a 记过, 第三十二、三十三条); a missing clock-out (early leave, 第三十五条); a

@@ -121,13 +121,20 @@ class FeishuDesk:
                 return call
         raise AssertionError(f"no button {label!r} on cards to {receive_id}")
 
-    async def press_label(self, person_id: str, label: str, *, group: str | None = None) -> dict[str, Any]:
+    async def press_label(
+        self, person_id: str, label: str, *, group: str | None = None, created: float | None = None
+    ) -> dict[str, Any]:
         """`person_id` presses the button labelled `label` on the latest card that has one, in their private
         chat or in `group`; returns Feishu's immediate answer (the toast)."""
         card = self.latest_card(group or open_id(person_id), label)
         token = dict(self.fake.buttons(card))[label]
         event = self.fake.press_event(
-            open_id(person_id), token, card.body["_message_id"], chat_id=group or "", token=self.token
+            open_id(person_id),
+            token,
+            card.body["_message_id"],
+            chat_id=group or "",
+            token=self.token,
+            created=created,
         )
         return await self.deliver(event)
 

@@ -42,6 +42,28 @@ async def test_a_late_clock_in_is_late_by_its_minutes(desk: FeishuDesk) -> None:
     assert verdicts == ["late"]
 
 
+async def test_an_early_clock_out_confirmed_by_a_press_is_timed_by_the_press(desk: FeishuDesk) -> None:
+    """/out at 17:40 is asked about (20 min early, 第三十条); the confirm pressed at 17:42 by Feishu's clock
+    and handled at 17:50 is stored at 17:42: 18 minutes early, an early leave."""
+    await roster(desk.app, ROSTER)
+    desk.clock.set(local("2026-12-01 08:58"))
+    await desk.say("wangfang", "打卡", created=local("2026-12-01 08:58").timestamp())
+    desk.clock.set(local("2026-12-01 17:40"))
+    (asked,) = await desk.say("wangfang", "/out", created=local("2026-12-01 17:40").timestamp())
+    assert "比下班时间早 20 分钟，属于早退（第三十条）" in asked
+    desk.clock.set(local("2026-12-01 17:50"))
+    before = len(desk.texts_to("wangfang"))
+    await desk.press_label("wangfang", "确认下班打卡", created=local("2026-12-01 17:42").timestamp())
+    (done,) = desk.texts_to("wangfang")[before:]
+    assert done == "✅ 下班打卡 17:42：白班 09:00–18:00\n比下班时间早 18 分钟，属于早退（第三十条）。"
+    async with desk.app.db.read() as conn:
+        stored = (await conn.execute(sa.select(punches.c.kind, punches.c.verdict, punches.c.at))).all()
+    assert [(k, v, at.astimezone(desk.app.tz).strftime("%H:%M")) for k, v, at in stored] == [
+        ("clock_in", "on_time", "08:58"),
+        ("clock_out", "early_leave", "17:42"),
+    ]
+
+
 async def test_a_swap_with_both_presses_one_in_the_supervisors_group(desk: FeishuDesk) -> None:
     await roster(desk.app, ROSTER)
     await desk.say("wangfang", "/swap 12-04 liuyang 12-04")

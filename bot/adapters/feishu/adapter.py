@@ -172,7 +172,7 @@ class FeishuAdapter:
             await self._store_message(event_id, event)
             return {}
         if kind == CARD_EVENT:
-            return await self._store_press(event_id, event)
+            return await self._store_press(event_id, event, _ms(header.get("create_time")))
         if kind in (BOT_ADDED, BOT_REMOVED):
             await self._store_membership(event_id, event, added=kind == BOT_ADDED)
             return {}
@@ -229,7 +229,11 @@ class FeishuAdapter:
         if stored is None:
             log.info("feishu event %s seen before; ignored", key)
 
-    async def _store_press(self, event_id: str, event: dict[str, Any]) -> dict[str, Any]:
+    async def _store_press(
+        self, event_id: str, event: dict[str, Any], pressed_at: datetime | None = None
+    ) -> dict[str, Any]:
+        """Store one card press with the header's create_time: a press that confirms a clock-out is a
+        punch, timed by the person's action, not by when the worker got to it."""
         operator = _dict(event.get("operator"))
         user = str(operator.get("open_id") or "")
         action = _dict(event.get("action"))
@@ -244,7 +248,7 @@ class FeishuAdapter:
         key = event_id or f"{message_id}:{user}:{token}"
         payload = {"kind": "card", "token": token, "message_id": message_id, "_private": private}
         stored = await self.app.inbox.put(
-            Update(PLATFORM, f"event:{key}", user, chat, payload, None, chat_key=f"{PLATFORM}:{user}")
+            Update(PLATFORM, f"event:{key}", user, chat, payload, pressed_at, chat_key=f"{PLATFORM}:{user}")
         )
         if stored is None:
             log.info("feishu card press %s seen before; ignored", key)
