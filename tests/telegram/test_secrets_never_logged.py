@@ -42,7 +42,6 @@ async def test_short_webhook_secret_is_masked_in_debug_lines(
     # What `deskmate telegram` installs before it starts (the token is the test's, known to the redactor).
     handler.addFilter(TELEGRAM.redactor(Settings(telegram_secret_token=SecretStr(SHORT))))
     telegram = await start_telegram(webhook=True, telegram_secret_token=SecretStr(SHORT))
-    await telegram.app.close()
     assert telegram.api.sent("setWebhook")[0].params["secret_token"] == SHORT
     text = stream.getvalue()
     assert "setWebhook" in text and SHORT not in text and "(redacted)" in text
