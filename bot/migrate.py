@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 
 from alembic import command
@@ -31,14 +32,22 @@ def _current(connection: Connection) -> str | None:
 
 
 async def upgrade(db: Database, revision: str = "head") -> str | None:
-    """Bring the schema to `revision`; returns the revision it ends at."""
+    """Bring the schema to `revision`; returns the revision it ends at. A schema already at head is only
+    looked at: Alembic's upgrade would load and compile every migration script again to do nothing."""
+    if revision == "head":
+        async with db.engine.connect() as conn:
+            current = await conn.run_sync(_current)
+        if current is not None and current == head_revision():
+            return current
     async with db.engine.begin() as conn:
         await conn.run_sync(_upgrade, revision)
     async with db.engine.connect() as conn:
         return await conn.run_sync(_current)
 
 
+@cache
 def head_revision() -> str | None:
+    """The newest revision of the scripts shipped with this code (read once: they do not change)."""
     from alembic.script import ScriptDirectory
 
     return ScriptDirectory.from_config(_config()).get_current_head()
