@@ -11,7 +11,7 @@ import re
 import unicodedata
 from collections.abc import Mapping
 from datetime import date, time
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -727,20 +727,28 @@ def load_policy(path: str | Path) -> Policy:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
         raise PolicyError(f"{p.name}: cannot read: {exc.strerror}", field="", problem="unreadable") from None
+    return _policy_from_text(text, p.name)
+
+
+@lru_cache(maxsize=16)
+def _policy_from_text(text: str, name: str) -> Policy:
+    """The same text gives the same policy (frozen, so it can be shared): parsing the YAML in pure Python
+    takes 50-70 ms, paid once per distinct file content in a process that builds many apps (the tests).
+    A file that fails raises each time (errors are not cached)."""
     try:
         data = yaml_safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         reason = getattr(exc, "problem", None) or "not valid YAML"
-        raise PolicyError(f"{p.name}{where}: {reason}", problem="yaml") from None
+        raise PolicyError(f"{name}{where}: {reason}", problem="yaml") from None
     except ValueError as exc:  # PyYAML's date constructor: 2026-13-01
-        raise PolicyError(f"{p.name}: {exc}", problem="yaml") from None
+        raise PolicyError(f"{name}: {exc}", problem="yaml") from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise PolicyError(f"{p.name}: the file must be a mapping of sections", problem="not a mapping")
-    return policy_from_mapping(data, p.name)
+        raise PolicyError(f"{name}: the file must be a mapping of sections", problem="not a mapping")
+    return policy_from_mapping(data, name)
 
 
 def default_policy() -> Policy:
