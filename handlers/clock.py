@@ -471,9 +471,10 @@ async def confirm_early_out(ctx: Context, payload: dict[str, Any]) -> None:
         if matched is not None and (matched.entry.date, matched.shift_code) != (day, code):
             matched = None  # the card was about another shift: not this one's clock-out
         judged = await judge_punch(ctx, conn, "clock_out", matched, now) if matched is not None else None
+    async with app.db.transaction() as conn:
+        # Looked at in the transaction that stores the punch, so a cancel cannot slip in between.
         earlier = await existing_punch(conn, ctx.person.id, day, code, "clock_out")
         answered = await buttons.closed(conn, message_id)
-    async with app.db.transaction() as conn:
         if earlier is not None:
             await ctx.send(
                 ctx.answer(ctx.t("clock.already_out", time=hhmm(app, earlier), shift=label)), conn=conn
